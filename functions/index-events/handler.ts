@@ -1,0 +1,54 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import middy from '@middy/core'
+import { z } from 'zod'
+import { loadConfig, OpenSearchEnv, positiveInt } from '../shared/config.ts'
+import type { MskEvent } from '../shared/msk.ts'
+import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
+import { createOpenSearchClient, openSearchIndex } from '../shared/opensearch.ts'
+import { quarantine } from '../shared/quarantine.ts'
+import { applyIndexTemplates } from '../shared/search-templates.ts'
+import { readSecret } from '../shared/secrets.ts'
+import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
+import { indexEvents } from './core.ts'
+
+const config = loadConfig(
+  z.object({
+    ...OpenSearchEnv,
+    ...ObjectStoreEnv,
+    OPENSEARCH_REPLICAS: z.coerce.number().int().min(0).default(1),
+    PII_HMAC_KEY: z.string().min(32).optional(),
+    PII_SECRET_ARN: z.string().startsWith('arn:').optional(),
+    INDEX_ATTEMPTS: positiveInt.default(4),
+  }),
+)
+const client = createOpenSearchClient(config)
+const store = rawStore(config)
+const index = openSearchIndex(client)
+let templatesApplied: Promise<unknown> | undefined
+
+async function run(event: MskEvent) {
+  // Templates before the first document of this container, so a new monthly index never gets
+  // dynamic mappings; idempotent, and cheap once per container.
+  templatesApplied ??= applyIndexTemplates(client, config.OPENSEARCH_REPLICAS).catch((error) => {
+    templatesApplied = undefined
+    throw error
+  })
+  await templatesApplied
+  const piiKey = await readSecret({ value: config.PII_HMAC_KEY, arn: config.PII_SECRET_ARN }, 'PII HMAC key')
+  const response = await indexEvents(event, {
+    index,
+    piiKey,
+    counter: powertoolsCounter,
+    sleep: (ms) => sleep(ms),
+    attempts: config.INDEX_ATTEMPTS,
+    quarantine: (rejections) => quarantine(store, 'index-events', rejections, new Date(), powertoolsCounter),
+  })
+  if (response.batchItemFailures.length > 0) logger.warn('partial batch failure', { ...response })
+  return response
+}
+
+export const handler = middy(run)
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))

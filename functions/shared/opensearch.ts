@@ -1,0 +1,71 @@
+/**
+ * OpenSearch adapter. Locally a plain HTTP node; on AWS the domain takes SigV4-signed requests
+ * from the function's role.
+ */
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
+import { Client } from '@opensearch-project/opensearch'
+import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3'
+
+export interface OpenSearchConnection {
+  OPENSEARCH_URL: string
+  OPENSEARCH_AUTH: 'none' | 'sigv4'
+  AWS_REGION: string
+}
+
+export function createOpenSearchClient(config: OpenSearchConnection): Client {
+  const common = { node: config.OPENSEARCH_URL, requestTimeout: 30_000, maxRetries: 0 }
+  if (config.OPENSEARCH_AUTH === 'none') return new Client(common)
+  const credentials = fromNodeProviderChain()
+  return new Client({
+    ...common,
+    ...AwsSigv4Signer({ region: config.AWS_REGION, service: 'es', getCredentials: () => credentials() }),
+  })
+}
+
+export interface BulkDoc {
+  index: string
+  id: string
+  doc: Record<string, unknown>
+}
+
+/** One result per document, in order: `status` is the item's HTTP status. */
+export interface BulkItemResult {
+  status: number
+  error?: { type: string; reason: string }
+}
+
+/** The port index-events writes through. */
+export interface SearchIndex {
+  /** `index` (not `create`) with explicit ids: re-indexing a document replaces it, never duplicates it. */
+  bulkIndex(docs: BulkDoc[]): Promise<BulkItemResult[]>
+}
+
+interface BulkResponseItem {
+  index?: { status: number; error?: { type?: string; reason?: string } }
+}
+
+export function openSearchIndex(client: Client): SearchIndex {
+  return {
+    async bulkIndex(docs) {
+      if (docs.length === 0) return []
+      const body = docs.flatMap((doc) => [{ index: { _index: doc.index, _id: doc.id } }, doc.doc])
+      const response = await client.bulk({ body })
+      const items = (response.body.items ?? []) as BulkResponseItem[]
+      if (items.length !== docs.length) {
+        throw new Error(`bulk response has ${items.length} items for ${docs.length} documents`)
+      }
+      return items.map((item) => {
+        const result = item.index ?? {
+          status: 500,
+          error: { type: 'missing_item', reason: 'no index result' },
+        }
+        return result.error
+          ? {
+              status: result.status,
+              error: { type: result.error.type ?? 'unknown', reason: result.error.reason ?? '' },
+            }
+          : { status: result.status }
+      })
+    },
+  }
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest'
+import { decodeRecord, indexEvents, MAX_VALUE_BYTES, toBulkDoc } from '../../functions/index-events/core.ts'
+import type { BulkDoc, BulkItemResult, SearchIndex } from '../../functions/shared/opensearch.ts'
+import type { Rejection } from '../../functions/shared/quarantine.ts'
+import { asset, bar, trade } from '../helpers/events.ts'
+import { mskEvent, mskRecord } from '../helpers/msk.ts'
+
+const noSleep = async () => {}
+const counter = {
+  counts: {} as Record<string, number>,
+  count(name: string, value: number) {
+    this.counts[name] = (this.counts[name] ?? 0) + value
+  },
+}
+
+function fakeIndex(
+  respond: (docs: BulkDoc[], call: number) => BulkItemResult[],
+): SearchIndex & { calls: BulkDoc[][] } {
+  const calls: BulkDoc[][] = []
+  return {
+    calls,
+    async bulkIndex(docs) {
+      calls.push(docs)
+      return respond(docs, calls.length)
+    },
+  }
+}
+
+describe('decodeRecord', () => {
+  it('accepts a valid bar', () => {
+    const decoded = decodeRecord(mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')))
+    expect(decoded.ok).toBe(true)
+  })
+
+  it.each([
+    ['malformed_json', mskRecord('crypto.bars', 0, 1, '{"not json')],
+    ['null_value', mskRecord('crypto.bars', 0, 2, null)],
+    ['unknown_topic', mskRecord('other.topic', 0, 3, bar('BTC/USD', '2026-11-30T10:00:00Z'))],
+    [
+      'schema_violation',
+      mskRecord('crypto.bars', 0, 4, { ...bar('BTC/USD', '2026-11-30T10:00:00Z'), close: 97000.5 }),
+    ],
+    [
+      'schema_violation',
+      mskRecord('crypto.bars', 0, 5, { ...bar('BTC/USD', '2026-11-30T10:00:00Z'), event_id: 'x' }),
+    ],
+    ['oversized', mskRecord('crypto.bars', 0, 6, `"${'x'.repeat(MAX_VALUE_BYTES)}"`)],
+  ])('rejects %s with its coordinates', (reason, record) => {
+    const decoded = decodeRecord(record)
+    expect(decoded.ok).toBe(false)
+    if (decoded.ok) return
+    expect(decoded.rejection.reason).toBe(reason)
+    expect(decoded.rejection.partition).toBe(0)
+    expect(decoded.rejection.offset).toBe(String(record.offset))
+    expect(decoded.rejection.value).toBe(record.value)
+  })
+})
+
+describe('toBulkDoc', () => {
+  it('puts a bar in the monthly index of its start, with the event id', () => {
+    const doc = toBulkDoc('crypto.bars', bar('BTC/USD', '2026-12-01T00:00:00Z'), 'k'.repeat(32))
+    expect(doc.index).toBe('crypto-bars-2026.12')
+    expect(doc.id).toBe('alpaca:BTC/USD:2026-12-01T00:00:00Z')
+  })
+
+  it('replaces every personal field of a trade by a token', () => {
+    const doc = toBulkDoc('crypto.trades', trade(), 'k'.repeat(32))
+    expect(doc.index).toBe('crypto-trades-2026.11')
+    const text = JSON.stringify(doc.doc)
+    expect(text).not.toContain('Maria Souza')
+    expect(text).not.toContain('maria.souza@example.com.br')
+    expect(text).not.toContain('52998224725')
+    expect(doc.doc.document_id_token).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('keeps one document per asset', () => {
+    expect(toBulkDoc('crypto.assets', asset('LTC'), 'k'.repeat(32))).toMatchObject({
+      index: 'crypto-assets',
+      id: 'LTC',
+    })
+  })
+})
+
+describe('indexEvents', () => {
+  const key = 'k'.repeat(32)
+
+  it('indexes the valid records and quarantines the poison ones, failing nothing', async () => {
+    const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
+    const quarantined: Rejection[] = []
+    const event = mskEvent([
+      mskRecord('crypto.bars', 0, 10, bar('BTC/USD', '2026-11-30T10:00:00Z')),
+      mskRecord('crypto.bars', 0, 11, 'garbage'),
+      mskRecord('crypto.bars', 1, 7, bar('LTC/USD', '2026-11-30T10:00:00Z')),
+    ])
+    const response = await indexEvents(event, {
+      index,
+      piiKey: key,
+      counter,
+      sleep: noSleep,
+      quarantine: async (r) => quarantined.push(...r),
+    })
+    expect(response.batchItemFailures).toEqual([])
+    expect(index.calls[0]?.map((d) => d.id)).toEqual([
+      'alpaca:BTC/USD:2026-11-30T10:00:00Z',
+      'alpaca:LTC/USD:2026-11-30T10:00:00Z',
+    ])
+    expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['malformed_json', '11']])
+  })
+
+  it('retries only the items that failed with 429/5xx, and quarantines mapping rejections', async () => {
+    const index = fakeIndex((docs, call) =>
+      docs.map((doc) => {
+        if (doc.id.includes('LTC') && call === 1)
+          return { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'busy' } }
+        if (doc.id.includes('ETH'))
+          return { status: 400, error: { type: 'mapper_parsing_exception', reason: 'bad' } }
+        return { status: 201 }
+      }),
+    )
+    const quarantined: Rejection[] = []
+    const response = await indexEvents(
+      mskEvent([
+        mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')),
+        mskRecord('crypto.bars', 0, 2, bar('LTC/USD', '2026-11-30T10:00:00Z')),
+        mskRecord('crypto.bars', 0, 3, bar('ETH/USD', '2026-11-30T10:00:00Z')),
+      ]),
+      { index, piiKey: key, counter, sleep: noSleep, quarantine: async (r) => quarantined.push(...r) },
+    )
+    expect(response.batchItemFailures).toEqual([])
+    expect(index.calls.map((call) => call.map((d) => d.id.split(':')[1]))).toEqual([
+      ['BTC/USD', 'LTC/USD', 'ETH/USD'],
+      ['LTC/USD'],
+    ])
+    expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['index_rejected', '3']])
+  })
+
+  it('reports the lowest still-failing offset per partition after the last attempt', async () => {
+    const index = fakeIndex(() => {
+      throw new Error('connect ECONNREFUSED')
+    })
+    const response = await indexEvents(
+      mskEvent([
+        mskRecord('crypto.bars', 0, 5, bar('BTC/USD', '2026-11-30T10:00:00Z')),
+        mskRecord('crypto.bars', 0, 6, bar('BTC/USD', '2026-11-30T10:01:00Z')),
+        mskRecord('crypto.bars', 2, 9, bar('LTC/USD', '2026-11-30T10:00:00Z')),
+      ]),
+      { index, piiKey: key, counter, sleep: noSleep, attempts: 3, quarantine: async () => {} },
+    )
+    expect(index.calls).toHaveLength(3)
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'crypto.bars-0', offset: 5 } },
+      { itemIdentifier: { partition: 'crypto.bars-2', offset: 9 } },
+    ])
+  })
+})
