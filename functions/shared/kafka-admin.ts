@@ -1,0 +1,36 @@
+/**
+ * Creates the declared topics that do not exist yet. Idempotent; never alters an existing
+ * topic (changing partitions re-keys data and is a deliberate operation, not a side effect).
+ */
+import { Admin } from '@platformatic/kafka'
+import { type KafkaConnection, kafkaConnectionOptions } from './kafka.ts'
+import type { TopicDeclaration } from './topics.ts'
+
+export async function ensureTopics(
+  config: KafkaConnection,
+  declarations: readonly TopicDeclaration[],
+  replicas: number,
+): Promise<{ created: string[]; existing: string[] }> {
+  const admin = new Admin(kafkaConnectionOptions(config, 'crypto-lake-admin'))
+  try {
+    const existingTopics = new Set(await admin.listTopics())
+    const created: string[] = []
+    const existing: string[] = []
+    for (const topic of declarations) {
+      if (existingTopics.has(topic.name)) {
+        existing.push(topic.name)
+        continue
+      }
+      await admin.createTopics({
+        topics: [topic.name],
+        partitions: topic.partitions,
+        replicas,
+        configs: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
+      })
+      created.push(topic.name)
+    }
+    return { created, existing }
+  } finally {
+    await admin.close()
+  }
+}

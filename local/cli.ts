@@ -1,0 +1,78 @@
+/**
+ * The local runtime's command line: `make run` calls `run`. Progress goes to stderr, one line
+ * per step, so a user always sees what is happening and can pipe the rest.
+ */
+import { resolve } from 'node:path'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { runPipeline } from './run.ts'
+import { isProfile, type Profile } from './services/index.ts'
+
+const UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
+
+/** `90s`, `5m`, `1h`, `1500ms` -> milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
+  if (!match) throw new InvalidArgumentError('expected a duration such as 90s, 5m or 1h.')
+  return Number(match[1]) * UNITS_MS[match[2] as keyof typeof UNITS_MS]
+}
+
+function log(line: string): void {
+  const time = new Date().toISOString().slice(11, 19)
+  process.stderr.write(`[run ${time}] ${line}\n`)
+}
+
+const program = new Command()
+  .name('crypto-lake')
+  .description(
+    'Run the crypto data lake locally: real Kafka, OpenSearch, the functions, schedules and event sources.',
+  )
+  .showHelpAfterError()
+
+program
+  .command('run', { isDefault: true })
+  .description('run the whole pipeline until Ctrl-C, or headless for --duration')
+  .option(
+    '--duration <duration>',
+    'stop after this long (90s, 5m, 1h) and exit non-zero if anything was lost',
+    parseDuration,
+  )
+  .option('--report <path>', 'write the accounting report (JSON) here')
+  .option(
+    '--fresh',
+    'start from empty state: topics, indices, raw zone, watermarks (downloads are kept)',
+    false,
+  )
+  .option('--stage <stage>', 'the serverless stage whose packaged service is run', 'dev')
+  .addOption(
+    new Option('--profile <profile>', 'local environment: run (make run) or test')
+      .default('run')
+      .argParser((value: string): Profile => {
+        if (!isProfile(value)) throw new InvalidArgumentError('expected "run" or "test".')
+        return value
+      }),
+  )
+  .action(
+    async (opts: { duration?: number; report?: string; fresh: boolean; stage: string; profile: Profile }) => {
+      const { report, exitCode } = await runPipeline({
+        profile: opts.profile,
+        stage: opts.stage,
+        durationMs: opts.duration,
+        reportPath: opts.report ? resolve(opts.report) : undefined,
+        fresh: opts.fresh,
+        log,
+      })
+      for (const [topic, counts] of Object.entries(report.topics)) {
+        log(`${topic}: produced ${counts.produced} (records ${counts.records}), rejected ${counts.rejected}`)
+      }
+      for (const [index, counts] of Object.entries(report.opensearch)) {
+        log(
+          `opensearch ${index}: ${counts.documents} documents, lost ${counts.lost}, duplicates ${counts.duplicates}`,
+        )
+      }
+      log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
+      log(`lost ${report.lost}, duplicates ${report.duplicates}: ${exitCode === 0 ? 'OK' : 'FAILED'}`)
+      process.exitCode = exitCode
+    },
+  )
+
+await program.parseAsync()

@@ -1,0 +1,153 @@
+/**
+ * The local stand-in for a Lambda MSK event source mapping: a consumer group on the real
+ * broker that batches records (batch size and window), hands the function the same MSK event
+ * payload AWS would, and commits offsets only once the delivery semantics in `delivery.ts`
+ * say a record is done.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Consumer, type Message } from '@platformatic/kafka'
+import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/kafka.ts'
+import type { KafkaBatchResponse, MskEvent, MskRecord } from '../../functions/shared/msk.ts'
+import { type DeliveryConfig, type DeliveryStats, deliver } from './delivery.ts'
+
+export interface EventSourceOptions {
+  name: string
+  kafka: KafkaConnection
+  topics: string[]
+  groupId: string
+  batchSize: number
+  /** MaximumBatchingWindowInSeconds, in ms. */
+  batchWindowMs: number
+  maximumRetryAttempts: number
+  bisectBatchOnFunctionError: boolean
+  invoke(event: MskEvent): Promise<KafkaBatchResponse | undefined | null | undefined>
+  onFailure(records: MskRecord[], reason: string): Promise<void>
+  log(line: string): void
+}
+
+export interface EventSource {
+  stats: DeliveryStats & { batches: number; records: number }
+  /** Records not yet processed: end offsets minus committed offsets, all partitions. */
+  lag(): Promise<number>
+  stop(): Promise<void>
+}
+
+function toMskRecord(message: Message): MskRecord {
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: Number(message.offset),
+    timestamp: Number(message.timestamp),
+    timestampType: 'CREATE_TIME',
+    ...(message.key && message.key.length > 0 ? { key: message.key.toString('base64') } : {}),
+    value: message.value == null ? null : message.value.toString('base64'),
+    headers: [...message.headers].map(([name, value]) => ({ [name.toString()]: [...value] })),
+  }
+}
+
+export async function startEventSource(options: EventSourceOptions): Promise<EventSource> {
+  const consumer = new Consumer({
+    ...kafkaConnectionOptions(options.kafka, `esm-${options.name}`),
+    groupId: options.groupId,
+    autocommit: false,
+    sessionTimeout: 20_000,
+    heartbeatInterval: 1_000,
+    maxWaitTime: 250,
+  })
+  const stream = await consumer.consume({
+    topics: options.topics,
+    mode: 'committed',
+    // A new group starts at the beginning of the topic, like StartingPosition TRIM_HORIZON.
+    fallbackMode: 'earliest',
+  })
+  const leaderEpochs = new Map<string, number>()
+  const committed = new Map<string, number>()
+  const stats = { invocations: 0, retries: 0, bisections: 0, discarded: 0, batches: 0, records: 0 }
+  const config: DeliveryConfig = {
+    maximumRetryAttempts: options.maximumRetryAttempts,
+    bisectBatchOnFunctionError: options.bisectBatchOnFunctionError,
+    eventSourceArn: `arn:aws:kafka:local:000000000000:cluster/local/${options.name}`,
+    bootstrapServers: options.kafka.KAFKA_BROKERS.join(','),
+  }
+  const ports = {
+    invoke: options.invoke,
+    onFailure: options.onFailure,
+    sleep: (ms: number) => sleep(ms),
+    log: options.log,
+    async commit(records: MskRecord[]) {
+      const next = new Map<string, { topic: string; partition: number; offset: number }>()
+      for (const record of records) {
+        const key = `${record.topic}-${record.partition}`
+        const offset = record.offset + 1
+        if (offset > (next.get(key)?.offset ?? -1))
+          next.set(key, { topic: record.topic, partition: record.partition, offset })
+      }
+      const offsets = [...next]
+        .filter(([key, target]) => target.offset > (committed.get(key) ?? -1))
+        .map(([key, target]) => ({
+          topic: target.topic,
+          partition: target.partition,
+          offset: BigInt(target.offset),
+          leaderEpoch: leaderEpochs.get(key) ?? 0,
+        }))
+      if (offsets.length === 0) return
+      await consumer.commit({ offsets })
+      for (const offset of offsets)
+        committed.set(`${offset.topic}-${offset.partition}`, Number(offset.offset))
+    },
+  }
+
+  let running = true
+  const iterator = stream[Symbol.asyncIterator]()
+  const loop = (async () => {
+    let batch: MskRecord[] = []
+    let firstAt = 0
+    let next = iterator.next()
+    while (running) {
+      const wait = batch.length === 0 ? 250 : Math.max(0, firstAt + options.batchWindowMs - Date.now())
+      const result = await Promise.race([next, sleep(wait).then(() => undefined)])
+      if (result && !result.done) {
+        const message = result.value as Message
+        leaderEpochs.set(`${message.topic}-${message.partition}`, message.leaderEpoch)
+        if (batch.length === 0) firstAt = Date.now()
+        batch.push(toMskRecord(message))
+        next = iterator.next()
+      } else if (result?.done) {
+        break
+      }
+      const windowClosed = batch.length > 0 && Date.now() >= firstAt + options.batchWindowMs
+      if (batch.length >= options.batchSize || windowClosed) {
+        stats.batches++
+        stats.records += batch.length
+        const delivering = batch
+        batch = []
+        await deliver(delivering, config, ports, stats)
+      }
+    }
+  })()
+  loop.catch((error) => options.log(`event source ${options.name} stopped: ${(error as Error).stack}`))
+
+  return {
+    stats,
+    async lag() {
+      const ends = await consumer.listOffsets({ topics: options.topics })
+      const commits = await consumer.listCommittedOffsets({
+        topics: [...ends].map(([topic, partitions]) => ({ topic, partitions: partitions.map((_, i) => i) })),
+      })
+      let total = 0
+      for (const [topic, partitions] of ends) {
+        partitions.forEach((end, partition) => {
+          const done = commits.get(topic)?.[partition] ?? -1n
+          total += Number(end - (done < 0n ? 0n : done))
+        })
+      }
+      return total
+    },
+    async stop() {
+      running = false
+      await loop.catch(() => {})
+      await stream.close().catch(() => {})
+      await consumer.close().catch(() => {})
+    },
+  }
+}

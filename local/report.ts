@@ -1,0 +1,129 @@
+/**
+ * The accounting report of a run. Every number is read back from the sinks — the topics, the
+ * OpenSearch indices, the quarantine — never inferred from counters: `lost` is produced
+ * event_ids missing from a sink that should hold them, `duplicates` event_ids a sink holds
+ * more than once.
+ */
+import type { Client } from '@opensearch-project/opensearch'
+import { type QuarantineRecord, TOPICS, type TopicName } from '../functions/shared/contracts.ts'
+import type { KafkaConnection } from '../functions/shared/kafka.ts'
+import type { ObjectStore } from '../functions/shared/object-store.ts'
+import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
+import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../functions/shared/search-templates.ts'
+import { endOffsets, type Offsets, readRange } from './kafka-read.ts'
+
+export interface Report {
+  started_at: string
+  ended_at: string
+  services: { kafka: string; opensearch: string }
+  topics: Record<string, { produced: number; records: number; rejected: number }>
+  opensearch: Record<string, { documents: number; lost: number; duplicates: number }>
+  quarantined: { total: number; by_reason: Record<string, number> }
+  lost: number
+  duplicates: number
+  [section: string]: unknown
+}
+
+/** Which OpenSearch index or alias holds each topic's events, and under which field their id. */
+const SEARCH_SINKS: Record<
+  TopicName,
+  { alias: string; idField: string; idOf: (event: { event_id: string; asset_id?: string }) => string }
+> = {
+  [TOPICS.bars]: { alias: BARS_ALIAS, idField: 'event_id', idOf: (e) => e.event_id },
+  [TOPICS.trades]: { alias: TRADES_ALIAS, idField: 'event_id', idOf: (e) => e.event_id },
+  // One document per asset: the latest fetch of each asset must be there.
+  [TOPICS.assets]: { alias: ASSETS_INDEX, idField: 'asset_id', idOf: (e) => e.asset_id ?? '' },
+}
+
+export interface ProducedEvents {
+  records: number
+  /** Distinct ids of valid events, in the form the search sink is keyed by. */
+  ids: Set<string>
+}
+
+/** Reads back what was produced to a topic between two offset snapshots. */
+export async function producedBetween(
+  kafka: KafkaConnection,
+  topic: TopicName,
+  from: Offsets,
+  to: Offsets,
+): Promise<ProducedEvents> {
+  const messages = await readRange(kafka, topic, from, to)
+  const ids = new Set<string>()
+  for (const message of messages) {
+    try {
+      const event = JSON.parse(message.value.toString('utf8'))
+      const id = SEARCH_SINKS[topic].idOf(event)
+      if (id) ids.add(id)
+    } catch {
+      // Not an event: the consumers quarantine it, and the quarantine section counts it.
+    }
+  }
+  return { records: messages.length, ids }
+}
+
+/** How many of `ids` the sink holds, and how many it holds more than once. */
+export async function searchSinkCounts(client: Client, topic: TopicName, ids: Set<string>) {
+  const { alias, idField } = SEARCH_SINKS[topic]
+  const exists = await client.indices.exists({ index: alias })
+  if (!exists.body || ids.size === 0) return { documents: 0, lost: ids.size, duplicates: 0 }
+  await client.indices.refresh({ index: alias })
+  let found = 0
+  let duplicates = 0
+  const all = [...ids]
+  for (let i = 0; i < all.length; i += 1000) {
+    const chunk = all.slice(i, i + 1000)
+    // The plain transport: the typed search API rejects a valid terms aggregation.
+    const response = await client.transport.request({
+      method: 'POST',
+      path: `/${alias}/_search`,
+      body: {
+        size: 0,
+        query: { terms: { [idField]: chunk } },
+        aggs: { ids: { terms: { field: idField, size: chunk.length, min_doc_count: 1 } } },
+      },
+    })
+    const buckets = (response.body as { aggregations: { ids: { buckets: Array<{ doc_count: number }> } } })
+      .aggregations.ids.buckets
+    found += buckets.length
+    duplicates += buckets.filter((bucket) => bucket.doc_count > 1).length
+  }
+  return { documents: found, lost: ids.size - found, duplicates }
+}
+
+/** Quarantine records written since `since` (by their own `quarantined_at`). */
+export async function quarantineSince(store: ObjectStore, since: Date): Promise<QuarantineRecord[]> {
+  const records: QuarantineRecord[] = []
+  for (const key of await store.list(QUARANTINE_PREFIX)) {
+    const body = await store.get(key)
+    if (!body) continue
+    for (const line of Buffer.from(body).toString('utf8').split('\n')) {
+      if (!line.trim()) continue
+      const record = JSON.parse(line) as QuarantineRecord
+      // A second of slack: quarantined_at is truncated to whole seconds.
+      if (Date.parse(record.quarantined_at) >= since.getTime() - 1000) records.push(record)
+    }
+  }
+  return records
+}
+
+/** The report's quarantine section: the total and the count per reason. */
+export function quarantineSummary(records: QuarantineRecord[]) {
+  const byReason: Record<string, number> = {}
+  for (const record of records) byReason[record.reason] = (byReason[record.reason] ?? 0) + 1
+  return { total: records.length, by_reason: byReason }
+}
+
+/** Consumer stages: what they quarantine was produced; what other stages quarantine never was. */
+const CONSUMER_STAGES = new Set(['index-events', 'land-raw'])
+
+/** Per topic, the records its producers rejected before Kafka. */
+export function producerRejections(records: QuarantineRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const record of records) {
+    if (!CONSUMER_STAGES.has(record.stage)) counts[record.topic] = (counts[record.topic] ?? 0) + 1
+  }
+  return counts
+}
+
+export { endOffsets }

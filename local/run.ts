@@ -1,0 +1,305 @@
+/**
+ * `make run`: the whole pipeline on one machine. Real Kafka and OpenSearch, the bundled market
+ * simulator (or the APIs named by ALPACA_DATA_URL), the schedules and event source mappings of
+ * the packaged service, and each function's real handler. Ends — on Ctrl-C or after
+ * `--duration` — by draining the event sources and writing the accounting report.
+ */
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { TOPICS, type TopicName } from '../functions/shared/contracts.ts'
+import type { KafkaConnection } from '../functions/shared/kafka.ts'
+import { ensureTopics } from '../functions/shared/kafka-admin.ts'
+import { fileObjectStore } from '../functions/shared/object-store.ts'
+import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
+import { applyIndexTemplates } from '../functions/shared/search-templates.ts'
+import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
+import { type EventSource, startEventSource } from './event-source/emulator.ts'
+import { endOffsets } from './kafka-read.ts'
+import { type LocalFunction, loadFunction } from './lambda.ts'
+import {
+  producedBetween,
+  producerRejections,
+  quarantineSince,
+  quarantineSummary,
+  type Report,
+  searchSinkCounts,
+} from './report.ts'
+import { startScheduler } from './schedules.ts'
+import { type Profile, projectRoot, startServices } from './services/index.ts'
+import { startAlpacaSimulator } from './simulators/alpaca.ts'
+import { eventSourceMappings, functionTimeouts, packageService, schedules } from './template.ts'
+
+export interface RunOptions {
+  profile: Profile
+  stage: string
+  /** Headless: stop after this long. Without it, run until Ctrl-C. */
+  durationMs?: number
+  reportPath?: string
+  fresh: boolean
+  log: (line: string) => void
+}
+
+const CONTRACT_TOPICS = Object.values(TOPICS)
+
+/** Local stand-ins for the AWS resources, all under `.local/<profile>/`. */
+export function localPaths(profile: Profile) {
+  const root = join(projectRoot, '.local', profile)
+  return {
+    root,
+    rawBucket: join(root, 'buckets', 'raw'),
+    stateBucket: join(root, 'buckets', 'state'),
+    onFailure: join(root, 'buckets', 'on-failure'),
+    piiKey: join(root, 'secrets', 'pii-hmac.key'),
+    functionLog: join(root, 'logs', 'functions.ndjson'),
+    packageDir: join(projectRoot, '.local', 'package'),
+  }
+}
+
+function readOrCreateKey(path: string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
+  mkdirSync(dirname(path), { recursive: true })
+  const key = randomBytes(32).toString('hex')
+  writeFileSync(path, `${key}\n`, { mode: 0o600 })
+  return key
+}
+
+/**
+ * Function output (Powertools JSON logs and EMF metrics) goes to a file, as CloudWatch Logs would
+ * hold it; the terminal keeps the runtime's own progress lines (stderr).
+ */
+function captureFunctionOutput(path: string): () => void {
+  mkdirSync(dirname(path), { recursive: true })
+  const file = createWriteStream(path, { flags: 'a' })
+  const original = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined
+    return file.write(chunk, callback)
+  }) as typeof process.stdout.write
+  return () => {
+    process.stdout.write = original
+    file.end()
+  }
+}
+
+function waitForStop(durationMs: number | undefined, log: (line: string) => void): Promise<string> {
+  return new Promise((resolve) => {
+    const timer =
+      durationMs === undefined ? undefined : setTimeout(() => resolve('duration reached'), durationMs)
+    const onSignal = (signal: NodeJS.Signals) => {
+      log(`${signal}: stopping (draining the event sources; Ctrl-C again to abort)`)
+      clearTimeout(timer)
+      process.once(signal, () => process.exit(130))
+      resolve(signal)
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+}
+
+async function drain(sources: Array<{ name: string; source: EventSource }>, log: (line: string) => void) {
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    const lags = await Promise.all(
+      sources.map(async ({ name, source }) => ({ name, lag: await source.lag() })),
+    )
+    const waiting = lags.filter((entry) => entry.lag > 0)
+    if (waiting.length === 0) return
+    if (Date.now() > deadline) {
+      log(`drain timed out: ${waiting.map((w) => `${w.name} lag ${w.lag}`).join(', ')}`)
+      return
+    }
+    await sleep(500)
+  }
+}
+
+export async function runPipeline(options: RunOptions): Promise<{ report: Report; exitCode: number }> {
+  const { log } = options
+  const startedAt = new Date()
+  const paths = localPaths(options.profile)
+
+  log(`starting services (profile ${options.profile}${options.fresh ? ', fresh state' : ''})...`)
+  const services = await startServices(options.profile, { fresh: options.fresh, log: (line) => log(line) })
+  const kafka: KafkaConnection = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
+  const cleanups: Array<() => Promise<void> | void> = []
+  try {
+    const topics = await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+    if (topics.created.length > 0) log(`kafka: created topics ${topics.created.join(', ')}`)
+    const search = createOpenSearchClient({
+      OPENSEARCH_URL: services.opensearch,
+      OPENSEARCH_AUTH: 'none',
+      AWS_REGION: 'local',
+    })
+    await applyIndexTemplates(search, 0)
+    log(`opensearch: index templates applied on ${services.opensearch}`)
+
+    let alpacaUrl = process.env.ALPACA_DATA_URL
+    if (alpacaUrl) log(`alpaca: using ${alpacaUrl} (ALPACA_DATA_URL)`)
+    else {
+      const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
+      cleanups.push(() => simulator.close())
+      alpacaUrl = simulator.url
+      log(`alpaca: bundled simulator on ${alpacaUrl} (set ALPACA_DATA_URL to use another server)`)
+    }
+
+    // The functions read their configuration from the environment at cold start, as on Lambda.
+    Object.assign(process.env, {
+      KAFKA_BROKERS: services.kafka,
+      KAFKA_AUTH: 'none',
+      OPENSEARCH_URL: services.opensearch,
+      OPENSEARCH_AUTH: 'none',
+      OPENSEARCH_REPLICAS: '0',
+      RAW_DIR: paths.rawBucket,
+      STATE_DIR: paths.stateBucket,
+      PII_HMAC_KEY: readOrCreateKey(paths.piiKey),
+      ALPACA_DATA_URL: alpacaUrl,
+      POWERTOOLS_DEV: '',
+    })
+
+    const template = await packageService(
+      projectRoot,
+      join(paths.packageDir, options.stage),
+      options.stage,
+      log,
+    )
+    const timeouts = functionTimeouts(template)
+    const functions = new Map<string, LocalFunction>()
+    const fn = async (name: string) => {
+      let loaded = functions.get(name)
+      if (!loaded) {
+        loaded = await loadFunction(projectRoot, name, timeouts[name] ?? 6)
+        functions.set(name, loaded)
+      }
+      return loaded
+    }
+
+    const restoreStdout = captureFunctionOutput(paths.functionLog)
+    cleanups.push(restoreStdout)
+    log(`function logs and metrics: ${paths.functionLog}`)
+
+    const startOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
+
+    const sources: Array<{ name: string; source: EventSource }> = []
+    const onFailureStore = fileObjectStore(paths.onFailure)
+    for (const mapping of eventSourceMappings(template)) {
+      const target = await fn(mapping.functionName)
+      const name = `${mapping.functionName}:${mapping.topics.join(',')}`
+      sources.push({
+        name,
+        source: await startEventSource({
+          name: mapping.functionName,
+          kafka,
+          topics: mapping.topics,
+          groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
+          batchSize: mapping.batchSize,
+          batchWindowMs: mapping.batchWindowMs,
+          maximumRetryAttempts: mapping.maximumRetryAttempts,
+          bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
+          invoke: (event) => target.invoke(event) as Promise<never>,
+          onFailure: async (records, reason) => {
+            const first = records[0]
+            const key = `${mapping.functionName}/${first?.topic}-${first?.partition}-${first?.offset}.json`
+            await onFailureStore.put(key, JSON.stringify({ reason, records }))
+            log(
+              `${mapping.functionName}: ${records.length} records sent to the on-failure destination (${reason})`,
+            )
+          },
+          log: (line) => log(`${mapping.functionName}: ${line}`),
+        }),
+      })
+      log(`event source: ${name} (batch ${mapping.batchSize}, window ${mapping.batchWindowMs} ms)`)
+    }
+
+    const scheduled = schedules(template)
+    const scheduler = startScheduler(
+      scheduled,
+      async (schedule, event) => {
+        if (schedule.target.kind !== 'function') return
+        const target = await fn(schedule.target.name)
+        const result = (await target.invoke(event).catch((error: Error) => {
+          log(
+            `${schedule.target.kind === 'function' ? schedule.target.name : ''} ${event.time}: failed: ${error.message}`,
+          )
+          return undefined
+        })) as { emitted?: number; rejected?: number } | undefined
+        if (result)
+          log(
+            `${target.name} ${event.time}: emitted ${result.emitted ?? 0}, rejected ${result.rejected ?? 0}`,
+          )
+      },
+      { offsetMs: 2_000, log },
+    )
+    for (const schedule of scheduled) {
+      const target = schedule.target.kind === 'function' ? schedule.target.name : schedule.target.logicalId
+      log(`schedule: ${schedule.expression} -> ${target}`)
+    }
+    log(
+      options.durationMs === undefined
+        ? 'running; Ctrl-C to stop'
+        : `running for ${Math.round(options.durationMs / 1000)} s`,
+    )
+
+    const why = await waitForStop(options.durationMs, log)
+    log(`stopping (${why}): waiting for running invocations...`)
+    await scheduler.stop()
+    log('draining the event sources...')
+    await drain(sources, log)
+    for (const { source } of sources) await source.stop()
+
+    log('reading the sinks back for the report...')
+    const finalOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
+    const store = fileObjectStore(paths.rawBucket)
+    const quarantined = await quarantineSince(store, startedAt)
+    const report: Report = {
+      started_at: startedAt.toISOString(),
+      ended_at: new Date().toISOString(),
+      services: { kafka: services.kafka, opensearch: services.opensearch },
+      topics: {},
+      opensearch: {},
+      quarantined: quarantineSummary(quarantined),
+      lost: 0,
+      duplicates: 0,
+      functions: Object.fromEntries(
+        [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
+      ),
+      event_sources: Object.fromEntries(sources.map(({ name, source }) => [name, { ...source.stats }])),
+    }
+    const producerRejects = producerRejections(quarantined)
+    for (const topic of CONTRACT_TOPICS) {
+      const produced = await producedBetween(
+        kafka,
+        topic,
+        startOffsets.get(topic) ?? [],
+        finalOffsets.get(topic) ?? [],
+      )
+      report.topics[topic] = {
+        produced: produced.ids.size,
+        records: produced.records,
+        rejected: producerRejects[topic] ?? 0,
+      }
+      const sink = await searchSinkCounts(search, topic, produced.ids)
+      report.opensearch[sinkName(topic)] = sink
+      report.lost += sink.lost
+      report.duplicates += sink.duplicates
+    }
+    if (options.reportPath) {
+      mkdirSync(dirname(options.reportPath), { recursive: true })
+      writeFileSync(options.reportPath, `${JSON.stringify(report, null, 2)}\n`)
+      log(`report written to ${options.reportPath}`)
+    }
+    await search.close()
+    return { report, exitCode: report.lost > 0 || report.duplicates > 0 ? 1 : 0 }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+    if (services.startedHere) {
+      log('stopping the services this run started (their data stays in .local/)...')
+      await services.stop()
+    }
+  }
+}
+
+const sinkName = (topic: TopicName) =>
+  ({ [TOPICS.bars]: 'crypto-bars', [TOPICS.trades]: 'crypto-trades', [TOPICS.assets]: 'crypto-assets' })[
+    topic
+  ]

@@ -1,0 +1,175 @@
+/**
+ * The first end-to-end slice on the real broker and node: bars produced to crypto.bars reach
+ * OpenSearch through the event-source emulator and the real index-events handler — N in, N
+ * documents; the same records delivered again, still N; poison records quarantined while the
+ * rest flows on.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Client } from '@opensearch-project/opensearch'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type BarEvent, isoSeconds } from '../../functions/shared/contracts.ts'
+import {
+  createKafkaProducer,
+  type EventProducer,
+  type KafkaConnection,
+} from '../../functions/shared/kafka.ts'
+import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import { fileObjectStore } from '../../functions/shared/object-store.ts'
+import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
+import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
+import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
+import { loadFunction } from '../../local/lambda.ts'
+import { projectRoot, startServices } from '../../local/services/index.ts'
+import { bar } from '../helpers/events.ts'
+
+const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const SYMBOLS = [`IT${run}A/USD`, `IT${run}B/USD`, `IT${run}C/USD`]
+const MINUTES = 20
+const start = Date.parse('2026-11-30T09:00:00Z')
+
+function bars(): BarEvent[] {
+  return SYMBOLS.flatMap((symbol) =>
+    Array.from({ length: MINUTES }, (_, i) => bar(symbol, isoSeconds(start + i * 60_000), `${97000 + i}.5`)),
+  )
+}
+
+let kafka: KafkaConnection
+let producer: EventProducer
+let search: Client
+let source: EventSource
+let rawDir: string
+
+async function waitForLag0(timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs
+  while ((await source.lag()) > 0) {
+    if (Date.now() > deadline) throw new Error('event source did not catch up')
+    await sleep(250)
+  }
+}
+
+async function documentsFor(symbols: string[]) {
+  await search.indices.refresh({ index: 'crypto-bars' })
+  const response = await search.transport.request({
+    method: 'POST',
+    path: '/crypto-bars/_search',
+    body: {
+      size: 0,
+      query: { terms: { symbol: symbols } },
+      aggs: { ids: { terms: { field: 'event_id', size: 1000 } } },
+    },
+  })
+  const body = response.body as {
+    hits: { total: { value: number } }
+    aggregations: { ids: { buckets: Array<{ key: string; doc_count: number }> } }
+  }
+  return { total: body.hits.total.value, buckets: body.aggregations.ids.buckets }
+}
+
+beforeAll(async () => {
+  const services = await startServices('test')
+  kafka = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
+  await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+  rawDir = mkdtempSync(join(tmpdir(), 'slice-raw-'))
+  Object.assign(process.env, {
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: rawDir,
+    PII_HMAC_KEY: 'a'.repeat(64),
+  })
+  search = createOpenSearchClient({
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    AWS_REGION: 'local',
+  })
+  producer = createKafkaProducer(kafka, 'slice-test')
+  const indexEvents = await loadFunction(projectRoot, 'indexEvents', 60)
+  source = await startEventSource({
+    name: 'slice',
+    kafka,
+    topics: ['crypto.bars'],
+    groupId: `slice-${run}`,
+    batchSize: 100,
+    batchWindowMs: 500,
+    maximumRetryAttempts: 2,
+    bisectBatchOnFunctionError: true,
+    invoke: (event) => indexEvents.invoke(event) as Promise<never>,
+    onFailure: async () => {
+      throw new Error('nothing in this test may reach the on-failure destination')
+    },
+    log: () => {},
+  })
+})
+
+afterAll(async () => {
+  await source?.stop()
+  await producer?.close()
+  await search?.close()
+})
+
+describe('bars -> Kafka -> index-events -> OpenSearch', () => {
+  it('indexes N produced bars as N documents with their event ids', async () => {
+    const events = bars()
+    await producer.send(
+      events.map((e) => ({ topic: 'crypto.bars', key: e.symbol, value: JSON.stringify(e) })),
+    )
+    await waitForLag0()
+    const { total, buckets } = await documentsFor(SYMBOLS)
+    expect(total).toBe(60)
+    expect(buckets).toHaveLength(60)
+    expect(buckets.every((bucket) => bucket.doc_count === 1)).toBe(true)
+    const doc = await search.get({
+      index: 'crypto-bars-2026.11',
+      id: `alpaca:${SYMBOLS[0]}:2026-11-30T09:03:00Z`,
+    })
+    expect(doc.body._source).toMatchObject({
+      symbol: SYMBOLS[0],
+      close: '97003.5',
+      start: '2026-11-30T09:03:00Z',
+    })
+  })
+
+  it('keeps N documents when the same records are delivered again', async () => {
+    const events = bars()
+    await producer.send(
+      events.map((e) => ({ topic: 'crypto.bars', key: e.symbol, value: JSON.stringify(e) })),
+    )
+    await waitForLag0()
+    const { total, buckets } = await documentsFor(SYMBOLS)
+    expect(total).toBe(60)
+    expect(buckets.filter((bucket) => bucket.doc_count > 1)).toEqual([])
+  })
+
+  it('quarantines poison records with their reasons and keeps the valid ones flowing', async () => {
+    const symbol = `IT${run}D/USD`
+    const valid = Array.from({ length: 5 }, (_, i) => bar(symbol, isoSeconds(start + i * 60_000)))
+    await producer.send([
+      { topic: 'crypto.bars', key: symbol, value: '{"truncated": ' },
+      { topic: 'crypto.bars', key: symbol, value: JSON.stringify({ ...valid[0], high: 'NaN' }) },
+      ...valid.map((e) => ({ topic: 'crypto.bars' as const, key: symbol, value: JSON.stringify(e) })),
+      { topic: 'crypto.bars', key: symbol, value: JSON.stringify({ ...valid[1], trade_count: '12' }) },
+    ])
+    await waitForLag0()
+    expect((await documentsFor([symbol])).total).toBe(5)
+    const store = fileObjectStore(rawDir)
+    const records = await Promise.all(
+      (await store.list('quarantine/crypto.bars/')).map(async (key) =>
+        JSON.parse(Buffer.from((await store.get(key)) ?? []).toString('utf8')),
+      ),
+    )
+    expect(records.map((r) => r.reason).sort()).toEqual([
+      'malformed_json',
+      'schema_violation',
+      'schema_violation',
+    ])
+    expect(records.every((r) => r.stage === 'index-events' && r.topic === 'crypto.bars' && r.offset)).toBe(
+      true,
+    )
+    expect(records.find((r) => r.reason === 'malformed_json').value).toBe(
+      Buffer.from('{"truncated": ').toString('base64'),
+    )
+  })
+})
