@@ -1,0 +1,69 @@
+# The two commands a user needs: `make run` (the whole pipeline locally) and `make test`.
+# Every target provisions what it needs, idempotently, and says what it is doing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Node 22 comes from the `node` devDependency: node_modules/.bin goes first on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+VENV_PYTHON := .local/venv/bin/python
+NPM_STAMP := node_modules/.installed
+
+ARGS ?=
+
+.PHONY: help setup run test lint typecheck contracts unit integration pytest services-up services-down package bench clean-local
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "[setup] npm is missing: install Node.js (any version >= 18; Node 22 comes from npm)"; exit 1; }
+	@echo "[setup] installing npm dependencies (npm ci, Node 22 included)..."
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(NPM_STAMP) ## install dependencies and provision Kafka, OpenSearch and the Python venv under .local/
+	@echo "[setup] node $$(node --version) from node_modules/.bin"
+	@tsx local/services-cli.ts provision --python
+
+run: setup ## run the whole pipeline locally (ARGS="--duration 90s --report r.json --fresh")
+	@tsx local/cli.ts run $(ARGS)
+
+test: setup lint typecheck contracts unit integration pytest ## everything CI runs
+	@echo "[test] all suites passed"
+
+lint: $(NPM_STAMP) ## biome: lint and format check
+	@echo "[test] lint and format (biome)..."
+	@biome ci --reporter=summary .
+
+typecheck: $(NPM_STAMP) ## tsc --noEmit, strict
+	@echo "[test] typecheck (tsc)..."
+	@tsc --noEmit
+
+contracts: $(NPM_STAMP) ## fail if tests/fixtures/contracts/ is stale
+	@echo "[test] JSON Schema export of the contracts is up to date..."
+	@tsx scripts/export-contracts.ts --check
+
+unit: $(NPM_STAMP) ## unit tests and the packaged-template contract tests
+	@echo "[test] unit and contract tests (vitest)..."
+	@vitest run --project unit --project contract
+
+integration: setup ## integration and end-to-end tests on real Kafka and OpenSearch (test profile)
+	@echo "[test] integration and e2e tests on real Kafka and OpenSearch (vitest)..."
+	@vitest run --project integration
+
+pytest: setup ## PySpark tests on local Spark + Iceberg
+	@if [ -d emr/tests ]; then echo "[test] PySpark tests (pytest)..."; $(VENV_PYTHON) -m pytest emr/tests -q; fi
+
+services-up: setup ## start the run profile's Kafka and OpenSearch in the background
+	@tsx local/services-cli.ts up --profile run
+
+services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
+	@tsx local/services-cli.ts down --profile run
+	@tsx local/services-cli.ts down --profile test
+
+package: $(NPM_STAMP) ## serverless package for STAGE (default dev), no AWS credentials needed
+	@serverless package --stage $${STAGE:-dev} --package .serverless/$${STAGE:-dev}
+
+clean-local: services-down ## delete all local state and downloads (.local/)
+	@rm -rf .local
