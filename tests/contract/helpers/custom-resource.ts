@@ -1,0 +1,83 @@
+/**
+ * Runs the inline code of a CloudFormation custom resource (Code.ZipFile) the way Lambda does:
+ * as index.js (CommonJS) on this Node, with `@aws-sdk/client-kafka` replaced by a stub and the
+ * pre-signed response URL pointing at a local HTTP server that records CloudFormation's answer.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface KafkaStub {
+  /** Receives each GetBootstrapBrokersCommand input; returns the API output or throws. */
+  getBootstrapBrokers(input: { ClusterArn: string }): Promise<Record<string, unknown>>
+}
+
+export interface CustomResourceAnswer {
+  method: string
+  contentType: string | undefined
+  body: Record<string, unknown>
+}
+
+const STUB = `
+class GetBootstrapBrokersCommand { constructor(input) { this.input = input } }
+class KafkaClient {
+  async send(command) {
+    if (!(command instanceof GetBootstrapBrokersCommand)) throw new Error('unexpected command')
+    return globalThis.__kafkaStub.getBootstrapBrokers(command.input)
+  }
+}
+module.exports = { GetBootstrapBrokersCommand, KafkaClient }
+`
+
+export async function invokeInlineCustomResource(
+  zipFile: string,
+  event: Record<string, unknown>,
+  kafka: KafkaStub,
+): Promise<{ answers: CustomResourceAnswer[]; error?: unknown }> {
+  const dir = await mkdtemp(join(tmpdir(), 'crypto-lake-custom-resource-'))
+  const answers: CustomResourceAnswer[] = []
+  const server = createServer((request, response) => {
+    let text = ''
+    request.setEncoding('utf8')
+    request.on('data', (chunk: string) => {
+      text += chunk
+    })
+    request.on('end', () => {
+      answers.push({
+        method: request.method ?? '',
+        contentType: request.headers['content-type'],
+        body: JSON.parse(text) as Record<string, unknown>,
+      })
+      response.writeHead(200).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  const globals = globalThis as { __kafkaStub?: KafkaStub }
+  globals.__kafkaStub = kafka
+  try {
+    const stubDir = join(dir, 'node_modules', '@aws-sdk', 'client-kafka')
+    await mkdir(stubDir, { recursive: true })
+    await writeFile(join(stubDir, 'index.js'), STUB)
+    await writeFile(join(dir, 'index.js'), zipFile)
+    const load = createRequire(join(dir, 'index.js'))
+    const module = load('./index.js') as { handler: (event: unknown, context: unknown) => Promise<unknown> }
+    const context = { logStreamName: '2026/11/30/[$LATEST]abc' }
+    try {
+      await module.handler(
+        { ...event, ResponseURL: `http://127.0.0.1:${port}/presigned?X-Amz-Signature=x` },
+        context,
+      )
+      return { answers }
+    } catch (error) {
+      return { answers, error }
+    }
+  } finally {
+    delete globals.__kafkaStub
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await rm(dir, { recursive: true, force: true })
+  }
+}

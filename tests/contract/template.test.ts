@@ -1,0 +1,867 @@
+/**
+ * The packaged AWS service, checked as deployed: `serverless package` for dev and prod (no AWS
+ * credentials), then rules over the CloudFormation template and the function bundles, cfn-lint
+ * over both templates, and the inline custom-resource code run for real.
+ */
+import { execFile } from 'node:child_process'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { invokeInlineCustomResource } from './helpers/custom-resource.ts'
+import { cfnLint, type PackagedService, packageService, projectRoot } from './helpers/package-service.ts'
+import {
+  asArray,
+  type CfnTemplate,
+  functionRole,
+  getAttOf,
+  type LocatedStatement,
+  policyStatements,
+  props,
+  refOf,
+  resourcesOfType,
+} from './helpers/template.ts'
+import { readZip } from './helpers/zip.ts'
+
+const STAGES = ['dev', 'prod'] as const
+type Stage = (typeof STAGES)[number]
+
+/** What each stage's params must produce (serverless.yml `params:`), written out by hand. */
+const EXPECTED: Record<
+  Stage,
+  {
+    logRetentionDays: number
+    piiRetentionDays: number
+    openSearchMultiAz: string
+    openSearchInstanceType: string
+    openSearchReplicas: string
+    alarmEmail: string
+    indexEventsMaxRetries: number
+  }
+> = {
+  dev: {
+    logRetentionDays: 14,
+    piiRetentionDays: 7,
+    openSearchMultiAz: 'false',
+    openSearchInstanceType: 't3.medium.search',
+    openSearchReplicas: '0',
+    alarmEmail: 'crypto-lake-alarms@example.com',
+    indexEventsMaxRetries: 3,
+  },
+  prod: {
+    logRetentionDays: 90,
+    piiRetentionDays: 30,
+    openSearchMultiAz: 'true',
+    openSearchInstanceType: 'r7g.large.search',
+    openSearchReplicas: '1',
+    alarmEmail: 'crypto-lake-oncall@example.com',
+    indexEventsMaxRetries: 5,
+  },
+}
+
+const DATA_BUCKETS = ['RawBucket', 'LakeBucket', 'StateBucket', 'DeadLetterBucket']
+/**
+ * The one bucket not encrypted with the project key: the framework's deployment bucket receives
+ * the artifacts before the stack (and so the key) exists. It still gets SSE-S3, blocked public
+ * access and a TLS-only policy.
+ */
+const DEPLOYMENT_BUCKET = 'ServerlessDeploymentBucket'
+
+/**
+ * Actions allowed on Resource "*", because they have no resource-level permissions: the network
+ * interfaces a VPC function (and the MSK event source's pollers) create, and X-Ray tracing.
+ * Key policies are the other exception: there "*" means the key the policy is attached to.
+ */
+const RESOURCE_STAR_ACTIONS = new Set([
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+  'ec2:DescribeVpcs',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+])
+
+const KAFKA_TOPICS = ['crypto.assets', 'crypto.bars', 'crypto.trades']
+
+const packaged = new Map<Stage, PackagedService>()
+
+function service(stage: Stage): PackagedService {
+  const found = packaged.get(stage)
+  if (!found) throw new Error(`stage ${stage} was not packaged`)
+  return found
+}
+
+beforeAll(async () => {
+  // One after the other: serverless-esbuild builds in the service directory (.esbuild/).
+  for (const stage of STAGES) packaged.set(stage, await packageService(stage))
+}, 400_000)
+
+afterAll(async () => {
+  for (const each of packaged.values()) await each.dispose()
+})
+
+const lambdaFunctions = (template: CfnTemplate) => resourcesOfType(template, 'AWS::Lambda::Function')
+
+/** The log group a function writes to: its LoggingConfig group, else /aws/lambda/<name>. */
+function logGroupOf(template: CfnTemplate, functionId: string): string | undefined {
+  const p = props(template, functionId)
+  const configured = refOf((p.LoggingConfig as { LogGroup?: unknown } | undefined)?.LogGroup)
+  if (configured) return configured
+  const name = `/aws/lambda/${String(p.FunctionName)}`
+  return resourcesOfType(template, 'AWS::Logs::LogGroup').find(
+    ([, r]) => r.Properties?.LogGroupName === name,
+  )?.[0]
+}
+
+/** Namespace/metric pairs an alarm watches: plain metric, MetricStat queries, Metrics Insights SQL. */
+function alarmMetrics(alarm: Record<string, unknown>): Array<[string, string]> {
+  if (typeof alarm.MetricName === 'string') return [[String(alarm.Namespace), alarm.MetricName]]
+  const pairs: Array<[string, string]> = []
+  for (const query of asArray(alarm.Metrics as Array<Record<string, unknown>> | undefined)) {
+    const stat = query.MetricStat as { Metric?: { Namespace?: string; MetricName?: string } } | undefined
+    if (stat?.Metric?.Namespace && stat.Metric.MetricName)
+      pairs.push([stat.Metric.Namespace, stat.Metric.MetricName])
+    const sql =
+      typeof query.Expression === 'string'
+        ? /^SELECT\s+\w+\((\w+)\)\s+FROM\s+"?([\w/.-]+)"?/i.exec(query.Expression)
+        : null
+    if (sql?.[1] && sql[2]) pairs.push([sql[2], sql[1]])
+  }
+  return pairs
+}
+
+function errorsAlarmFor(template: CfnTemplate, functionId: string) {
+  return resourcesOfType(template, 'AWS::CloudWatch::Alarm').find(([, r]) => {
+    const p = r.Properties ?? {}
+    const dims = asArray(p.Dimensions as Array<{ Name: string; Value: unknown }>)
+    return (
+      p.Namespace === 'AWS/Lambda' &&
+      p.MetricName === 'Errors' &&
+      dims.some((d) => d.Name === 'FunctionName' && refOf(d.Value) === functionId)
+    )
+  })
+}
+
+const actionsOf = (statement: LocatedStatement) => asArray(statement.statement.Action)
+
+describe.each(STAGES)('packaged template: %s', (stage) => {
+  const expected = EXPECTED[stage]
+  const template = () => service(stage).template
+
+  describe('storage', () => {
+    it('encrypts every data bucket with the project CMK, versions it and blocks public access', () => {
+      const buckets = resourcesOfType(template(), 'AWS::S3::Bucket').map(([id]) => id)
+      expect(buckets.sort()).toEqual([...DATA_BUCKETS, DEPLOYMENT_BUCKET].sort())
+      for (const id of DATA_BUCKETS) {
+        const p = props(template(), id)
+        const rules = (
+          p.BucketEncryption as { ServerSideEncryptionConfiguration: Array<Record<string, unknown>> }
+        ).ServerSideEncryptionConfiguration
+        expect(rules, id).toEqual([
+          {
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+            },
+            BucketKeyEnabled: true,
+          },
+        ])
+        expect(p.VersioningConfiguration, id).toEqual({ Status: 'Enabled' })
+        expect(p.PublicAccessBlockConfiguration, id).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        })
+        expect(p.OwnershipControls, id).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] })
+      }
+    })
+
+    it('keeps the deployment bucket (the listed exception) on SSE-S3 with public access blocked', () => {
+      const p = props(template(), DEPLOYMENT_BUCKET)
+      expect(p.BucketEncryption).toEqual({
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      })
+      expect(p.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      })
+    })
+
+    it('gives every bucket a policy that denies any request without TLS, on the bucket and its objects', () => {
+      for (const id of [...DATA_BUCKETS, DEPLOYMENT_BUCKET]) {
+        const policies = resourcesOfType(template(), 'AWS::S3::BucketPolicy').filter(
+          ([, r]) => refOf(r.Properties?.Bucket) === id,
+        )
+        expect(policies, id).toHaveLength(1)
+        const document = policies[0]?.[1].Properties?.PolicyDocument as {
+          Statement: Array<Record<string, unknown>>
+        }
+        const tls = document.Statement.find(
+          (s) =>
+            s.Effect === 'Deny' &&
+            s.Principal === '*' &&
+            s.Action === 's3:*' &&
+            JSON.stringify(s.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': false } }),
+        )
+        expect(tls, `${id}: TLS-only statement`).toBeDefined()
+        const resources = JSON.stringify(tls?.Resource)
+        expect(resources, id).toContain(id)
+        expect(resources, `${id}: objects too`).toContain('/*')
+      }
+    })
+
+    it('refuses objects encrypted with any other KMS key in the data buckets', () => {
+      for (const id of DATA_BUCKETS) {
+        const [policyId] =
+          resourcesOfType(template(), 'AWS::S3::BucketPolicy').find(
+            ([, r]) => refOf(r.Properties?.Bucket) === id,
+          ) ?? []
+        const statements = (
+          props(template(), policyId ?? `${id}Policy`).PolicyDocument as { Statement: unknown[] }
+        ).Statement
+        expect(statements, id).toContainEqual({
+          Sid: 'DenyObjectsEncryptedWithAnotherKey',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Sub': `\${${id}.Arn}/*` },
+          Condition: {
+            StringNotEqualsIfExists: {
+              's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+            },
+          },
+        })
+      }
+    })
+
+    it('expires personal data: raw trades and quarantine after the stage PII retention, old versions after a day', () => {
+      const rules = (
+        props(template(), 'RawBucket').LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }
+      ).Rules
+      const byId = new Map(rules.map((rule) => [rule.Id, rule]))
+      expect(byId.get('ExpireTradesPersonalData')).toEqual({
+        Id: 'ExpireTradesPersonalData',
+        Status: 'Enabled',
+        Prefix: 'raw/crypto.trades/',
+        ExpirationInDays: expected.piiRetentionDays,
+      })
+      expect(byId.get('ExpireQuarantine')).toEqual({
+        Id: 'ExpireQuarantine',
+        Status: 'Enabled',
+        Prefix: 'quarantine/',
+        ExpirationInDays: expected.piiRetentionDays,
+      })
+      expect(byId.get('ExpireNoncurrentVersions')?.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: 1 })
+      const deadLetters = (
+        props(template(), 'DeadLetterBucket').LifecycleConfiguration as { Rules: unknown[] }
+      ).Rules
+      expect(deadLetters).toContainEqual(
+        expect.objectContaining({ Id: 'ExpireFailedBatches', Status: 'Enabled' }),
+      )
+      expect(deadLetters).toContainEqual(
+        expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 1 } }),
+      )
+    })
+
+    it('rotates the CMK and encrypts the secrets and the alarm topic with it', () => {
+      expect(props(template(), 'DataKey').EnableKeyRotation).toBe(true)
+      const secrets = resourcesOfType(template(), 'AWS::SecretsManager::Secret')
+      expect(secrets.map(([id]) => id).sort()).toEqual(['AlpacaSecret', 'CoinApiSecret', 'PiiHmacSecret'])
+      for (const [id, secret] of secrets) expect(refOf(secret.Properties?.KmsKeyId), id).toBe('DataKey')
+      expect(props(template(), 'PiiHmacSecret').GenerateSecretString).toEqual({
+        PasswordLength: 64,
+        ExcludePunctuation: true,
+        IncludeSpace: false,
+      })
+      expect(refOf(props(template(), 'AlarmTopic').KmsMasterKeyId)).toBe('DataKey')
+    })
+  })
+
+  describe('IAM', () => {
+    it('grants no Allow with Action "*", a whole-service wildcard or NotAction', () => {
+      const offenders = policyStatements(template())
+        .filter((s) => s.statement.Effect === 'Allow')
+        .filter(
+          (s) =>
+            s.statement.NotAction !== undefined ||
+            actionsOf(s).some((a) => a === '*' || /^[\w-]+:\*$/.test(a)),
+        )
+        .map((s) => s.where)
+      expect(offenders).toEqual([])
+    })
+
+    it('uses service-wide Deny statements only as the TLS-only guard of bucket policies', () => {
+      const denies = policyStatements(template()).filter(
+        (s) => s.statement.Effect === 'Deny' && actionsOf(s).some((a) => /^[\w-]+:\*$/.test(a) || a === '*'),
+      )
+      expect(denies.length).toBeGreaterThanOrEqual(DATA_BUCKETS.length + 1)
+      for (const deny of denies) {
+        expect(deny.kind, deny.where).toBe('bucket')
+        expect(deny.statement.Condition, deny.where).toEqual({ Bool: { 'aws:SecureTransport': false } })
+      }
+    })
+
+    it('allows Resource "*" only for actions without resource-level permissions, and in the key policy', () => {
+      const offenders = policyStatements(template())
+        .filter((s) => s.statement.Effect === 'Allow')
+        .filter((s) => asArray(s.statement.Resource).includes('*') || s.statement.NotResource !== undefined)
+        .filter((s) => !(s.kind === 'key' || actionsOf(s).every((a) => RESOURCE_STAR_ACTIONS.has(a))))
+        .map((s) => `${s.where}: ${actionsOf(s).join(',')}`)
+      expect(offenders).toEqual([])
+    })
+
+    it('runs every function under a role of its own from resources/iam.yml, never the framework default role', () => {
+      expect(template().Resources.IamRoleLambdaExecution).toBeUndefined()
+      const roles = lambdaFunctions(template()).map(([id]) => functionRole(template(), id))
+      for (const role of roles) expect(template().Resources[role ?? '']?.Type, role).toBe('AWS::IAM::Role')
+      expect(new Set(roles).size, 'one role per function').toBe(roles.length)
+      expect(functionRole(template(), 'PollBarsLambdaFunction')).toBe('PollBarsRole')
+      expect(functionRole(template(), 'IndexEventsLambdaFunction')).toBe('IndexEventsRole')
+    })
+
+    it("lets each role write only its own function's log group", () => {
+      for (const [functionId] of lambdaFunctions(template())) {
+        const role = functionRole(template(), functionId) ?? ''
+        const logStatements = policyStatements(template()).filter(
+          (s) => s.where.startsWith(`${role}/`) && actionsOf(s).some((a) => a.startsWith('logs:')),
+        )
+        expect(
+          logStatements.map((s) => s.statement.Resource),
+          functionId,
+        ).toEqual([{ 'Fn::GetAtt': [logGroupOf(template(), functionId), 'Arn'] }])
+      }
+    })
+
+    it('scopes Kafka access: poll-bars writes crypto.bars idempotently, index-events reads crypto.* in its groups', () => {
+      const statements = policyStatements(template())
+      const kafka = (role: string) =>
+        statements
+          .filter(
+            (s) => s.where.startsWith(`${role}/`) && actionsOf(s).some((a) => a.startsWith('kafka-cluster:')),
+          )
+          .map((s) => ({ actions: actionsOf(s).sort(), resource: JSON.stringify(s.statement.Resource) }))
+      const clusterArn = JSON.stringify({ 'Fn::GetAtt': ['MskCluster', 'Arn'] })
+
+      const pollBars = kafka('PollBarsRole')
+      expect(pollBars).toContainEqual({
+        actions: [
+          'kafka-cluster:Connect',
+          'kafka-cluster:DescribeCluster',
+          'kafka-cluster:WriteDataIdempotently',
+        ],
+        resource: clusterArn,
+      })
+      const write = pollBars.find((s) => s.actions.includes('kafka-cluster:WriteData'))
+      expect(write?.actions).toEqual(['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'])
+      expect(write?.resource).toContain(`:topic/crypto-data-lake-${stage}/\${ClusterUuid}/crypto.bars"`)
+      expect(pollBars.some((s) => s.actions.includes('kafka-cluster:ReadData'))).toBe(false)
+
+      const indexEvents = kafka('IndexEventsRole')
+      const read = indexEvents.find((s) => s.actions.includes('kafka-cluster:ReadData'))
+      expect(read?.actions).toEqual(['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'])
+      expect(read?.resource).toContain(`:topic/crypto-data-lake-${stage}/\${ClusterUuid}/crypto.*"`)
+      const groups = indexEvents.find((s) => s.actions.includes('kafka-cluster:AlterGroup'))
+      for (const topic of ['bars', 'trades', 'assets']) {
+        expect(groups?.resource).toContain(
+          `:group/crypto-data-lake-${stage}/\${ClusterUuid}/crypto-data-lake-${stage}-index-events-${topic}"`,
+        )
+      }
+      expect(indexEvents.some((s) => s.actions.some((a) => a.startsWith('kafka-cluster:Write')))).toBe(false)
+    })
+
+    it('opens the OpenSearch domain to the index-events role only, and only for HTTP reads and writes', () => {
+      const domain = props(template(), 'OpenSearchDomain')
+      expect(domain.AccessPolicies).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'IndexEventsReadsAndWrites',
+            Effect: 'Allow',
+            Principal: { AWS: { 'Fn::GetAtt': ['IndexEventsRole', 'Arn'] } },
+            Action: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'],
+            Resource: {
+              'Fn::Sub': `arn:\${AWS::Partition}:es:\${AWS::Region}:\${AWS::AccountId}:domain/crypto-data-lake-${stage}/*`,
+            },
+          },
+        ],
+      })
+    })
+  })
+
+  describe('functions', () => {
+    it('deploys exactly the service functions plus the bootstrap-brokers custom resource', () => {
+      expect(
+        lambdaFunctions(template())
+          .map(([id]) => id)
+          .sort(),
+      ).toEqual(['IndexEventsLambdaFunction', 'KafkaBootstrapBrokersFunction', 'PollBarsLambdaFunction'])
+    })
+
+    it('runs every function on nodejs22.x, arm64, with a log group kept for the stage retention', () => {
+      for (const [id, fn] of lambdaFunctions(template())) {
+        expect(fn.Properties?.Runtime, id).toBe('nodejs22.x')
+        expect(fn.Properties?.Architectures, id).toEqual(['arm64'])
+        const logGroup = logGroupOf(template(), id)
+        expect(logGroup, `${id}: log group`).toBeDefined()
+        expect(props(template(), logGroup ?? '').RetentionInDays, id).toBe(expected.logRetentionDays)
+      }
+    })
+
+    it('has an Errors alarm for every function, notifying the alarm topic', () => {
+      for (const [id] of lambdaFunctions(template())) {
+        const alarm = errorsAlarmFor(template(), id)
+        expect(alarm, `${id}: Errors alarm`).toBeDefined()
+        expect(alarm?.[1].Properties?.AlarmActions, id).toEqual([{ Ref: 'AlarmTopic' }])
+      }
+    })
+
+    it('runs the service functions in the private subnets, traced and tagged', () => {
+      for (const id of ['PollBarsLambdaFunction', 'IndexEventsLambdaFunction']) {
+        const p = props(template(), id)
+        expect(p.VpcConfig, id).toEqual({
+          SecurityGroupIds: [{ 'Fn::GetAtt': ['LambdaSecurityGroup', 'GroupId'] }],
+          SubnetIds: [{ Ref: 'PrivateSubnetA' }, { Ref: 'PrivateSubnetB' }],
+        })
+        expect(p.TracingConfig, id).toEqual({ Mode: 'Active' })
+        expect(p.Tags, id).toEqual(
+          expect.arrayContaining([
+            { Key: 'project', Value: 'crypto-data-lake' },
+            { Key: 'stage', Value: stage },
+          ]),
+        )
+      }
+    })
+
+    it('schedules poll-bars every minute', () => {
+      const rules = resourcesOfType(template(), 'AWS::Events::Rule').filter(([, r]) =>
+        asArray(r.Properties?.Targets as Array<{ Arn: unknown }>).some(
+          (t) => getAttOf(t.Arn)?.[0] === 'PollBarsLambdaFunction',
+        ),
+      )
+      const schedules = resourcesOfType(template(), 'AWS::Scheduler::Schedule').filter(
+        ([, r]) =>
+          getAttOf((r.Properties?.Target as { Arn?: unknown } | undefined)?.Arn)?.[0] ===
+          'PollBarsLambdaFunction',
+      )
+      const expressions = [...rules, ...schedules].map(([, r]) => r.Properties?.ScheduleExpression)
+      expect(expressions).toEqual(['rate(1 minute)'])
+    })
+
+    it('gives poll-bars the environment its config needs, wired to this stack', () => {
+      const env = (
+        props(template(), 'PollBarsLambdaFunction').Environment as { Variables: Record<string, unknown> }
+      ).Variables
+      expect(env).toMatchObject({
+        KAFKA_BROKERS: { 'Fn::GetAtt': ['KafkaBootstrapBrokers', 'BootstrapBrokerStringSaslIam'] },
+        KAFKA_AUTH: 'iam',
+        STATE_BUCKET: { Ref: 'StateBucket' },
+        RAW_BUCKET: { Ref: 'RawBucket' },
+        ALPACA_SECRET_ARN: { Ref: 'AlpacaSecret' },
+        POWERTOOLS_METRICS_NAMESPACE: 'CryptoLake',
+      })
+      expect(String(env.SYMBOLS ?? '')).toMatch(/^[A-Z0-9]+\/[A-Z]+(,[A-Z0-9]+\/[A-Z]+)*$/)
+    })
+
+    it('gives index-events the environment its config needs, wired to this stack', () => {
+      const env = (
+        props(template(), 'IndexEventsLambdaFunction').Environment as { Variables: Record<string, unknown> }
+      ).Variables
+      expect(env).toMatchObject({
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        OPENSEARCH_URL: { 'Fn::Sub': 'https://${OpenSearchDomain.DomainEndpoint}' },
+        OPENSEARCH_AUTH: 'sigv4',
+        OPENSEARCH_REPLICAS: expected.openSearchReplicas,
+        RAW_BUCKET: { Ref: 'RawBucket' },
+        PII_SECRET_ARN: { Ref: 'PiiHmacSecret' },
+        POWERTOOLS_METRICS_NAMESPACE: 'CryptoLake',
+      })
+    })
+  })
+
+  describe('MSK event source of index-events', () => {
+    const mappings = () =>
+      resourcesOfType(template(), 'AWS::Lambda::EventSourceMapping').filter(
+        ([, r]) => refOf(r.Properties?.FunctionName) === 'IndexEventsLambdaFunction',
+      )
+
+    it('consumes the three topics, one mapping and one consumer group per topic (a Kafka mapping takes one topic)', () => {
+      const all = mappings().map(([, r]) => r.Properties ?? {})
+      expect(all.map((p) => asArray(p.Topics as string[])).every((topics) => topics.length === 1)).toBe(true)
+      expect(all.flatMap((p) => p.Topics as string[]).sort()).toEqual(KAFKA_TOPICS)
+      const groups = all.map(
+        (p) => (p.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId: string }).ConsumerGroupId,
+      )
+      expect(groups.sort()).toEqual(
+        ['assets', 'bars', 'trades'].map((topic) => `crypto-data-lake-${stage}-index-events-${topic}`),
+      )
+    })
+
+    it('reports partial batch failures, bisects failed batches and dead-letters to S3 after bounded retries', () => {
+      for (const [id, mapping] of mappings()) {
+        const p = mapping.Properties ?? {}
+        expect(getAttOf(p.EventSourceArn), id).toEqual(['MskCluster', 'Arn'])
+        expect(p.StartingPosition, id).toBe('TRIM_HORIZON')
+        expect(p.FunctionResponseTypes, id).toEqual(['ReportBatchItemFailures'])
+        expect(p.BisectBatchOnFunctionError, id).toBe(true)
+        expect(p.MaximumRetryAttempts, id).toBe(expected.indexEventsMaxRetries)
+        expect(p.DestinationConfig, id).toEqual({
+          OnFailure: { Destination: { 'Fn::GetAtt': ['DeadLetterBucket', 'Arn'] } },
+        })
+        expect(p.ProvisionedPollerConfig, id).toMatchObject({
+          MinimumPollers: 1,
+          PollerGroupName: `crypto-data-lake-${stage}-index-events`,
+        })
+        expect(p.BatchSize, id).toBe(500)
+        expect(p.MaximumBatchingWindowInSeconds, id).toBe(1)
+      }
+    })
+
+    it('sets none of the options an MSK mapping does not support, and never discards records for age', () => {
+      for (const [id, mapping] of mappings()) {
+        const keys = Object.keys(mapping.Properties ?? {})
+        for (const unsupported of [
+          'ParallelizationFactor',
+          'TumblingWindowInSeconds',
+          'Queues',
+          'SelfManagedEventSource',
+        ]) {
+          expect(keys, `${id}: ${unsupported}`).not.toContain(unsupported)
+        }
+        expect(keys, id).not.toContain('MaximumRecordAgeInSeconds')
+      }
+    })
+
+    it('lets the function role write the dead-letter bucket the mappings use', () => {
+      const statements = policyStatements(template()).filter((s) => s.where.startsWith('IndexEventsRole/'))
+      expect(statements.map((s) => s.statement)).toContainEqual({
+        Sid: 'OnFailureDestination',
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        Resource: { 'Fn::Sub': '${DeadLetterBucket.Arn}/*' },
+      })
+    })
+  })
+
+  describe('alarms', () => {
+    it('watch only metrics that exist (tests/fixtures/aws-metrics.json), and notify the topic on ALARM and OK', async () => {
+      const fixture = JSON.parse(
+        await readFile(join(projectRoot, 'tests/fixtures/aws-metrics.json'), 'utf8'),
+      ) as {
+        namespaces: Record<string, { metrics: string[] }>
+      }
+      const alarms = resourcesOfType(template(), 'AWS::CloudWatch::Alarm')
+      expect(alarms.length).toBeGreaterThan(0)
+      for (const [id, alarm] of alarms) {
+        const p = alarm.Properties ?? {}
+        const pairs = alarmMetrics(p)
+        expect(pairs.length, `${id}: watches a metric`).toBeGreaterThan(0)
+        for (const [namespace, metric] of pairs) {
+          expect(fixture.namespaces[namespace]?.metrics ?? [], `${id}: ${namespace} ${metric}`).toContain(
+            metric,
+          )
+        }
+        expect(p.AlarmActions, id).toEqual([{ Ref: 'AlarmTopic' }])
+        expect(p.OKActions, id).toEqual([{ Ref: 'AlarmTopic' }])
+      }
+    })
+
+    it('covers throttles, index lag, quarantine, freshness and dead letters', () => {
+      const watched = resourcesOfType(template(), 'AWS::CloudWatch::Alarm').map(([id, r]) => [
+        id,
+        alarmMetrics(r.Properties ?? {}).map(([ns, m]) => `${ns} ${m}`),
+      ])
+      const index = Object.fromEntries(watched)
+      expect(index.PollBarsThrottlesAlarm).toEqual(['AWS/Lambda Throttles'])
+      expect(index.IndexEventsThrottlesAlarm).toEqual(['AWS/Lambda Throttles'])
+      expect(index.IndexEventsOffsetLagAlarm).toEqual(['AWS/Lambda OffsetLag'])
+      expect(index.RecordsQuarantinedAlarm).toEqual(['CryptoLake RecordsQuarantined'])
+      expect(index.BarsFreshnessAlarm).toEqual(['CryptoLake BarsEmitted'])
+      expect(index.WatermarkLagAlarm).toEqual(['CryptoLake WatermarkLagMinutes'])
+      expect(index.DeadLetterBucketNotEmptyAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
+    })
+
+    it('treats missing BarsEmitted data as breaching: silence is the outage', () => {
+      const p = props(template(), 'BarsFreshnessAlarm')
+      expect(p.TreatMissingData).toBe('breaching')
+      expect(p.ComparisonOperator).toBe('LessThanThreshold')
+      expect(p.Threshold).toBe(1)
+    })
+
+    it('e-mails the alarm topic to the stage address', () => {
+      expect(props(template(), 'AlarmEmailSubscription')).toEqual({
+        TopicArn: { Ref: 'AlarmTopic' },
+        Protocol: 'email',
+        Endpoint: expected.alarmEmail,
+      })
+    })
+  })
+
+  describe('data services', () => {
+    it('runs OpenSearch 2.19 in the VPC, encrypted at rest with the CMK and between nodes, HTTPS only', () => {
+      const p = props(template(), 'OpenSearchDomain')
+      expect(p.EngineVersion).toBe('OpenSearch_2.19')
+      expect(p.EncryptionAtRestOptions).toEqual({ Enabled: true, KmsKeyId: { Ref: 'DataKey' } })
+      expect(p.NodeToNodeEncryptionOptions).toEqual({ Enabled: true })
+      expect(p.DomainEndpointOptions).toEqual({
+        EnforceHTTPS: true,
+        TLSSecurityPolicy: 'Policy-Min-TLS-1-2-PFS-2023-10',
+      })
+      expect((p.VPCOptions as { SecurityGroupIds: unknown }).SecurityGroupIds).toEqual([
+        { 'Fn::GetAtt': ['OpenSearchSecurityGroup', 'GroupId'] },
+      ])
+      expect((p.ClusterConfig as { InstanceType: string }).InstanceType).toBe(expected.openSearchInstanceType)
+      expect(template().Parameters?.OpenSearchMultiAz?.Default).toBe(expected.openSearchMultiAz)
+    })
+
+    it('runs MSK Serverless with IAM auth in the private subnets', () => {
+      expect(props(template(), 'MskCluster')).toMatchObject({
+        ClusterName: `crypto-data-lake-${stage}`,
+        ClientAuthentication: { Sasl: { Iam: { Enabled: true } } },
+        VpcConfigs: [
+          {
+            SubnetIds: [{ Ref: 'PrivateSubnetA' }, { Ref: 'PrivateSubnetB' }],
+            SecurityGroups: [{ 'Fn::GetAtt': ['MskSecurityGroup', 'GroupId'] }],
+          },
+        ],
+      })
+      expect(props(template(), 'KafkaBootstrapBrokers')).toMatchObject({
+        ServiceToken: { 'Fn::GetAtt': ['KafkaBootstrapBrokersFunction', 'Arn'] },
+        ClusterArn: { 'Fn::GetAtt': ['MskCluster', 'Arn'] },
+      })
+    })
+
+    it('reaches S3 and Secrets Manager through VPC endpoints and the internet through one NAT gateway', () => {
+      expect(props(template(), 'S3GatewayEndpoint')).toMatchObject({
+        VpcEndpointType: 'Gateway',
+        RouteTableIds: [{ Ref: 'PrivateRouteTable' }],
+      })
+      expect(props(template(), 'SecretsManagerEndpoint')).toMatchObject({
+        VpcEndpointType: 'Interface',
+        PrivateDnsEnabled: true,
+      })
+      expect(resourcesOfType(template(), 'AWS::EC2::NatGateway').map(([id]) => id)).toEqual(['NatGateway'])
+      expect(props(template(), 'PrivateDefaultRoute')).toMatchObject({ NatGatewayId: { Ref: 'NatGateway' } })
+    })
+  })
+
+  describe('bundles', () => {
+    const serviceFunctions = () =>
+      lambdaFunctions(template()).filter(
+        ([id]) => (props(template(), id).Code as { S3Key?: string }).S3Key !== undefined,
+      )
+
+    it('packages every function as an ESM .mjs bundle with the createRequire banner and the AWS SDK left out', async () => {
+      expect(serviceFunctions().length).toBe(2)
+      for (const [id, fn] of serviceFunctions()) {
+        const key = (props(template(), id).Code as { S3Key: string }).S3Key
+        const zipName = basename(key)
+        expect(service(stage).files, id).toContain(zipName)
+        const entries = readZip(await readFile(join(service(stage).dir, zipName)))
+        const handler = String(fn.Properties?.Handler)
+        const file = `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`
+        const exported = handler.slice(handler.lastIndexOf('.') + 1)
+        const code = entries.get(file)?.toString('utf8') ?? ''
+        expect(code.length, `${id}: ${file} in ${zipName}`).toBeGreaterThan(0)
+        expect(
+          code.startsWith(
+            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+          ),
+          id,
+        ).toBe(true)
+        expect(code, id).toMatch(new RegExp(`export\\s*\\{[^}]*\\b${exported}\\b[^}]*\\}`))
+        expect(code, `${id}: the runtime's SDK is imported, not bundled`).toMatch(/from\s*"@aws-sdk\//)
+        const map = JSON.parse(entries.get(`${file}.map`)?.toString('utf8') ?? '{"sources":[]}') as {
+          sources: string[]
+        }
+        expect(map.sources.length, `${id}: source map`).toBeGreaterThan(0)
+        expect(
+          map.sources.filter((source) => source.includes('node_modules/@aws-sdk/')),
+          id,
+        ).toEqual([])
+      }
+    })
+
+    it("loads each bundle as an ES module and its config accepts the template's environment", async () => {
+      const run = promisify(execFile)
+      // Inside the project, so the externals (@aws-sdk/*) resolve as the runtime would provide them.
+      const root = join(projectRoot, '.local', 'contract-bundles', stage)
+      await rm(root, { recursive: true, force: true })
+      const stand = {
+        KafkaBootstrapBrokers: 'boot-abc.c1.kafka-serverless.us-east-1.amazonaws.com:9098',
+        OpenSearchDomain: 'vpc-crypto-data-lake.us-east-1.es.amazonaws.com',
+      } as Record<string, string>
+      const resolve = (value: unknown): string => {
+        if (typeof value === 'string') return value
+        const ref = refOf(value)
+        if (ref)
+          return ref.endsWith('Secret')
+            ? `arn:aws:secretsmanager:us-east-1:123456789012:secret:${ref}`
+            : ref.toLowerCase()
+        const att = getAttOf(value)
+        if (att) return stand[att[0]] ?? `${att[0]}.${att[1]}`
+        const sub = (value as { 'Fn::Sub'?: string })['Fn::Sub']
+        if (typeof sub === 'string')
+          return sub.replace(/\$\{(\w+)\.\w+\}/g, (_m, id: string) => stand[id] ?? id)
+        throw new Error(`cannot stand in for ${JSON.stringify(value)}`)
+      }
+      try {
+        for (const [id, fn] of serviceFunctions()) {
+          const dir = join(root, id)
+          await mkdir(dir, { recursive: true })
+          const zipName = basename((props(template(), id).Code as { S3Key: string }).S3Key)
+          for (const [name, data] of readZip(await readFile(join(service(stage).dir, zipName)))) {
+            await mkdir(join(dir, name, '..'), { recursive: true })
+            await writeFile(join(dir, name), data)
+          }
+          const handler = String(fn.Properties?.Handler)
+          const file = join(dir, `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`)
+          const variables = (props(template(), id).Environment as { Variables: Record<string, unknown> })
+            .Variables
+          const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1' }
+          for (const [name, value] of Object.entries(variables)) env[name] = resolve(value)
+          const probe = `const m = await import(${JSON.stringify(file)}); console.log(typeof m.${handler.slice(handler.lastIndexOf('.') + 1)}); process.exit(0)`
+          const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], {
+            env,
+            timeout: 30_000,
+          })
+          expect(stdout.trim(), id).toBe('function')
+        }
+      } finally {
+        await rm(root, { recursive: true, force: true })
+      }
+    })
+  })
+
+  it('passes cfn-lint with no errors or warnings', async () => {
+    const result = await cfnLint(join(service(stage).dir, 'cloudformation-template-update-stack.json'))
+    expect(result.output).toBe('')
+    expect(result.code).toBe(0)
+  })
+
+  it('packages well under a minute', () => {
+    expect(service(stage).packagingMs).toBeLessThan(60_000)
+  })
+})
+
+describe('custom metrics in tests/fixtures/aws-metrics.json', () => {
+  it('are each still emitted by some function', async () => {
+    const fixture = JSON.parse(
+      await readFile(join(projectRoot, 'tests/fixtures/aws-metrics.json'), 'utf8'),
+    ) as {
+      namespaces: Record<string, { metrics: string[] }>
+    }
+    const sources: string[] = []
+    const walk = async (dir: string) => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) await walk(join(dir, entry.name))
+        else if (entry.name.endsWith('.ts')) sources.push(await readFile(join(dir, entry.name), 'utf8'))
+      }
+    }
+    await walk(join(projectRoot, 'functions'))
+    const code = sources.join('\n')
+    const missing = (fixture.namespaces.CryptoLake?.metrics ?? []).filter(
+      (metric) => !code.includes(`'${metric}'`),
+    )
+    expect(missing).toEqual([])
+  })
+})
+
+describe('Custom::KafkaBootstrapBrokers (the inline code in resources/msk.yml, run as Lambda would)', () => {
+  const zipFile = () =>
+    String(
+      (props(service('dev').template, 'KafkaBootstrapBrokersFunction').Code as { ZipFile: string }).ZipFile,
+    )
+  const clusterArn =
+    'arn:aws:kafka:us-east-1:123456789012:cluster/crypto-data-lake-dev/0f1e2d3c-aaaa-bbbb-cccc-123456789abc-s1'
+  const baseEvent = {
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-data-lake-dev/guid',
+    RequestId: 'req-1',
+    LogicalResourceId: 'KafkaBootstrapBrokers',
+    ResourceType: 'Custom::KafkaBootstrapBrokers',
+    ResourceProperties: {
+      ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:x',
+      ClusterArn: clusterArn,
+    },
+  }
+
+  it('answers Create with the SASL/IAM broker string of the cluster', async () => {
+    const asked: string[] = []
+    const { answers, error } = await invokeInlineCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Create' },
+      {
+        async getBootstrapBrokers(input) {
+          asked.push(input.ClusterArn)
+          return { BootstrapBrokerStringSaslIam: 'boot-1.example:9098,boot-2.example:9098' }
+        },
+      },
+    )
+    expect(error).toBeUndefined()
+    expect(asked).toEqual([clusterArn])
+    expect(answers).toEqual([
+      {
+        method: 'PUT',
+        contentType: '',
+        body: {
+          Status: 'SUCCESS',
+          Reason: 'see CloudWatch log stream 2026/11/30/[$LATEST]abc',
+          PhysicalResourceId: clusterArn,
+          StackId: baseEvent.StackId,
+          RequestId: 'req-1',
+          LogicalResourceId: 'KafkaBootstrapBrokers',
+          Data: { BootstrapBrokerStringSaslIam: 'boot-1.example:9098,boot-2.example:9098' },
+        },
+      },
+    ])
+  })
+
+  it('answers Delete without calling MSK, keeping the physical id', async () => {
+    const { answers } = await invokeInlineCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Delete', PhysicalResourceId: clusterArn },
+      {
+        async getBootstrapBrokers() {
+          throw new Error('must not be called on Delete')
+        },
+      },
+    )
+    expect(answers.map((a) => [a.body.Status, a.body.PhysicalResourceId])).toEqual([['SUCCESS', clusterArn]])
+  })
+
+  it('answers FAILED with the reason when MSK has no IAM brokers or the call fails', async () => {
+    const noIam = await invokeInlineCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Update', PhysicalResourceId: clusterArn },
+      {
+        async getBootstrapBrokers() {
+          return { BootstrapBrokerStringTls: 'b-1.example:9094' }
+        },
+      },
+    )
+    expect(noIam.answers.map((a) => [a.body.Status, a.body.Reason])).toEqual([
+      ['FAILED', `cluster ${clusterArn} has no SASL/IAM bootstrap brokers`],
+    ])
+    const denied = await invokeInlineCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Create' },
+      {
+        async getBootstrapBrokers() {
+          throw Object.assign(new Error('User is not authorized to perform: kafka:GetBootstrapBrokers'), {
+            name: 'AccessDeniedException',
+          })
+        },
+      },
+    )
+    expect(denied.answers.map((a) => [a.body.Status, a.body.Reason])).toEqual([
+      ['FAILED', 'User is not authorized to perform: kafka:GetBootstrapBrokers'],
+    ])
+  })
+})
