@@ -75,4 +75,9 @@ program
     },
   )
 
-await program.parseAsync()
+try {
+  await program.parseAsync()
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exitCode = 1
+}

@@ -49,6 +49,8 @@ export async function readRange(
   if (wanted <= 0n) return []
   const consumer = new Consumer({
     ...kafkaConnectionOptions(kafka, 'range-reader'),
+    retries: 40,
+    retryDelay: 500,
     groupId: `range-${randomUUID()}`,
     autocommit: false,
     maxWaitTime: 200,

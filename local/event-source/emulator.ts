@@ -48,6 +48,9 @@ function toMskRecord(message: Message): MskRecord {
 export async function startEventSource(options: EventSourceOptions): Promise<EventSource> {
   const consumer = new Consumer({
     ...kafkaConnectionOptions(options.kafka, `esm-${options.name}`),
+    // Right after a broker starts, the group coordinator needs a few seconds (NOT_COORDINATOR).
+    retries: 40,
+    retryDelay: 500,
     groupId: options.groupId,
     autocommit: false,
     sessionTimeout: 20_000,
