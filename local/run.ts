@@ -26,7 +26,7 @@ import {
   type Report,
   searchSinkCounts,
 } from './report.ts'
-import { startScheduler } from './schedules.ts'
+import { fileScheduleState, startScheduler } from './schedules.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { startAlpacaSimulator } from './simulators/alpaca.ts'
 import { eventSourceMappings, functionTimeouts, packageService, schedules } from './template.ts'
@@ -228,7 +228,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
             `${target.name} ${event.time}: emitted ${result.emitted ?? 0}, rejected ${result.rejected ?? 0}`,
           )
       },
-      { offsetMs: 2_000, log },
+      { offsetMs: 2_000, state: fileScheduleState(join(paths.root, 'scheduler.json')), log },
     )
     for (const schedule of scheduled) {
       const target = schedule.target.kind === 'function' ? schedule.target.name : schedule.target.logicalId

@@ -3,7 +3,8 @@
  * `serverless deploy` creates — and fires them locally with the payload EventBridge sends.
  */
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 
 export type ScheduleTarget = { kind: 'function'; name: string } | { kind: 'stateMachine'; logicalId: string }
 
@@ -89,22 +90,59 @@ export interface Scheduler {
   stop(): Promise<void>
 }
 
+/** When each rule last fired, kept across runs so a missed run is caught up at start. */
+export interface ScheduleState {
+  lastFired(rule: string): number | undefined
+  fired(rule: string, at: number): void
+}
+
+export function fileScheduleState(path: string): ScheduleState {
+  let state: Record<string, number> = {}
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8'))
+  } catch {}
+  return {
+    lastFired: (rule) => state[rule],
+    fired(rule, at) {
+      state[rule] = at
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`)
+    },
+  }
+}
+
 /**
  * Fires each schedule at the boundaries of its period (plus `offsetMs`, so the minute being
  * polled has closed), never overlapping itself: a slow invocation delays the next, as a
- * single-concurrency function would. `speedup` compresses time for demos (`rate(1 hour)` at
- * speedup 60 fires every minute).
+ * single-concurrency function would. A schedule whose last firing is a whole period ago or more
+ * (or that never fired) fires once right away — the local machine was off, the daily job is due.
+ * `speedup` compresses time for demos (`rate(1 hour)` at speedup 60 fires every minute).
  */
 export function startScheduler(
   schedules: Schedule[],
   fire: (schedule: Schedule, event: ScheduledEvent) => Promise<void>,
-  options: { offsetMs?: number; speedup?: (schedule: Schedule) => number; log: (line: string) => void },
+  options: {
+    offsetMs?: number
+    speedup?: (schedule: Schedule) => number
+    state?: ScheduleState
+    log: (line: string) => void
+  },
 ): Scheduler {
   const timers = new Set<NodeJS.Timeout>()
   const running = new Set<Promise<void>>()
   let stopped = false
   for (const schedule of schedules) {
     const period = schedule.periodMs / (options.speedup?.(schedule) ?? 1)
+    const run = (at: number) => {
+      options.state?.fired(schedule.rule, at)
+      const invocation = fire(schedule, scheduledEvent(schedule.rule, new Date(at)))
+        .catch((error) => options.log(`${schedule.rule}: ${(error as Error).message}`))
+        .finally(() => {
+          running.delete(invocation)
+          arm()
+        })
+      running.add(invocation)
+    }
     const arm = () => {
       if (stopped) return
       const now = Date.now()
@@ -112,19 +150,16 @@ export function startScheduler(
       const timer = setTimeout(
         () => {
           timers.delete(timer)
-          const run = fire(schedule, scheduledEvent(schedule.rule, new Date(next)))
-            .catch((error) => options.log(`${schedule.rule}: ${(error as Error).message}`))
-            .finally(() => {
-              running.delete(run)
-              arm()
-            })
-          running.add(run)
+          run(next)
         },
         next - now + (options.offsetMs ?? 0),
       )
       timers.add(timer)
     }
-    arm()
+    const last = options.state?.lastFired(schedule.rule)
+    const now = Date.now()
+    if (last === undefined || now - last >= period) run(Math.floor(now / 60_000) * 60_000)
+    else arm()
   }
   return {
     async stop() {

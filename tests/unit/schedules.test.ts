@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { parseRate, scheduledEvent, schedulesFromTemplate } from '../../local/schedules.ts'
+import { describe, expect, it, vi } from 'vitest'
+import { parseRate, scheduledEvent, schedulesFromTemplate, startScheduler } from '../../local/schedules.ts'
 
 describe('parseRate', () => {
   it.each([
@@ -75,5 +75,52 @@ describe('scheduledEvent', () => {
       resources: ['arn:aws:events:local:000000000000:rule/PollBarsRule'],
       detail: {},
     })
+  })
+})
+
+describe('startScheduler', () => {
+  const minute = {
+    rule: 'Every',
+    expression: 'rate(1 minute)',
+    periodMs: 60_000,
+    target: { kind: 'function' as const, name: 'pollBars' },
+  }
+
+  function memoryState(initial: Record<string, number>) {
+    const state = { ...initial }
+    return {
+      state,
+      lastFired: (rule: string) => state[rule],
+      fired: (rule: string, at: number) => (state[rule] = at),
+    }
+  }
+
+  it('catches up a due schedule at start, then fires on the period boundaries', async () => {
+    vi.useFakeTimers({ now: Date.parse('2026-11-30T10:00:30Z') })
+    const times: string[] = []
+    const state = memoryState({})
+    const scheduler = startScheduler([minute], async (_, event) => void times.push(event.time), {
+      offsetMs: 2_000,
+      state,
+      log: () => {},
+    })
+    await vi.advanceTimersByTimeAsync(95_000)
+    await scheduler.stop()
+    vi.useRealTimers()
+    expect(times).toEqual(['2026-11-30T10:00:00Z', '2026-11-30T10:01:00Z', '2026-11-30T10:02:00Z'])
+    expect(state.state.Every).toBe(Date.parse('2026-11-30T10:02:00Z'))
+  })
+
+  it('waits for the next boundary when the schedule fired less than a period ago', async () => {
+    vi.useFakeTimers({ now: Date.parse('2026-11-30T10:00:30Z') })
+    const times: string[] = []
+    const scheduler = startScheduler([minute], async (_, event) => void times.push(event.time), {
+      state: memoryState({ Every: Date.parse('2026-11-30T10:00:00Z') }),
+      log: () => {},
+    })
+    await vi.advanceTimersByTimeAsync(31_000)
+    await scheduler.stop()
+    vi.useRealTimers()
+    expect(times).toEqual(['2026-11-30T10:01:00Z'])
   })
 })
