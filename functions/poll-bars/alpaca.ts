@@ -1,0 +1,160 @@
+/**
+ * The Alpaca adapter of poll-bars: `GET {ALPACA_DATA_URL}/v1beta3/crypto/{loc}/bars`, following
+ * `next_page_token`, each page retried on transient errors within the caller's deadline.
+ */
+
+import { getJson, HttpStatusError, MalformedBodyError, type RetryOptions, withRetry } from '../shared/http.ts'
+import type { FetchBars, FetchedBars, MalformedBody } from './core.ts'
+
+export const DEFAULT_ALPACA_DATA_URL = 'https://data.alpaca.markets'
+
+/** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */
+export interface AlpacaKeys {
+  keyId: string
+  secretKey: string
+}
+
+export interface AlpacaClientOptions {
+  baseUrl: string
+  /** `us`, `us-1`, `eu-1`, ... */
+  location: string
+  timeoutMs: number
+  keys?: AlpacaKeys
+  /** Retries per page after the first attempt (default 4). */
+  retries?: number
+  baseDelayMs?: number
+  maxDelayMs?: number
+  /** Bars per page, across all symbols of the request (Alpaca's maximum, 10000, by default). */
+  pageLimit?: number
+  /** A guard against a server that never stops paging. */
+  maxPages?: number
+  fetch?: typeof fetch
+  sleep?: RetryOptions['sleep']
+  now?: () => number
+  random?: () => number
+  onRetry?: RetryOptions['onRetry']
+}
+
+export function barsUrl(
+  options: Pick<AlpacaClientOptions, 'baseUrl' | 'location'>,
+  params: { symbols: string[]; start: string; end: string; limit: number; pageToken?: string },
+): string {
+  const query = new URLSearchParams({
+    symbols: params.symbols.join(','),
+    timeframe: '1Min',
+    start: params.start,
+    end: params.end,
+    limit: String(params.limit),
+    sort: 'asc',
+  })
+  if (params.pageToken) query.set('page_token', params.pageToken)
+  return `${options.baseUrl.replace(/\/+$/, '')}/v1beta3/crypto/${encodeURIComponent(options.location)}/bars?${query}`
+}
+
+interface Page {
+  bars: Record<string, unknown[]>
+  nextPageToken: string | null
+}
+
+/** The shape every page must have; anything else is treated like a garbled body. */
+function readPage(url: string, body: unknown): Page {
+  const fail = (why: string): never => {
+    throw new MalformedBodyError(url, 200, JSON.stringify(body) ?? String(body), why)
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return fail('the body is not an object')
+  const { bars, next_page_token: token } = body as { bars?: unknown; next_page_token?: unknown }
+  if (token !== undefined && token !== null && typeof token !== 'string')
+    fail('next_page_token is not a string')
+  if (bars === null || bars === undefined)
+    return { bars: {}, nextPageToken: (token as string | null) ?? null }
+  if (typeof bars !== 'object' || Array.isArray(bars)) return fail('bars is not an object')
+  for (const [symbol, list] of Object.entries(bars))
+    if (!Array.isArray(list)) fail(`bars of ${symbol} is not a list`)
+  return { bars: bars as Record<string, unknown[]>, nextPageToken: (token as string | null) ?? null }
+}
+
+/** True for errors that are the request's own fault (4xx other than 408/429): retrying cannot help. */
+export function isRequestRejected(error: unknown): boolean {
+  return (
+    error instanceof HttpStatusError &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.status !== 408 &&
+    error.status !== 429
+  )
+}
+
+export function createAlpacaClient(options: AlpacaClientOptions): { fetchBars: FetchBars } {
+  const headers: Record<string, string> = options.keys
+    ? { 'APCA-API-KEY-ID': options.keys.keyId, 'APCA-API-SECRET-KEY': options.keys.secretKey }
+    : {}
+  const pageLimit = options.pageLimit ?? 10_000
+  const maxPages = options.maxPages ?? 100
+
+  /**
+   * All pages of one window. Bars come back per symbol in ascending time, so what was received
+   * before a failure is a gap-free prefix per symbol: it is returned with the error, and the
+   * caller may emit it and resume after it next time.
+   */
+  const fetchBars: FetchBars = async (symbols, start, end, { deadline }) => {
+    const bars: Record<string, unknown[]> = {}
+    const malformed: MalformedBody[] = []
+    const result = (error?: unknown): FetchedBars =>
+      error === undefined ? { bars, malformed } : { bars, malformed, error }
+    let pageToken: string | undefined
+    const seenTokens = new Set<string>()
+    for (let pageNumber = 1; ; pageNumber++) {
+      if (pageNumber > maxPages)
+        return result(new Error(`more than ${maxPages} pages for ${symbols.join(',')} ${start}..${end}`))
+      const url = barsUrl(options, { symbols, start, end, limit: pageLimit, pageToken })
+      let page: Page
+      try {
+        page = await withRetry(
+          async ({ remainingMs }) => {
+            try {
+              const body = await getJson(url, {
+                timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
+                headers,
+                fetch: options.fetch,
+                now: options.now,
+              })
+              return readPage(url, body)
+            } catch (error) {
+              if (error instanceof MalformedBodyError) {
+                malformed.push({
+                  detail: `page ${pageNumber} of ${symbols.join(',')} ${start}..${end}: ${error.message}`,
+                  body: error.body,
+                })
+              }
+              throw error
+            }
+          },
+          {
+            retries: options.retries ?? 4,
+            baseDelayMs: options.baseDelayMs ?? 250,
+            maxDelayMs: options.maxDelayMs ?? 5_000,
+            deadline,
+            sleep: options.sleep,
+            now: options.now,
+            random: options.random,
+            onRetry: options.onRetry,
+          },
+        )
+      } catch (error) {
+        return result(error)
+      }
+      for (const [symbol, list] of Object.entries(page.bars)) {
+        const into = bars[symbol]
+        if (into) into.push(...list)
+        else bars[symbol] = [...list]
+      }
+      if (page.nextPageToken === null || page.nextPageToken === '') return result()
+      if (seenTokens.has(page.nextPageToken))
+        return result(new Error(`the API repeated page token ${page.nextPageToken}`))
+      seenTokens.add(page.nextPageToken)
+      pageToken = page.nextPageToken
+    }
+  }
+  return { fetchBars }
+}

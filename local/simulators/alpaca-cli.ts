@@ -1,0 +1,44 @@
+/**
+ * Runs the Alpaca simulator standalone:
+ *   npx tsx local/simulators/alpaca-cli.ts --port 18080 --seed 7
+ *   ALPACA_SIM_FAULTS='serverErrorEvery=5,badBars=0.02' npx tsx local/simulators/alpaca-cli.ts
+ * Then point ALPACA_DATA_URL at the printed URL.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { parseFaults, startAlpacaSimulator } from './alpaca.ts'
+
+const integer = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a non-negative integer`)
+  return Number(value)
+}
+
+const program = new Command()
+  .name('alpaca-sim')
+  .description('Alpaca-compatible crypto market data simulator (v1beta3 bars, latest/bars, latest/quotes)')
+  .option('--port <port>', 'port to listen on (0 = any free port)', integer('port'), 18080)
+  .option('--host <host>', 'interface to bind', '127.0.0.1')
+  .option('--seed <seed>', 'seed of the deterministic price paths', integer('seed'), 1)
+  .option('--symbols <list>', 'comma-separated symbols to serve (default: any BASE/QUOTE symbol)')
+  .option('--faults <spec>', 'faults, JSON or compact key=value list (default: $ALPACA_SIM_FAULTS)')
+  .action(async (opts: { port: number; host: string; seed: number; symbols?: string; faults?: string }) => {
+    const faults = parseFaults(opts.faults ?? process.env.ALPACA_SIM_FAULTS)
+    const simulator = await startAlpacaSimulator({
+      port: opts.port,
+      host: opts.host,
+      seed: opts.seed,
+      symbols: opts.symbols?.split(',').map((symbol) => symbol.trim()),
+      faults,
+    })
+    process.stdout.write(`alpaca simulator listening on ${simulator.url} (seed ${opts.seed})\n`)
+    if (Object.keys(faults).length > 0) process.stdout.write(`faults: ${JSON.stringify(faults)}\n`)
+    const stop = async (signal: string) => {
+      await simulator.close()
+      const stats = simulator.stats()
+      process.stdout.write(`${signal}: stopped after ${stats.requests} requests, ${stats.barsServed} bars\n`)
+      process.exit(0)
+    }
+    process.once('SIGINT', () => void stop('SIGINT'))
+    process.once('SIGTERM', () => void stop('SIGTERM'))
+  })
+
+await program.parseAsync(process.argv)
