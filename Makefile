@@ -62,6 +62,10 @@ services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
 	@tsx local/services-cli.ts down --profile run
 	@tsx local/services-cli.ts down --profile test
 
+bench: setup ## benchmarks (figures, not tests) against the test profile's services
+	@echo "[bench] poll-bars backfill: 24 h x 20 symbols into Kafka..."
+	@tsx bench/backfill.ts
+
 package: $(NPM_STAMP) ## serverless package for STAGE (default dev), no AWS credentials needed
 	@serverless package --stage $${STAGE:-dev} --package .serverless/$${STAGE:-dev}
 
