@@ -15,8 +15,16 @@ const DAY_MS = 24 * 60 * 60 * 1000
 
 export const TOPIC_DECLARATIONS: readonly TopicDeclaration[] = [
   // Keyed by symbol: one partition per pair keeps each symbol's bars in order.
-  { name: TOPICS.bars, partitions: 3, configs: { 'retention.ms': String(7 * DAY_MS), 'cleanup.policy': 'delete' } },
-  { name: TOPICS.trades, partitions: 6, configs: { 'retention.ms': String(7 * DAY_MS), 'cleanup.policy': 'delete' } },
+  {
+    name: TOPICS.bars,
+    partitions: 3,
+    configs: { 'retention.ms': String(7 * DAY_MS), 'cleanup.policy': 'delete' },
+  },
+  {
+    name: TOPICS.trades,
+    partitions: 6,
+    configs: { 'retention.ms': String(7 * DAY_MS), 'cleanup.policy': 'delete' },
+  },
   // Compacted: the latest icon of each asset is kept forever.
   { name: TOPICS.assets, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
 ]
