@@ -1,0 +1,215 @@
+/**
+ * The CoinAPI adapter of refresh-assets: `GET {COINAPI_URL}/v1/assets/icons/{size}` with the
+ * key in `X-CoinAPI-Key`, retried on transient errors within the caller's deadline
+ * (shared/http.ts). CoinAPI's own status codes become errors that say what to do:
+ * 400 bad request, 401 wrong key, 403 key without access, 429 rate limit or quota,
+ * 550 no data; none of 400/401/403/550 is retried (another attempt cannot change them).
+ */
+import {
+  DeadlineExceededError,
+  getJson,
+  HttpStatusError,
+  isTransientError,
+  MalformedBodyError,
+  type RetryOptions,
+  withRetry,
+} from '../shared/http.ts'
+
+export const DEFAULT_COINAPI_URL = 'https://rest.coinapi.io'
+
+export type CoinApiErrorKind =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'no_data'
+  | 'unavailable'
+
+/** A CoinAPI failure with a message an operator can act on; `cause` keeps the HTTP error. */
+export class CoinApiError extends Error {
+  override name = 'CoinApiError'
+  constructor(
+    readonly kind: CoinApiErrorKind,
+    readonly status: number | undefined,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { cause })
+  }
+}
+
+/** CoinAPI error bodies are `{"error": "..."}`; the text is kept for the message. */
+function apiMessage(error: HttpStatusError): string {
+  try {
+    const parsed = JSON.parse(error.bodySnippet) as { error?: unknown; message?: unknown }
+    const text = parsed.error ?? parsed.message
+    if (typeof text === 'string' && text !== '') return text
+  } catch {
+    // Not JSON (a proxy page, or cut at 200 characters): the raw start is still useful.
+  }
+  return error.bodySnippet
+}
+
+/** Turns a final failure into a {@link CoinApiError} saying what happened and what to check. */
+export function explainCoinApiError(
+  error: unknown,
+  context: { size: number; attempts: number },
+): CoinApiError {
+  const http =
+    error instanceof HttpStatusError
+      ? error
+      : error instanceof DeadlineExceededError && error.cause instanceof HttpStatusError
+        ? error.cause
+        : undefined
+  const endpoint = `/v1/assets/icons/${context.size}`
+  if (http === undefined) {
+    const text = error instanceof Error ? error.message : String(error)
+    return new CoinApiError(
+      'unavailable',
+      undefined,
+      `CoinAPI ${endpoint} unavailable after ${context.attempts} attempt(s): ${text}`,
+      error,
+    )
+  }
+  const said = apiMessage(http)
+  const detail = said ? ` CoinAPI said: ${said}` : ''
+  switch (http.status) {
+    case 400:
+      return new CoinApiError(
+        'bad_request',
+        400,
+        `CoinAPI rejected GET ${endpoint} as a bad request (400): check ICON_SIZE.${detail}`,
+        error,
+      )
+    case 401:
+      return new CoinApiError(
+        'unauthorized',
+        401,
+        `CoinAPI refused the API key (401 Unauthorized): the key in COINAPI_KEY / the CoinAPI secret is missing, wrong or revoked.${detail}`,
+        error,
+      )
+    case 403:
+      return new CoinApiError(
+        'forbidden',
+        403,
+        `CoinAPI key lacks the privileges for GET ${endpoint} (403 Forbidden): the subscription does not cover this endpoint.${detail}`,
+        error,
+      )
+    case 429: {
+      const wait =
+        http.retryAfterMs === undefined
+          ? ''
+          : `; CoinAPI asked to wait ${Math.ceil(http.retryAfterMs / 1000)} s`
+      return new CoinApiError(
+        'rate_limited',
+        429,
+        `CoinAPI rate limit or daily quota exceeded (429 Too Many Requests), still after ${context.attempts} attempt(s)${wait}.${detail}`,
+        error,
+      )
+    }
+    case 550:
+      return new CoinApiError(
+        'no_data',
+        550,
+        `CoinAPI has no asset icons of size ${context.size} (550 No data).${detail}`,
+        error,
+      )
+    default:
+      return new CoinApiError(
+        'unavailable',
+        http.status,
+        `CoinAPI GET ${endpoint} failed with HTTP ${http.status} after ${context.attempts} attempt(s).${detail}`,
+        error,
+      )
+  }
+}
+
+/** 550 is in the 5xx range but means "no such data": retrying cannot help. */
+export const isRetryableCoinApiError = (error: unknown) =>
+  !(error instanceof HttpStatusError && error.status === 550) && isTransientError(error)
+
+export interface MalformedBody {
+  detail: string
+  body: string
+}
+
+export interface FetchedIcons {
+  /** The raw entries (`{asset_id, url}`), as CoinAPI returned them. */
+  icons: unknown[]
+  malformed: MalformedBody[]
+  /** A {@link CoinApiError} when no usable answer came back. */
+  error?: CoinApiError
+}
+
+export type FetchIcons = (size: number, options: { deadline: number }) => Promise<FetchedIcons>
+
+export interface CoinApiClientOptions {
+  /** `https://rest.coinapi.io` or any compatible server; `/v1/...` is appended. */
+  baseUrl: string
+  apiKey: string
+  timeoutMs: number
+  retries?: number
+  baseDelayMs?: number
+  maxDelayMs?: number
+  fetch?: typeof fetch
+  sleep?: RetryOptions['sleep']
+  now?: () => number
+  random?: () => number
+  onRetry?: RetryOptions['onRetry']
+}
+
+export const iconsUrl = (baseUrl: string, size: number) =>
+  `${baseUrl.replace(/\/+$/, '')}/v1/assets/icons/${size}`
+
+export function createCoinApiClient(options: CoinApiClientOptions): { fetchIcons: FetchIcons } {
+  const fetchIcons: FetchIcons = async (size, { deadline }) => {
+    const url = iconsUrl(options.baseUrl, size)
+    const malformed: MalformedBody[] = []
+    let attempts = 0
+    try {
+      const icons = await withRetry(
+        async ({ attempt, remainingMs }) => {
+          attempts = attempt
+          try {
+            const body = await getJson(url, {
+              timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
+              headers: { 'X-CoinAPI-Key': options.apiKey },
+              fetch: options.fetch,
+              now: options.now,
+            })
+            if (!Array.isArray(body))
+              throw new MalformedBodyError(
+                url,
+                200,
+                JSON.stringify(body) ?? String(body),
+                'the body is not a list',
+              )
+            return body as unknown[]
+          } catch (error) {
+            if (error instanceof MalformedBodyError)
+              malformed.push({
+                detail: `icons of size ${size}, attempt ${attempt}: ${error.message}`,
+                body: error.body,
+              })
+            throw error
+          }
+        },
+        {
+          retries: options.retries ?? 3,
+          baseDelayMs: options.baseDelayMs ?? 500,
+          maxDelayMs: options.maxDelayMs ?? 8_000,
+          deadline,
+          isRetryable: isRetryableCoinApiError,
+          sleep: options.sleep,
+          now: options.now,
+          random: options.random,
+          onRetry: options.onRetry,
+        },
+      )
+      return { icons, malformed }
+    } catch (error) {
+      return { icons: [], malformed, error: explainCoinApiError(error, { size, attempts }) }
+    }
+  }
+  return { fetchIcons }
+}
