@@ -29,6 +29,7 @@ import {
 import { fileScheduleState, startScheduler } from './schedules.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { startAlpacaSimulator } from './simulators/alpaca.ts'
+import { startCoinApiSimulator } from './simulators/coinapi.ts'
 import { eventSourceMappings, functionTimeouts, packageService, schedules } from './template.ts'
 
 export interface RunOptions {
@@ -143,6 +144,15 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       log(`alpaca: bundled simulator on ${alpacaUrl} (set ALPACA_DATA_URL to use another server)`)
     }
 
+    let coinApiUrl = process.env.COINAPI_URL
+    if (coinApiUrl) log(`coinapi: using ${coinApiUrl} (COINAPI_URL)`)
+    else {
+      const simulator = await startCoinApiSimulator({ seed: Number(process.env.COINAPI_SIM_SEED ?? 7) })
+      cleanups.push(() => simulator.close())
+      coinApiUrl = simulator.url
+      log(`coinapi: bundled simulator on ${coinApiUrl} (set COINAPI_URL and COINAPI_KEY to use another server)`)
+    }
+
     // The functions read their configuration from the environment at cold start, as on Lambda.
     Object.assign(process.env, {
       KAFKA_BROKERS: services.kafka,
@@ -154,6 +164,8 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       STATE_DIR: paths.stateBucket,
       PII_HMAC_KEY: readOrCreateKey(paths.piiKey),
       ALPACA_DATA_URL: alpacaUrl,
+      COINAPI_URL: coinApiUrl,
+      COINAPI_KEY: process.env.COINAPI_KEY || 'local-simulator-key',
       POWERTOOLS_DEV: '',
     })
 

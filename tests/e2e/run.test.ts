@@ -17,7 +17,7 @@ describe('make run, headless', () => {
     const result = spawnSync(
       join(projectRoot, 'node_modules', '.bin', 'tsx'),
       ['local/cli.ts', 'run', '--profile', 'test', '--duration', '70s', '--report', reportPath],
-      { cwd: projectRoot, encoding: 'utf8', timeout: 280_000, env: { ...process.env, ALPACA_DATA_URL: '' } },
+      { cwd: projectRoot, encoding: 'utf8', timeout: 280_000, env: { ...process.env, ALPACA_DATA_URL: '', COINAPI_URL: '' } },
     )
     expect(result.stderr).toContain('running for 70 s')
     expect(result.status, result.stderr).toBe(0)
