@@ -2,32 +2,27 @@
  * index-events: one MSK batch in, every valid event indexed in OpenSearch under its
  * deterministic `_id`, every invalid record quarantined with its reason, and whatever could
  * not be indexed after bounded retries reported back as a partial batch failure so the event
- * source resumes from it. One poison record never fails or stalls the batch.
+ * source resumes from it. One poison record never fails or stalls the batch. Trades carry the
+ * icon of their base asset (`asset_icon_url`) when one is known.
  */
 import {
   type AssetEvent,
   type BarEvent,
-  isTopicName,
-  TOPIC_SCHEMAS,
   TOPICS,
   type TopicName,
   type TradeEvent,
 } from '../shared/contracts.ts'
-import {
-  decodeBase64,
-  type KafkaBatchResponse,
-  type MskEvent,
-  type MskRecord,
-  toBatchResponse,
-} from '../shared/msk.ts'
+import { decodeRecord, rejectionOf } from '../shared/decode-record.ts'
+import { type KafkaBatchResponse, type MskEvent, type MskRecord, toBatchResponse } from '../shared/msk.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { BulkDoc, BulkItemResult, SearchIndex } from '../shared/opensearch.ts'
 import { tokenize } from '../shared/pii.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../shared/search-templates.ts'
+import { baseAssetOf, type IconSource } from './icons.ts'
 
-/** Larger values are not events of ours; they are quarantined rather than sent to the index. */
-export const MAX_VALUE_BYTES = 64 * 1024
+// Validation is shared with land-raw (every sink accepts the same records); re-exported for callers.
+export { decodeRecord, MAX_VALUE_BYTES } from '../shared/decode-record.ts'
 
 export interface IndexEventsDeps {
   index: SearchIndex
@@ -39,51 +34,15 @@ export interface IndexEventsDeps {
   /** Bulk attempts for retryable item failures (429, 5xx, connection errors). */
   attempts?: number
   baseDelayMs?: number
+  /** Icons attached to trades (`asset_icon_url`); without it trades are indexed without icons. */
+  icons?: IconSource
+  /** Told when icons could not be looked up: trades are then indexed without them. */
+  onIconLookupError?: (error: unknown) => void
 }
 
 interface Pending {
   record: MskRecord
   doc: BulkDoc
-}
-
-type Decoded =
-  | { ok: true; topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }
-  | { ok: false; rejection: Rejection }
-
-/** Validates one Kafka record against its topic's contract. Pure. */
-export function decodeRecord(record: MskRecord): Decoded {
-  const base = {
-    topic: record.topic,
-    partition: record.partition,
-    offset: String(record.offset),
-    timestamp: new Date(record.timestamp).toISOString(),
-    key: decodeBase64(record.key),
-    value: record.value,
-  }
-  const reject = (reason: Rejection['reason'], detail: string): Decoded => ({
-    ok: false,
-    rejection: { ...base, reason, detail },
-  })
-  if (!isTopicName(record.topic)) return reject('unknown_topic', `no contract for topic ${record.topic}`)
-  if (record.value === null) return reject('null_value', 'record value is null (tombstone)')
-  const text = decodeBase64(record.value) ?? ''
-  if (Buffer.byteLength(text) > MAX_VALUE_BYTES) {
-    return reject('oversized', `value is ${Buffer.byteLength(text)} bytes, limit ${MAX_VALUE_BYTES}`)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    return reject('malformed_json', (error as Error).message)
-  }
-  const parsed = TOPIC_SCHEMAS[record.topic].safeParse(json)
-  if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((issue) => `${issue.path.join('.') || '(value)'}: ${issue.message}`)
-      .join('; ')
-    return reject('schema_violation', detail)
-  }
-  return { ok: true, topic: record.topic, event: parsed.data }
 }
 
 const monthOf = (iso: string) => `${iso.slice(0, 4)}.${iso.slice(5, 7)}`
@@ -93,6 +52,7 @@ export function toBulkDoc(
   topic: TopicName,
   event: BarEvent | TradeEvent | AssetEvent,
   piiKey: string,
+  iconUrl?: string,
 ): BulkDoc {
   switch (topic) {
     case TOPICS.bars: {
@@ -109,6 +69,7 @@ export function toBulkDoc(
           user_name_token: tokenize(piiKey, user_name),
           user_email_token: tokenize(piiKey, user_email),
           document_id_token: tokenize(piiKey, document_id),
+          ...(iconUrl === undefined ? {} : { asset_icon_url: iconUrl }),
         },
       }
     }
@@ -120,20 +81,57 @@ export function toBulkDoc(
   }
 }
 
+/**
+ * The icon of each traded asset. Asset events of the same batch are remembered first (they are
+ * the freshest icons). Icons are an enrichment: when the lookup fails the trades are indexed
+ * without them rather than held back.
+ */
+async function iconsForTrades(
+  valid: Array<{ topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }>,
+  deps: IndexEventsDeps,
+): Promise<Map<string, string>> {
+  if (!deps.icons) return new Map()
+  const assetIds = new Set<string>()
+  for (const { topic, event } of valid) {
+    if (topic === TOPICS.assets) {
+      const asset = event as AssetEvent
+      deps.icons.remember(asset.asset_id, asset.icon_url)
+    } else if (topic === TOPICS.trades) assetIds.add(baseAssetOf((event as TradeEvent).symbol))
+  }
+  if (assetIds.size === 0) return new Map()
+  try {
+    return await deps.icons.iconsFor([...assetIds])
+  } catch (error) {
+    deps.counter.count('IconLookupFailures', 1)
+    deps.onIconLookupError?.(error)
+    return new Map()
+  }
+}
+
 const isRetryable = (result: BulkItemResult) => result.status === 429 || result.status >= 500
 
 export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promise<KafkaBatchResponse> {
   const attempts = deps.attempts ?? 4
   const baseDelayMs = deps.baseDelayMs ?? 200
   const rejections: Rejection[] = []
-  let pending: Pending[] = []
+  const valid: Array<{ record: MskRecord; topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }> = []
   for (const records of Object.values(event.records)) {
     for (const record of records) {
       const decoded = decodeRecord(record)
-      if (decoded.ok) pending.push({ record, doc: toBulkDoc(decoded.topic, decoded.event, deps.piiKey) })
+      if (decoded.ok) valid.push({ record, topic: decoded.topic, event: decoded.event })
       else rejections.push(decoded.rejection)
     }
   }
+  const icons = await iconsForTrades(valid, deps)
+  let pending: Pending[] = valid.map(({ record, topic, event }) => ({
+    record,
+    doc: toBulkDoc(
+      topic,
+      event,
+      deps.piiKey,
+      topic === TOPICS.trades ? icons.get(baseAssetOf((event as TradeEvent).symbol)) : undefined,
+    ),
+  }))
 
   let indexed = 0
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
@@ -154,16 +152,13 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
       if (result.status >= 200 && result.status < 300) indexed++
       else if (isRetryable(result)) retry.push(item)
       else
-        rejections.push({
-          reason: 'index_rejected',
-          detail: `${result.status} ${result.error?.type}: ${result.error?.reason}`,
-          topic: item.record.topic,
-          partition: item.record.partition,
-          offset: String(item.record.offset),
-          timestamp: new Date(item.record.timestamp).toISOString(),
-          key: decodeBase64(item.record.key),
-          value: item.record.value,
-        })
+        rejections.push(
+          rejectionOf(
+            item.record,
+            'index_rejected',
+            `${result.status} ${result.error?.type}: ${result.error?.reason}`,
+          ),
+        )
     })
     pending = retry
   }

@@ -12,6 +12,7 @@ import { applyIndexTemplates } from '../shared/search-templates.ts'
 import { readSecret } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
 import { indexEvents } from './core.ts'
+import { cachedIconSource, openSearchIconLookup } from './icons.ts'
 
 const config = loadConfig(
   z.object({
@@ -21,11 +22,14 @@ const config = loadConfig(
     PII_HMAC_KEY: z.string().min(32).optional(),
     PII_SECRET_ARN: z.string().startsWith('arn:').optional(),
     INDEX_ATTEMPTS: positiveInt.default(4),
+    /** How long a container trusts an icon (or its absence) before asking crypto-assets again. */
+    ICON_CACHE_SECONDS: positiveInt.default(600),
   }),
 )
 const client = createOpenSearchClient(config)
 const store = rawStore(config)
 const index = openSearchIndex(client)
+const icons = cachedIconSource(openSearchIconLookup(client), { ttlMs: config.ICON_CACHE_SECONDS * 1000 })
 let templatesApplied: Promise<unknown> | undefined
 
 async function run(event: MskEvent) {
@@ -43,6 +47,8 @@ async function run(event: MskEvent) {
     counter: powertoolsCounter,
     sleep: (ms) => sleep(ms),
     attempts: config.INDEX_ATTEMPTS,
+    icons,
+    onIconLookupError: (error) => logger.warn('asset icons not looked up; trades indexed without', { error }),
     quarantine: (rejections) => quarantine(store, 'index-events', rejections, new Date(), powertoolsCounter),
   })
   if (response.batchItemFailures.length > 0) logger.warn('partial batch failure', { ...response })

@@ -103,3 +103,151 @@ export async function applyIndexTemplates(client: Client, replicas: number): Pro
   }
   return names
 }
+
+/** How long the live indices keep a month: the lake keeps everything, OpenSearch is for recent data. */
+export const RETENTION_DAYS = { [BARS_ALIAS]: 180, [TRADES_ALIAS]: 90 } as const
+
+/**
+ * ISM policies: each monthly index is deleted once it is older than its retention. Applied to new
+ * indices by `ism_template`; the monthly index is created at the first event of its month, so its
+ * age is the age of the month it holds. `crypto-assets` is one small index and never expires.
+ */
+export function ismPolicies() {
+  return Object.fromEntries(
+    Object.entries(RETENTION_DAYS).map(([alias, days]) => [
+      `${alias}-retention`,
+      {
+        policy: {
+          description: `Delete ${alias}-YYYY.MM indices ${days} days after they were created`,
+          default_state: 'hot',
+          states: [
+            {
+              name: 'hot',
+              actions: [],
+              transitions: [{ state_name: 'delete', conditions: { min_index_age: `${days}d` } }],
+            },
+            { name: 'delete', actions: [{ delete: {} }], transitions: [] },
+          ],
+          ism_template: [{ index_patterns: [`${alias}-*`], priority: 100 }],
+        },
+      },
+    ]),
+  )
+}
+
+export type IsmOutcome = 'created' | 'updated' | 'unchanged'
+
+export interface SearchConfigResult {
+  templates: string[]
+  aliases: string[]
+  /** Per policy what was done, or `unavailable` when the node has no ISM plugin. */
+  ism: Record<string, IsmOutcome> | 'unavailable'
+}
+
+interface IsmPolicyDoc {
+  _seq_no: number
+  _primary_term: number
+  policy: unknown
+}
+
+/**
+ * True when `actual` holds everything `expected` sets. The node adds to a stored policy (ids,
+ * timestamps, default `retry` settings of each action): those are not differences.
+ */
+export function coversPolicy(actual: unknown, expected: unknown): boolean {
+  if (Array.isArray(expected)) {
+    return (
+      Array.isArray(actual) &&
+      actual.length === expected.length &&
+      expected.every((item, i) => coversPolicy(actual[i], item))
+    )
+  }
+  if (expected !== null && typeof expected === 'object') {
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false
+    return Object.entries(expected).every(([key, value]) =>
+      coversPolicy((actual as Record<string, unknown>)[key], value),
+    )
+  }
+  return actual === expected
+}
+
+/** True when the node serves the ISM API (Amazon OpenSearch Service does; the minimal local node does not). */
+export async function ismAvailable(client: Client): Promise<boolean> {
+  try {
+    await client.transport.request({
+      method: 'GET',
+      path: '/_plugins/_ism/policies',
+      querystring: { size: 1 },
+    })
+    return true
+  } catch (error) {
+    const e = error as { meta?: { statusCode?: number; body?: unknown } }
+    const body = JSON.stringify(e.meta?.body ?? '')
+    if ((e.meta?.statusCode === 400 || e.meta?.statusCode === 404) && body.includes('no handler found')) {
+      return false
+    }
+    throw error
+  }
+}
+
+/**
+ * Creates or updates each ISM policy; idempotent: an identical policy is left alone, a changed one
+ * is replaced with optimistic concurrency (`if_seq_no` / `if_primary_term`).
+ */
+export async function applyIsmPolicies(client: Client): Promise<Record<string, IsmOutcome>> {
+  const outcomes: Record<string, IsmOutcome> = {}
+  for (const [id, body] of Object.entries(ismPolicies())) {
+    const path = `/_plugins/_ism/policies/${encodeURIComponent(id)}`
+    let current: IsmPolicyDoc | undefined
+    try {
+      current = (await client.transport.request({ method: 'GET', path })).body as IsmPolicyDoc
+    } catch (error) {
+      if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 404) throw error
+    }
+    if (current === undefined) {
+      await client.transport.request({ method: 'PUT', path, body })
+      outcomes[id] = 'created'
+    } else if (coversPolicy(current.policy, body.policy)) {
+      outcomes[id] = 'unchanged'
+    } else {
+      await client.transport.request({
+        method: 'PUT',
+        path,
+        querystring: { if_seq_no: current._seq_no, if_primary_term: current._primary_term },
+        body,
+      })
+      outcomes[id] = 'updated'
+    }
+  }
+  return outcomes
+}
+
+/** Attaches each alias to the monthly indices that already exist (new ones get it from the template). */
+export async function applyAliases(client: Client): Promise<string[]> {
+  const actions: Array<{ add: { index: string; alias: string } }> = []
+  for (const alias of [BARS_ALIAS, TRADES_ALIAS]) {
+    const exists = await client.indices.exists({ index: `${alias}-*`, allow_no_indices: false })
+    if (exists.body) actions.push({ add: { index: `${alias}-*`, alias } })
+  }
+  if (actions.length > 0) await client.indices.updateAliases({ body: { actions } })
+  return actions.map((action) => action.add.alias)
+}
+
+/**
+ * Everything the live indices need, applied idempotently at deploy (custom resource) and at local
+ * start: index templates, aliases on existing indices, and ISM retention when the node has ISM.
+ */
+export async function applySearchConfig(
+  client: Client,
+  options: { replicas: number; log?: (message: string, detail?: Record<string, unknown>) => void },
+): Promise<SearchConfigResult> {
+  const templates = await applyIndexTemplates(client, options.replicas)
+  const aliases = await applyAliases(client)
+  let ism: SearchConfigResult['ism'] = 'unavailable'
+  if (await ismAvailable(client)) ism = await applyIsmPolicies(client)
+  else
+    options.log?.(
+      'ISM is not available on this OpenSearch node (no index-management plugin): retention policies NOT applied',
+    )
+  return { templates, aliases, ism }
+}

@@ -1,0 +1,248 @@
+/**
+ * Benchmark (not a test) of index-events against the local OpenSearch node, in one run:
+ *  - throughput of the real handler on one 10,000-record MSK batch of mixed topics, in records/s
+ *    and as a ratio to a plain `_bulk` of the same documents (pre-built: no decoding, no
+ *    validation, no tokenization) — the limit the node sets;
+ *  - decode + validation cost per record, as a ratio to `JSON.parse` alone;
+ *  - the handler's peak memory.
+ *
+ *   npx tsx bench/index-events.ts            # against the test profile's node (127.0.0.1:29200)
+ *   OPENSEARCH_URL=http://127.0.0.1:19200 npx tsx bench/index-events.ts
+ *
+ * The documents go to indices of their own (event month 2001-01, deleted at the end) and to
+ * `crypto-assets` under bench-only asset ids (deleted at the end): nothing else is touched.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { toBulkDoc } from '../functions/index-events/core.ts'
+import type { AssetEvent, BarEvent, TradeEvent } from '../functions/shared/contracts.ts'
+import { decodeRecord } from '../functions/shared/decode-record.ts'
+import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
+import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
+import { loadFunction } from '../local/lambda.ts'
+import { projectRoot } from '../local/services/index.ts'
+
+const RECORDS = 10_000
+const ROUNDS = 3
+const url = process.env.OPENSEARCH_URL ?? 'http://127.0.0.1:29200'
+const run = Math.random()
+  .toString(36)
+  .slice(2, 6)
+  .toUpperCase()
+  .replace(/[^A-Z0-9]/g, 'X')
+const MONTH = '2001-01'
+const PII_KEY = 'c'.repeat(64)
+
+/** 60% bars, 38% trades, 2% assets, interleaved the way a mixed batch arrives. */
+function events(): Array<{
+  topic: MskRecord['topic']
+  key: string
+  value: BarEvent | TradeEvent | AssetEvent
+}> {
+  const assets = Array.from({ length: RECORDS / 50 }, (_, i) => `B${run}${i}`)
+  const out: Array<{ topic: MskRecord['topic']; key: string; value: BarEvent | TradeEvent | AssetEvent }> = []
+  for (let i = 0; i < RECORDS; i++) {
+    const assetId = assets[i % assets.length] as string
+    const symbol = `${assetId}/USD`
+    const minute = String(Math.floor(i / assets.length) % 60).padStart(2, '0')
+    const hour = String(Math.floor(i / assets.length / 60) % 24).padStart(2, '0')
+    const at = `${MONTH}-01T${hour}:${minute}:00Z`
+    if (i % 50 === 0) {
+      out.push({
+        topic: 'crypto.assets',
+        key: assetId,
+        value: {
+          schema_version: 1,
+          event_id: `coinapi:${assetId}:${MONTH}-01`,
+          source: 'coinapi',
+          asset_id: assetId,
+          icon_url: `https://icons.example.com/${assetId}.png`,
+          icon_size: 32,
+          fetch_date: `${MONTH}-01`,
+          fetched_at: `${MONTH}-01T00:00:10Z`,
+        },
+      })
+    } else if (i % 5 < 3) {
+      out.push({
+        topic: 'crypto.bars',
+        key: symbol,
+        value: {
+          schema_version: 1,
+          event_id: `alpaca:${symbol}:${at}`,
+          source: 'alpaca',
+          symbol,
+          timeframe: '1Min',
+          start: at,
+          open: '96990.1',
+          high: '97010',
+          low: '96980.25',
+          close: `${97000 + (i % 100)}.5`,
+          volume: '0.5123',
+          trade_count: 12,
+          vwap: '96999.9',
+          ingested_at: `${MONTH}-01T${hour}:${minute}:05Z`,
+        },
+      })
+    } else {
+      const tradeId = `20010101${hour}${minute}-${String(i % 10_000).padStart(4, '0')}`
+      out.push({
+        topic: 'crypto.trades',
+        key: `u-${String(i % 1000).padStart(6, '0')}`,
+        value: {
+          schema_version: 1,
+          event_id: `sim:${tradeId}`,
+          source: 'simulator',
+          trade_id: tradeId,
+          scheduled_at: at,
+          executed_at: at.replace(':00Z', ':07Z'),
+          user_id: `u-${String(i % 1000).padStart(6, '0')}`,
+          user_name: 'Maria Souza',
+          user_email: 'maria.souza@example.com.br',
+          document_id: '52998224725',
+          symbol,
+          side: i % 2 === 0 ? 'BUY' : 'SELL',
+          price: '97001.25',
+          quantity: '0.002',
+          notional: '194.0025',
+          quote_at: at,
+        },
+      })
+    }
+  }
+  return out
+}
+
+function mskBatch(): MskEvent {
+  const records: Record<string, MskRecord[]> = {}
+  const partitions = { 'crypto.bars': 3, 'crypto.trades': 6, 'crypto.assets': 1 } as Record<string, number>
+  const nextOffset = new Map<string, number>()
+  for (const { topic, key, value } of events()) {
+    const partition =
+      [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 0) % (partitions[topic] ?? 1)
+    const id = `${topic}-${partition}`
+    const offset = nextOffset.get(id) ?? 0
+    nextOffset.set(id, offset + 1)
+    const list = records[id] ?? []
+    list.push({
+      topic,
+      partition,
+      offset,
+      timestamp: Date.parse(`${MONTH}-01T00:00:00Z`),
+      timestampType: 'CREATE_TIME',
+      key: Buffer.from(key).toString('base64'),
+      value: Buffer.from(JSON.stringify(value)).toString('base64'),
+      headers: [],
+    })
+    records[id] = list
+  }
+  return { eventSource: 'aws:kafka', eventSourceArn: 'arn:bench', bootstrapServers: 'bench', records }
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
+async function main() {
+  const client = createOpenSearchClient({ OPENSEARCH_URL: url, OPENSEARCH_AUTH: 'none', AWS_REGION: 'local' })
+  const rawDir = mkdtempSync(join(tmpdir(), 'bench-index-events-'))
+  Object.assign(process.env, {
+    OPENSEARCH_URL: url,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: rawDir,
+    PII_HMAC_KEY: PII_KEY,
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  })
+  const batch = mskBatch()
+  const records = Object.values(batch.records).flat()
+  const assetIds = records
+    .filter((r) => r.topic === 'crypto.assets')
+    .map((r) => Buffer.from(r.key ?? '', 'base64').toString())
+
+  // Decode + validation, against JSON.parse alone on the same value texts.
+  const texts = records.map((r) => Buffer.from(r.value ?? '', 'base64').toString('utf8'))
+  const parseTimes: number[] = []
+  const decodeTimes: number[] = []
+  for (let round = 0; round < 7; round++) {
+    let t = performance.now()
+    for (const text of texts) JSON.parse(text)
+    parseTimes.push(performance.now() - t)
+    t = performance.now()
+    for (const record of records) if (!decodeRecord(record).ok) throw new Error('bench record rejected')
+    decodeTimes.push(performance.now() - t)
+  }
+  const parseNs = (median(parseTimes) * 1e6) / records.length
+  const decodeNs = (median(decodeTimes) * 1e6) / records.length
+
+  // The same documents index-events sends, pre-built, for the plain _bulk.
+  const docs = records.map((record) => {
+    const decoded = decodeRecord(record)
+    if (!decoded.ok) throw new Error('bench record rejected')
+    return toBulkDoc(decoded.topic, decoded.event, PII_KEY)
+  })
+  const bulkBody = docs.flatMap((doc) => [{ index: { _index: doc.index, _id: doc.id } }, doc.doc])
+  const plainBulk = async () => {
+    const response = await client.bulk({ body: bulkBody })
+    if (response.body.errors) throw new Error('plain _bulk reported item errors')
+  }
+
+  const rssBefore = process.memoryUsage().rss
+  const handler = await loadFunction(projectRoot, 'indexEvents', 120)
+  let heapPeak = 0
+  let rssPeak = 0
+  const sampler = setInterval(() => {
+    const usage = process.memoryUsage()
+    heapPeak = Math.max(heapPeak, usage.heapUsed)
+    rssPeak = Math.max(rssPeak, usage.rss)
+  }, 2)
+  const invokeHandler = async () => {
+    const response = (await handler.invoke(batch)) as KafkaBatchResponse
+    if (response.batchItemFailures.length > 0)
+      throw new Error(`handler failed items: ${JSON.stringify(response)}`)
+  }
+
+  try {
+    // Warm-up: templates, the monthly indices, the JIT, connections.
+    await invokeHandler()
+    await plainBulk()
+    const handlerTimes: number[] = []
+    const bulkTimes: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      let t = performance.now()
+      await invokeHandler()
+      handlerTimes.push(performance.now() - t)
+      t = performance.now()
+      await plainBulk()
+      bulkTimes.push(performance.now() - t)
+    }
+    clearInterval(sampler)
+    const handlerRate = records.length / (median(handlerTimes) / 1000)
+    const bulkRate = records.length / (median(bulkTimes) / 1000)
+    const counts = records.reduce<Record<string, number>>((acc, r) => {
+      acc[r.topic] = (acc[r.topic] ?? 0) + 1
+      return acc
+    }, {})
+    const lines = [
+      `index-events benchmark — ${records.length} records (${Object.entries(counts)
+        .map(([topic, n]) => `${topic} ${n}`)
+        .join(', ')}), node ${url}, median of ${ROUNDS} rounds`,
+      `  handler (decode, validate, tokenize, icons, _bulk, item checks): ${handlerRate.toFixed(0)} records/s  (${handlerTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+      `  plain _bulk of the same documents:                               ${bulkRate.toFixed(0)} records/s  (${bulkTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+      `  ratio handler / plain _bulk: ${(handlerRate / bulkRate).toFixed(2)}  (aim >= 0.80)`,
+      `  decode + validation: ${decodeNs.toFixed(0)} ns/record; JSON.parse alone: ${parseNs.toFixed(0)} ns/record; ratio ${(decodeNs / parseNs).toFixed(1)}x`,
+      `  handler peak memory: heap used ${mib(heapPeak)}, RSS ${mib(rssPeak)} (RSS before loading the handler ${mib(rssBefore)}; process max RSS ${mib(process.resourceUsage().maxRSS * 1024)})`,
+    ]
+    console.log(lines.join('\n'))
+  } finally {
+    clearInterval(sampler)
+    await client.indices.delete({ index: `crypto-bars-2001.01,crypto-trades-2001.01` }, { ignore: [404] })
+    await client.bulk({ body: assetIds.map((id) => ({ delete: { _index: 'crypto-assets', _id: id } })) })
+    await client.close()
+    rmSync(rawDir, { recursive: true, force: true })
+  }
+}
+
+await main()

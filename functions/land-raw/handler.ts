@@ -1,0 +1,43 @@
+/**
+ * land-raw Lambda: wiring only (config, adapters, middy). The logic is in core.ts.
+ * Triggered by the LandRaw*Mapping event source mappings on the MSK topics; locally by the
+ * event-source emulator with the same event shape.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import middy from '@middy/core'
+import { z } from 'zod'
+import { loadConfig, positiveInt } from '../shared/config.ts'
+import type { MskEvent } from '../shared/msk.ts'
+import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
+import { quarantine } from '../shared/quarantine.ts'
+import { rawObjectStore } from '../shared/raw-zone.ts'
+import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
+import { landRaw } from './core.ts'
+
+export const STAGE = 'land-raw'
+
+const config = loadConfig(
+  z.object({
+    ...ObjectStoreEnv,
+    RAW_WRITE_CONCURRENCY: positiveInt.default(8),
+  }),
+)
+const store = rawObjectStore(config)
+const quarantineStore = rawStore(config)
+
+async function run(event: MskEvent) {
+  const response = await landRaw(event, {
+    store,
+    counter: powertoolsCounter,
+    concurrency: config.RAW_WRITE_CONCURRENCY,
+    quarantine: (rejections) => quarantine(quarantineStore, STAGE, rejections, new Date(), powertoolsCounter),
+    onWriteError: (key, error) => logger.error('raw object not written', { key, error }),
+  })
+  if (response.batchItemFailures.length > 0) logger.warn('partial batch failure', { ...response })
+  return response
+}
+
+export const handler = middy(run)
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))

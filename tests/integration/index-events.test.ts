@@ -1,0 +1,418 @@
+/**
+ * index-events on the real broker and node, with the fan-out parts: mixed topics, poison records
+ * of every kind, trades carrying their asset's icon, redelivery, an OpenSearch outage (a TCP proxy
+ * in front of the shared node is cut, then restored — the node itself is never stopped), a bulk
+ * response where only some items fail, the search config applied twice, and no clear personal data
+ * anywhere in the indices.
+ */
+import { mkdtempSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Client } from '@opensearch-project/opensearch'
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { indexEvents } from '../../functions/index-events/core.ts'
+import {
+  type AssetEvent,
+  type BarEvent,
+  isoSeconds,
+  type QuarantineRecord,
+  type TopicName,
+  type TradeEvent,
+} from '../../functions/shared/contracts.ts'
+import {
+  createKafkaProducer,
+  type EventProducer,
+  type KafkaConnection,
+} from '../../functions/shared/kafka.ts'
+import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import type { MskRecord } from '../../functions/shared/msk.ts'
+import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
+import { type BulkDoc, createOpenSearchClient, openSearchIndex } from '../../functions/shared/opensearch.ts'
+import { applySearchConfig } from '../../functions/shared/search-templates.ts'
+import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
+import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
+import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
+import { projectRoot, startServices } from '../../local/services/index.ts'
+import { asset, bar, trade } from '../helpers/events.ts'
+import { mskEvent, mskRecord } from '../helpers/msk.ts'
+
+const run = Math.random()
+  .toString(36)
+  .slice(2, 6)
+  .toUpperCase()
+  .replace(/[^A-Z0-9]/g, 'X')
+const ASSET = `IE${run}`
+const SYMBOLS = [`${ASSET}/USD`, `IE${run}B/USD`]
+const POISON_KEY = `poison-${run}`
+const tradePrefix = String(Math.floor(Math.random() * 1e12)).padStart(12, '0')
+const start = Date.parse('2026-11-30T10:00:00Z')
+const TOPICS_CONSUMED: TopicName[] = ['crypto.bars', 'crypto.trades', 'crypto.assets']
+
+/** A TCP proxy in front of the shared node, that the test can cut and restore. */
+interface Proxy {
+  url: string
+  cut(): Promise<void>
+  restore(): Promise<void>
+  close(): Promise<void>
+}
+
+async function startProxy(target: URL): Promise<Proxy> {
+  const sockets = new Set<Socket>()
+  let server: Server | undefined
+  let port = 0
+  const listen = async () => {
+    server = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname)
+      for (const socket of [client, upstream]) {
+        sockets.add(socket)
+        socket.on('close', () => sockets.delete(socket))
+        socket.on('error', () => {
+          client.destroy()
+          upstream.destroy()
+        })
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve))
+    port = (server.address() as { port: number }).port
+  }
+  const cut = async () => {
+    await new Promise<void>((resolve) => {
+      server?.close(() => resolve())
+      for (const socket of sockets) socket.destroy()
+    })
+  }
+  await listen()
+  return { url: `http://127.0.0.1:${port}`, cut, restore: listen, close: cut }
+}
+
+let kafka: KafkaConnection
+let producer: EventProducer
+let search: Client
+let proxy: Proxy
+let handler: LocalFunction
+let store: ObjectStore
+const discarded: MskRecord[] = []
+
+async function consume(groupId: string, body: (source: EventSource) => Promise<void>) {
+  const source = await startEventSource({
+    name: groupId,
+    kafka,
+    topics: TOPICS_CONSUMED,
+    groupId,
+    batchSize: 100,
+    batchWindowMs: 300,
+    maximumRetryAttempts: 10,
+    bisectBatchOnFunctionError: true,
+    invoke: (event) => handler.invoke(event) as Promise<never>,
+    onFailure: async (records) => {
+      discarded.push(...records)
+    },
+    log: () => {},
+  })
+  try {
+    await body(source)
+  } finally {
+    await source.stop()
+  }
+}
+
+async function untilCaughtUp(source: EventSource, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs
+  while ((await source.lag()) > 0) {
+    if (Date.now() > deadline) throw new Error('event source did not catch up')
+    await sleep(250)
+  }
+}
+
+/** How many documents each of `ids` has under `alias` (field `field`). */
+async function docCounts(alias: string, field: string, ids: string[]): Promise<Record<string, number>> {
+  await search.indices.refresh({ index: alias })
+  const response = await search.transport.request({
+    method: 'POST',
+    path: `/${alias}/_search`,
+    body: { size: 0, query: { terms: { [field]: ids } }, aggs: { ids: { terms: { field, size: 1000 } } } },
+  })
+  const buckets = (
+    response.body as { aggregations: { ids: { buckets: Array<{ key: string; doc_count: number }> } } }
+  ).aggregations.ids.buckets
+  return Object.fromEntries(buckets.map((bucket) => [bucket.key, bucket.doc_count]))
+}
+
+function send(records: Array<{ topic: TopicName; key: string; value: string }>) {
+  return producer.send(records)
+}
+
+const bars: BarEvent[] = SYMBOLS.flatMap((symbol) =>
+  Array.from({ length: 10 }, (_, i) => bar(symbol, isoSeconds(start + i * 60_000), `${97000 + i}.5`)),
+)
+const trades: TradeEvent[] = Array.from({ length: 8 }, (_, i) => ({
+  ...trade(`${tradePrefix}-${String(i + 1).padStart(4, '0')}`),
+  symbol: SYMBOLS[i % 2] as string,
+  user_id: `u-${String(100000 + i)}`,
+}))
+const icon: AssetEvent = { ...asset(ASSET), icon_url: `https://icons.example.com/${ASSET}.png` }
+
+beforeAll(async () => {
+  const services = await startServices('test')
+  kafka = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
+  await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+  proxy = await startProxy(new URL(services.opensearch))
+  const rawDir = mkdtempSync(join(tmpdir(), 'index-events-it-'))
+  store = fileObjectStore(rawDir)
+  Object.assign(process.env, {
+    OPENSEARCH_URL: proxy.url,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: rawDir,
+    PII_HMAC_KEY: 'b'.repeat(64),
+    INDEX_ATTEMPTS: '2',
+  })
+  search = createOpenSearchClient({
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    AWS_REGION: 'local',
+  })
+  producer = createKafkaProducer(kafka, 'index-events-test')
+  handler = await loadFunction(projectRoot, 'indexEvents', 60)
+})
+
+afterAll(async () => {
+  await producer?.close()
+  await proxy?.close()
+  await search?.close()
+})
+
+describe('search config', () => {
+  it('applies templates and aliases idempotently, and says ISM is unavailable on the minimal node', async () => {
+    const logged: string[] = []
+    const first = await applySearchConfig(search, { replicas: 0, log: (message) => logged.push(message) })
+    const second = await applySearchConfig(search, { replicas: 0, log: (message) => logged.push(message) })
+    expect(first.templates).toEqual(['crypto-bars', 'crypto-trades', 'crypto-assets'])
+    expect(second).toEqual(first)
+    expect(first.ism).toBe('unavailable')
+    expect(logged).toHaveLength(2)
+    expect(logged[0]).toContain('ISM is not available')
+    const template = await search.indices.getIndexTemplate({ name: 'crypto-trades' })
+    const mappings = (
+      template.body as {
+        index_templates: Array<{
+          index_template: {
+            template: {
+              mappings: {
+                dynamic: string
+                properties: Record<string, { type: string }>
+              }
+            }
+          }
+        }>
+      }
+    ).index_templates[0]?.index_template.template.mappings
+    expect(mappings?.dynamic).toBe('strict')
+    expect(mappings?.properties.symbol).toEqual({ type: 'keyword' })
+    expect(mappings?.properties.price).toEqual({ type: 'double' })
+    expect(mappings?.properties.executed_at?.type).toBe('date')
+    expect(mappings?.properties).not.toHaveProperty('user_email')
+  })
+})
+
+describe('Kafka -> index-events -> OpenSearch', () => {
+  it('indexes N valid events of mixed topics, quarantines each poison record with its reason, loses nothing', async () => {
+    await consume(`index-events-it-${run}`, async (source) => {
+      // The asset first, so the trades after it find its icon.
+      await send([{ topic: 'crypto.assets', key: ASSET, value: JSON.stringify(icon) }])
+      await untilCaughtUp(source)
+      const valid = bars[0] as BarEvent
+      await send([
+        ...bars.map((e) => ({ topic: 'crypto.bars' as const, key: e.symbol, value: JSON.stringify(e) })),
+        ...trades.map((e) => ({ topic: 'crypto.trades' as const, key: e.user_id, value: JSON.stringify(e) })),
+        { topic: 'crypto.bars', key: POISON_KEY, value: 'not json at all' },
+        { topic: 'crypto.bars', key: POISON_KEY, value: JSON.stringify({ ...valid, timeframe: '5Min' }) },
+        { topic: 'crypto.bars', key: POISON_KEY, value: JSON.stringify({ ...valid, close: 97000.5 }) },
+        {
+          topic: 'crypto.trades',
+          key: POISON_KEY,
+          value: JSON.stringify({ ...trades[0], user_email: 'nope' }),
+        },
+        {
+          topic: 'crypto.bars',
+          key: POISON_KEY,
+          value: JSON.stringify({ ...valid, pad: 'x'.repeat(70_000) }),
+        },
+      ])
+      const tombstones = new Producer({
+        clientId: 'index-events-test-tombstone',
+        bootstrapBrokers: kafka.KAFKA_BROKERS,
+        serializers: stringSerializers,
+      })
+      try {
+        await tombstones.send({ messages: [{ topic: 'crypto.bars', key: POISON_KEY }] })
+      } finally {
+        await tombstones.close()
+      }
+      await untilCaughtUp(source)
+    })
+
+    const barCounts = await docCounts(
+      'crypto-bars',
+      'event_id',
+      bars.map((e) => e.event_id),
+    )
+    const tradeCounts = await docCounts(
+      'crypto-trades',
+      'event_id',
+      trades.map((e) => e.event_id),
+    )
+    expect(Object.keys(barCounts)).toHaveLength(20)
+    expect(Object.keys(tradeCounts)).toHaveLength(8)
+    expect(Object.values({ ...barCounts, ...tradeCounts }).every((count) => count === 1)).toBe(true)
+    expect(discarded).toEqual([])
+
+    const quarantined: QuarantineRecord[] = []
+    for (const key of await store.list('quarantine/')) {
+      const record = JSON.parse(
+        Buffer.from((await store.get(key)) ?? []).toString('utf8'),
+      ) as QuarantineRecord
+      if (record.key === POISON_KEY) quarantined.push(record)
+    }
+    expect(quarantined.map((r) => `${r.topic} ${r.reason}`).sort()).toEqual([
+      'crypto.bars malformed_json',
+      'crypto.bars null_value',
+      'crypto.bars oversized',
+      'crypto.bars schema_violation',
+      'crypto.bars schema_violation',
+      'crypto.trades schema_violation',
+    ])
+    expect(quarantined.every((r) => r.stage === 'index-events')).toBe(true)
+  })
+
+  it('attaches the asset icon to the trades of that asset only', async () => {
+    await search.indices.refresh({ index: 'crypto-trades' })
+    const response = await search.transport.request({
+      method: 'POST',
+      path: '/crypto-trades/_search',
+      body: { size: 100, query: { terms: { event_id: trades.map((e) => e.event_id) } } },
+    })
+    const docs = (
+      response.body as { hits: { hits: Array<{ _source: Record<string, string> }> } }
+    ).hits.hits.map((hit) => hit._source)
+    expect(docs).toHaveLength(8)
+    for (const doc of docs) {
+      if (doc.symbol === SYMBOLS[0]) expect(doc.asset_icon_url).toBe(`https://icons.example.com/${ASSET}.png`)
+      else expect(doc).not.toHaveProperty('asset_icon_url')
+    }
+  })
+
+  it('holds no clear personal data in any index', async () => {
+    await search.indices.refresh({ index: 'crypto-*' })
+    for (const clear of ['Maria Souza', 'maria.souza@example.com.br', '52998224725']) {
+      const response = await search.transport.request({
+        method: 'POST',
+        path: '/crypto-*/_search',
+        body: { size: 0, query: { multi_match: { query: clear, fields: ['*'], lenient: true } } },
+      })
+      expect((response.body as { hits: { total: { value: number } } }).hits.total.value).toBe(0)
+    }
+    const doc = await search.get({ index: 'crypto-trades-2026.11', id: trades[0]?.event_id as string })
+    const source = doc.body._source as Record<string, unknown>
+    expect(source).not.toHaveProperty('user_name')
+    expect(source).not.toHaveProperty('user_email')
+    expect(source).not.toHaveProperty('document_id')
+    expect(source.document_id_token).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('creates no duplicate when the same records are consumed again', async () => {
+    await consume(`index-events-it-${run}-again`, untilCaughtUp)
+    const barCounts = await docCounts(
+      'crypto-bars',
+      'event_id',
+      bars.map((e) => e.event_id),
+    )
+    const tradeCounts = await docCounts(
+      'crypto-trades',
+      'event_id',
+      trades.map((e) => e.event_id),
+    )
+    expect(Object.keys(barCounts)).toHaveLength(20)
+    expect(Object.keys(tradeCounts)).toHaveLength(8)
+    expect(Object.values({ ...barCounts, ...tradeCounts }).every((count) => count === 1)).toBe(true)
+    expect(await docCounts('crypto-assets', 'asset_id', [ASSET])).toEqual({ [ASSET]: 1 })
+  })
+
+  it('retries through an OpenSearch outage and loses nothing', async () => {
+    const symbol = `IE${run}C/USD`
+    const late = Array.from({ length: 15 }, (_, i) => bar(symbol, isoSeconds(start + i * 60_000)))
+    await consume(`index-events-it-${run}`, async (source) => {
+      await proxy.cut()
+      await send(late.map((e) => ({ topic: 'crypto.bars' as const, key: symbol, value: JSON.stringify(e) })))
+      // Long enough for several invocations to fail against the cut proxy.
+      await sleep(4_000)
+      expect(await source.lag()).toBeGreaterThanOrEqual(15)
+      expect(source.stats.retries).toBeGreaterThan(0)
+      await proxy.restore()
+      await untilCaughtUp(source)
+    })
+    const counts = await docCounts(
+      'crypto-bars',
+      'event_id',
+      late.map((e) => e.event_id),
+    )
+    expect(Object.keys(counts)).toHaveLength(15)
+    expect(Object.values(counts).every((count) => count === 1)).toBe(true)
+    expect(discarded).toEqual([])
+  })
+})
+
+describe('a bulk response with some failed items', () => {
+  it('retries only the items the node rejected with 429', async () => {
+    // An index of its own, blocked read_only_allow_delete: the node answers its items with 429
+    // while the rest of the same bulk request succeeds.
+    const year = 1990 + Math.floor(Math.random() * 9)
+    const blocked = `crypto-bars-${year}.07`
+    const symbol = `IE${run}D/USD`
+    await search.indices.create({ index: blocked }).catch(() => undefined)
+    await search.indices.putSettings({
+      index: blocked,
+      body: { 'index.blocks.read_only_allow_delete': true },
+    })
+    const recent = [0, 1, 2].map((i) => bar(symbol, isoSeconds(start + i * 60_000)))
+    const old = [0, 1].map((i) => bar(symbol, `${year}-07-01T00:0${i}:00Z`))
+    const records = [...recent, old[0], old[1]].map((e, i) => mskRecord('crypto.bars', 0, 100 + i, e, symbol))
+    const calls: string[][] = []
+    const real = openSearchIndex(search)
+    try {
+      const response = await indexEvents(mskEvent(records), {
+        index: {
+          bulkIndex: (docs: BulkDoc[]) => {
+            calls.push(docs.map((doc) => doc.id))
+            return real.bulkIndex(docs)
+          },
+        },
+        piiKey: 'b'.repeat(64),
+        counter: { count() {} },
+        quarantine: async (rejections) => {
+          if (rejections.length > 0) throw new Error(`unexpected quarantine: ${JSON.stringify(rejections)}`)
+        },
+        attempts: 3,
+        baseDelayMs: 1,
+        // Between the first and the second attempt the block is lifted.
+        sleep: async () => {
+          await search.indices.putSettings({
+            index: blocked,
+            body: { 'index.blocks.read_only_allow_delete': null },
+          })
+        },
+      })
+      expect(response.batchItemFailures).toEqual([])
+      expect(calls).toEqual([[...recent, ...old].map((e) => e.event_id), old.map((e) => e.event_id)])
+      await search.indices.refresh({ index: blocked })
+      const count = await search.count({ index: blocked })
+      expect(count.body.count).toBe(2)
+    } finally {
+      await search.indices.delete({ index: blocked }).catch(() => undefined)
+    }
+  })
+})

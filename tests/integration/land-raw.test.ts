@@ -1,0 +1,246 @@
+/**
+ * land-raw on the real broker: records produced to crypto.bars and crypto.trades reach the raw
+ * zone through the event-source emulator and the real handler — N valid events in, N lines out,
+ * with their coordinates and values as produced, under deterministic keys; every poison record
+ * quarantined by stage land-raw with its reason; the same records consumed again by another
+ * consumer group change nothing.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type BarEvent,
+  isoSeconds,
+  type QuarantineRecord,
+  type TradeEvent,
+} from '../../functions/shared/contracts.ts'
+import {
+  createKafkaProducer,
+  type EventProducer,
+  type KafkaConnection,
+} from '../../functions/shared/kafka.ts'
+import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
+import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
+import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
+import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
+import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
+import { rawSinkCounts } from '../../local/report-stream.ts'
+import { projectRoot, startServices } from '../../local/services/index.ts'
+import { bar, trade } from '../helpers/events.ts'
+
+const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const SYMBOLS = [`LR${run}A/USD`, `LR${run}B/USD`]
+/** 09:56 .. 10:03: the bars straddle an hour, so they land in two event-hour partitions. */
+const start = Date.parse('2026-11-30T09:56:00Z')
+const tradePrefix = String(Math.floor(Math.random() * 1e12)).padStart(12, '0')
+const POISON_KEY = `poison-${run}`
+
+const bars: BarEvent[] = SYMBOLS.flatMap((symbol) =>
+  Array.from({ length: 8 }, (_, i) => bar(symbol, isoSeconds(start + i * 60_000), `${97000 + i}.5`)),
+)
+const trades: TradeEvent[] = Array.from({ length: 6 }, (_, i) => {
+  const tradeId = `${tradePrefix}-${String(i + 1).padStart(4, '0')}`
+  return { ...trade(tradeId), symbol: SYMBOLS[0] as string }
+})
+
+let kafka: KafkaConnection
+let producer: EventProducer
+let landRaw: LocalFunction
+let rawDir: string
+let store: ObjectStore
+
+async function consumeAll(groupId: string) {
+  const source: EventSource = await startEventSource({
+    name: groupId,
+    kafka,
+    topics: ['crypto.bars', 'crypto.trades'],
+    groupId,
+    batchSize: 50,
+    batchWindowMs: 300,
+    maximumRetryAttempts: 2,
+    bisectBatchOnFunctionError: true,
+    invoke: (event) => landRaw.invoke(event) as Promise<never>,
+    onFailure: async () => {
+      throw new Error('nothing in this test may reach the on-failure destination')
+    },
+    log: () => {},
+  })
+  try {
+    const deadline = Date.now() + 90_000
+    while ((await source.lag()) > 0) {
+      if (Date.now() > deadline) throw new Error(`event source ${groupId} did not catch up`)
+      await sleep(250)
+    }
+  } finally {
+    await source.stop()
+  }
+}
+
+/** Our lines of a topic, each with the key of the object that holds it. */
+async function ourLines(topic: string, ids: Set<string>) {
+  const out: Array<{ key: string; line: RawLine }> = []
+  for (const key of await store.list(`raw/${topic}/`)) {
+    const body = await store.get(key)
+    if (!body) continue
+    for (const line of await decodeLines(body)) if (ids.has(line.event_id)) out.push({ key, line })
+  }
+  return out
+}
+
+async function landRawQuarantine(): Promise<QuarantineRecord[]> {
+  const records: QuarantineRecord[] = []
+  for (const key of await store.list('quarantine/')) {
+    if (!key.includes('/land-raw-')) continue
+    const record = JSON.parse(Buffer.from((await store.get(key)) ?? []).toString('utf8')) as QuarantineRecord
+    if (record.key === POISON_KEY) records.push(record)
+  }
+  return records
+}
+
+beforeAll(async () => {
+  const services = await startServices('test')
+  kafka = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
+  await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+  rawDir = mkdtempSync(join(tmpdir(), 'land-raw-it-'))
+  store = fileObjectStore(rawDir)
+  process.env.RAW_DIR = rawDir
+  landRaw = await loadFunction(projectRoot, 'landRaw', 60)
+  producer = createKafkaProducer(kafka, 'land-raw-test')
+
+  const valid = bars[0] as BarEvent
+  await producer.send([
+    ...bars.map((e) => ({
+      topic: 'crypto.bars' as const,
+      key: e.symbol,
+      value: JSON.stringify(e),
+      headers: { producer: 'land-raw-test' },
+    })),
+    ...trades.map((e) => ({ topic: 'crypto.trades' as const, key: e.user_id, value: JSON.stringify(e) })),
+    { topic: 'crypto.bars' as const, key: POISON_KEY, value: '{"truncated": ' },
+    {
+      topic: 'crypto.bars' as const,
+      key: POISON_KEY,
+      value: JSON.stringify({ ...valid, event_id: 'alpaca:nope' }),
+    },
+    {
+      topic: 'crypto.bars' as const,
+      key: POISON_KEY,
+      value: JSON.stringify({ ...valid, trade_count: '12' }),
+    },
+    {
+      topic: 'crypto.bars' as const,
+      key: POISON_KEY,
+      value: JSON.stringify({ ...valid, note: 'x'.repeat(70_000) }),
+    },
+    {
+      topic: 'crypto.trades' as const,
+      key: POISON_KEY,
+      value: JSON.stringify({ ...trades[0], document_id: '123' }),
+    },
+  ])
+  // A tombstone (null value) cannot go through the string producer of the functions.
+  const raw = new Producer({
+    clientId: 'land-raw-test-tombstone',
+    bootstrapBrokers: kafka.KAFKA_BROKERS,
+    serializers: stringSerializers,
+  })
+  try {
+    await raw.send({ messages: [{ topic: 'crypto.bars', key: POISON_KEY }] })
+  } finally {
+    await raw.close()
+  }
+  await consumeAll(`land-raw-it-${run}`)
+})
+
+afterAll(async () => {
+  await producer?.close()
+})
+
+describe('Kafka -> land-raw -> raw zone', () => {
+  it('lands every valid event once, with its coordinates and its value as produced', async () => {
+    const barIds = new Set(bars.map((e) => e.event_id))
+    const tradeIds = new Set(trades.map((e) => e.event_id))
+    const barLines = await ourLines('crypto.bars', barIds)
+    const tradeLines = await ourLines('crypto.trades', tradeIds)
+    expect(barLines).toHaveLength(16)
+    expect(tradeLines).toHaveLength(6)
+    expect(new Set(barLines.map(({ line }) => line.event_id)).size).toBe(16)
+
+    const first = barLines.find(({ line }) => line.event_id === `alpaca:${SYMBOLS[0]}:2026-11-30T09:57:00Z`)
+    expect(first?.line).toMatchObject({
+      topic: 'crypto.bars' as const,
+      key: SYMBOLS[0],
+      headers: { producer: 'land-raw-test' },
+      timestamp_type: 'CREATE_TIME',
+      event_time: '2026-11-30T09:57:00Z',
+      value: JSON.stringify(bars[1]),
+    })
+    expect(JSON.parse(first?.line.value ?? '{}').close).toBe('97001.5')
+    // Personal data stays in the raw zone (encrypted bucket): the value is the event as produced.
+    expect(JSON.parse(tradeLines[0]?.line.value ?? '{}').document_id).toBe('52998224725')
+
+    expect(await rawSinkCounts(store, 'crypto.bars', barIds)).toMatchObject({ lost: 0, duplicates: 0 })
+    expect(await rawSinkCounts(store, 'crypto.trades', tradeIds)).toMatchObject({ lost: 0, duplicates: 0 })
+  })
+
+  it('puts each line under the key of its event hour, partition and fixed offset block', async () => {
+    const lines = [
+      ...(await ourLines('crypto.bars', new Set(bars.map((e) => e.event_id)))),
+      ...(await ourLines('crypto.trades', new Set(trades.map((e) => e.event_id)))),
+    ]
+    const hourOf: Record<string, string> = {
+      '09:56': '09',
+      '09:57': '09',
+      '09:58': '09',
+      '09:59': '09',
+      '10:00': '10',
+      '10:01': '10',
+      '10:02': '10',
+      '10:03': '10',
+      '10:00:07': '10',
+    }
+    for (const { key, line } of lines) {
+      const clock = line.topic === 'crypto.trades' ? '10:00:07' : line.event_time.slice(11, 16)
+      const block = Math.floor(line.offset / 1000) * 1000
+      expect(key).toBe(
+        `raw/${line.topic}/dt=2026-11-30/hour=${hourOf[clock]}/${line.partition}-${block}-${block + 999}.ndjson.gz`,
+      )
+    }
+  })
+
+  it('quarantines each poison record with its reason and lands none of them', async () => {
+    const records = await landRawQuarantine()
+    expect(records.map((r) => `${r.topic} ${r.reason}`).sort()).toEqual([
+      'crypto.bars malformed_json',
+      'crypto.bars null_value',
+      'crypto.bars oversized',
+      'crypto.bars schema_violation',
+      'crypto.bars schema_violation',
+      'crypto.trades schema_violation',
+    ])
+    expect(records.every((r) => r.stage === 'land-raw' && r.offset !== undefined)).toBe(true)
+    const { lines } = await readRawTopic(store, 'crypto.bars')
+    expect(lines.filter((line) => line.key === POISON_KEY)).toEqual([])
+  })
+
+  it('changes nothing when the same records are consumed again', async () => {
+    // Our lines only: other engineers' records may land in the same shared topics meanwhile.
+    const ids = new Set([...bars, ...trades].map((e) => e.event_id))
+    const snapshot = async () =>
+      [...(await ourLines('crypto.bars', ids)), ...(await ourLines('crypto.trades', ids))]
+        .map(({ key, line }) => JSON.stringify({ key, line }))
+        .sort()
+    const before = await snapshot()
+    expect(before).toHaveLength(22)
+    await consumeAll(`land-raw-it-${run}-again`)
+    expect(await snapshot()).toEqual(before)
+    const barIds = new Set(bars.map((e) => e.event_id))
+    expect(await ourLines('crypto.bars', barIds)).toHaveLength(16)
+    expect(await rawSinkCounts(store, 'crypto.bars', barIds)).toMatchObject({ lost: 0, duplicates: 0 })
+    expect(await landRawQuarantine()).toHaveLength(6)
+  })
+})
