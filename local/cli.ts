@@ -69,6 +69,11 @@ program
           `opensearch ${index}: ${counts.documents} documents, lost ${counts.lost}, duplicates ${counts.duplicates}`,
         )
       }
+      for (const [topic, counts] of Object.entries(report.raw)) {
+        log(
+          `raw ${topic}: ${counts.records} records in ${counts.objects} objects, lost ${counts.lost}, duplicates ${counts.duplicates}`,
+        )
+      }
       log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
       log(`lost ${report.lost}, duplicates ${report.duplicates}: ${exitCode === 0 ? 'OK' : 'FAILED'}`)
       process.exitCode = exitCode

@@ -5,7 +5,12 @@
  * more than once.
  */
 import type { Client } from '@opensearch-project/opensearch'
-import { type QuarantineRecord, TOPICS, type TopicName } from '../functions/shared/contracts.ts'
+import {
+  type QuarantineRecord,
+  TOPIC_SCHEMAS,
+  TOPICS,
+  type TopicName,
+} from '../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../functions/shared/kafka.ts'
 import type { ObjectStore } from '../functions/shared/object-store.ts'
 import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
@@ -18,6 +23,7 @@ export interface Report {
   services: { kafka: string; opensearch: string }
   topics: Record<string, { produced: number; records: number; rejected: number }>
   opensearch: Record<string, { documents: number; lost: number; duplicates: number }>
+  raw: Record<string, { records: number; objects: number; lost: number; duplicates: number }>
   quarantined: { total: number; by_reason: Record<string, number> }
   lost: number
   duplicates: number
@@ -36,12 +42,18 @@ const SEARCH_SINKS: Record<
 }
 
 export interface ProducedEvents {
+  /** Records appended to the topic, redeliveries and poison records included. */
   records: number
-  /** Distinct ids of valid events, in the form the search sink is keyed by. */
-  ids: Set<string>
+  /** Distinct event ids of the contract-valid events: what every sink must hold. */
+  eventIds: Set<string>
+  /** The same events, by the id their search sink is keyed by. */
+  searchIds: Set<string>
 }
 
-/** Reads back what was produced to a topic between two offset snapshots. */
+/**
+ * Reads back what was produced to a topic between two offset snapshots. Only contract-valid
+ * events count as produced: poison records are the quarantine's to account for.
+ */
 export async function producedBetween(
   kafka: KafkaConnection,
   topic: TopicName,
@@ -49,17 +61,21 @@ export async function producedBetween(
   to: Offsets,
 ): Promise<ProducedEvents> {
   const messages = await readRange(kafka, topic, from, to)
-  const ids = new Set<string>()
+  const eventIds = new Set<string>()
+  const searchIds = new Set<string>()
   for (const message of messages) {
+    let json: unknown
     try {
-      const event = JSON.parse(message.value.toString('utf8'))
-      const id = SEARCH_SINKS[topic].idOf(event)
-      if (id) ids.add(id)
+      json = JSON.parse(message.value.toString('utf8'))
     } catch {
-      // Not an event: the consumers quarantine it, and the quarantine section counts it.
+      continue
     }
+    const parsed = TOPIC_SCHEMAS[topic].safeParse(json)
+    if (!parsed.success) continue
+    eventIds.add(parsed.data.event_id)
+    searchIds.add(SEARCH_SINKS[topic].idOf(parsed.data))
   }
-  return { records: messages.length, ids }
+  return { records: messages.length, eventIds, searchIds }
 }
 
 /** How many of `ids` the sink holds, and how many it holds more than once. */

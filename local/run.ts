@@ -13,7 +13,7 @@ import type { KafkaConnection } from '../functions/shared/kafka.ts'
 import { ensureTopics } from '../functions/shared/kafka-admin.ts'
 import { fileObjectStore } from '../functions/shared/object-store.ts'
 import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
-import { applyIndexTemplates } from '../functions/shared/search-templates.ts'
+import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { type EventSource, startEventSource } from './event-source/emulator.ts'
 import { endOffsets } from './kafka-read.ts'
@@ -26,6 +26,7 @@ import {
   type Report,
   searchSinkCounts,
 } from './report.ts'
+import { rawSinkCounts } from './report-stream.ts'
 import { fileScheduleState, startScheduler } from './schedules.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { startAlpacaSimulator } from './simulators/alpaca.ts'
@@ -132,8 +133,11 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       OPENSEARCH_AUTH: 'none',
       AWS_REGION: 'local',
     })
-    await applyIndexTemplates(search, 0)
-    log(`opensearch: index templates applied on ${services.opensearch}`)
+    const searchConfig = await applySearchConfig(search, {
+      replicas: 0,
+      log: (line) => log(`opensearch: ${line}`),
+    })
+    log(`opensearch: templates ${searchConfig.templates.join(', ')} applied on ${services.opensearch}`)
 
     let alpacaUrl = process.env.ALPACA_DATA_URL
     if (alpacaUrl) log(`alpaca: using ${alpacaUrl} (ALPACA_DATA_URL)`)
@@ -150,7 +154,9 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       const simulator = await startCoinApiSimulator({ seed: Number(process.env.COINAPI_SIM_SEED ?? 7) })
       cleanups.push(() => simulator.close())
       coinApiUrl = simulator.url
-      log(`coinapi: bundled simulator on ${coinApiUrl} (set COINAPI_URL and COINAPI_KEY to use another server)`)
+      log(
+        `coinapi: bundled simulator on ${coinApiUrl} (set COINAPI_URL and COINAPI_KEY to use another server)`,
+      )
     }
 
     // The functions read their configuration from the environment at cold start, as on Lambda.
@@ -269,6 +275,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       services: { kafka: services.kafka, opensearch: services.opensearch },
       topics: {},
       opensearch: {},
+      raw: {},
       quarantined: quarantineSummary(quarantined),
       lost: 0,
       duplicates: 0,
@@ -286,14 +293,16 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         finalOffsets.get(topic) ?? [],
       )
       report.topics[topic] = {
-        produced: produced.ids.size,
+        produced: produced.eventIds.size,
         records: produced.records,
         rejected: producerRejects[topic] ?? 0,
       }
-      const sink = await searchSinkCounts(search, topic, produced.ids)
+      const sink = await searchSinkCounts(search, topic, produced.searchIds)
       report.opensearch[sinkName(topic)] = sink
-      report.lost += sink.lost
-      report.duplicates += sink.duplicates
+      const { events: _events, ...raw } = await rawSinkCounts(store, topic, produced.eventIds)
+      report.raw[topic] = raw
+      report.lost += sink.lost + raw.lost
+      report.duplicates += sink.duplicates + raw.duplicates
     }
     if (options.reportPath) {
       mkdirSync(dirname(options.reportPath), { recursive: true })
