@@ -65,6 +65,10 @@ services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
 bench: setup ## benchmarks (figures, not tests) against the test profile's services
 	@echo "[bench] poll-bars backfill: 24 h x 20 symbols into Kafka..."
 	@tsx bench/backfill.ts
+	@echo "[bench] index-events: 10,000-record MSK batch vs a plain _bulk loop..."
+	@tsx bench/index-events.ts
+	@echo "[bench] function bundles: size and cold module initialisation..."
+	@tsx bench/bundles.ts
 
 package: $(NPM_STAMP) ## serverless package for STAGE (default dev), no AWS credentials needed
 	@serverless package --stage $${STAGE:-dev} --package .serverless/$${STAGE:-dev}
