@@ -43,6 +43,12 @@ program
     false,
   )
   .option('--stage <stage>', 'the serverless stage whose packaged service is run', 'dev')
+  .option(
+    '--lake-every <duration>',
+    'run lake-refresh this often (its hourly schedule, compressed); 0 = only once at the end',
+    parseDuration,
+    120_000,
+  )
   .addOption(
     new Option('--profile <profile>', 'local environment: run (make run) or test')
       .default('run')
@@ -52,13 +58,21 @@ program
       }),
   )
   .action(
-    async (opts: { duration?: number; report?: string; fresh: boolean; stage: string; profile: Profile }) => {
+    async (opts: {
+      duration?: number
+      report?: string
+      fresh: boolean
+      stage: string
+      profile: Profile
+      lakeEvery: number
+    }) => {
       const { report, exitCode } = await runPipeline({
         profile: opts.profile,
         stage: opts.stage,
         durationMs: opts.duration,
         reportPath: opts.report ? resolve(opts.report) : undefined,
         fresh: opts.fresh,
+        lakeEveryMs: opts.lakeEvery,
         log,
       })
       for (const [topic, counts] of Object.entries(report.topics)) {
@@ -73,6 +87,11 @@ program
         log(
           `raw ${topic}: ${counts.records} records in ${counts.objects} objects, lost ${counts.lost}, duplicates ${counts.duplicates}`,
         )
+      }
+      const lake = report.lake as Record<string, { rows?: number }> | undefined
+      if (lake) {
+        const tables = Object.entries(lake).filter(([name]) => name !== 'topics')
+        log(`lake: ${tables.map(([name, counts]) => `${name} ${counts.rows} rows`).join(', ')}`)
       }
       log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
       log(`lost ${report.lost}, duplicates ${report.duplicates}: ${exitCode === 0 ? 'OK' : 'FAILED'}`)

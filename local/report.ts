@@ -14,6 +14,7 @@ import {
 import type { KafkaConnection } from '../functions/shared/kafka.ts'
 import type { ObjectStore } from '../functions/shared/object-store.ts'
 import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
+import { eventTimeOf } from '../functions/shared/raw-zone.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../functions/shared/search-templates.ts'
 import { endOffsets, type Offsets, readRange } from './kafka-read.ts'
 
@@ -48,6 +49,8 @@ export interface ProducedEvents {
   eventIds: Set<string>
   /** The same events, by the id their search sink is keyed by. */
   searchIds: Set<string>
+  /** Their event times (what partitions them in the raw zone and the lake). */
+  eventTimes: string[]
 }
 
 /**
@@ -63,6 +66,7 @@ export async function producedBetween(
   const messages = await readRange(kafka, topic, from, to)
   const eventIds = new Set<string>()
   const searchIds = new Set<string>()
+  const eventTimes: string[] = []
   for (const message of messages) {
     let json: unknown
     try {
@@ -74,8 +78,9 @@ export async function producedBetween(
     if (!parsed.success) continue
     eventIds.add(parsed.data.event_id)
     searchIds.add(SEARCH_SINKS[topic].idOf(parsed.data))
+    eventTimes.push(eventTimeOf(topic, parsed.data))
   }
-  return { records: messages.length, eventIds, searchIds }
+  return { records: messages.length, eventIds, searchIds, eventTimes }
 }
 
 /** How many of `ids` the sink holds, and how many it holds more than once. */

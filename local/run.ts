@@ -17,8 +17,11 @@ import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { type EventSource, startEventSource } from './event-source/emulator.ts'
 import { endOffsets } from './kafka-read.ts'
+import { lakeCounts } from './lake.ts'
+import { createLakeRunner, recentWindow, stateMachineName, windowCovering } from './lake-runner.ts'
 import { type LocalFunction, loadFunction } from './lambda.ts'
 import {
+  type ProducedEvents,
   producedBetween,
   producerRejections,
   quarantineSince,
@@ -40,6 +43,8 @@ export interface RunOptions {
   durationMs?: number
   reportPath?: string
   fresh: boolean
+  /** How often `lake-refresh` runs (its hourly schedule, compressed); 0 = only once, at the end. */
+  lakeEveryMs: number
   log: (line: string) => void
 }
 
@@ -230,15 +235,22 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     }
 
     const scheduled = schedules(template)
+    const lakeRunner = createLakeRunner(options.profile, log)
     const scheduler = startScheduler(
       scheduled,
       async (schedule, event) => {
-        if (schedule.target.kind !== 'function') return
+        if (schedule.target.kind === 'stateMachine') {
+          const name = stateMachineName(schedule.target.logicalId)
+          if (!name) return log(`${schedule.rule}: no local definition for ${schedule.target.logicalId}`)
+          // A short local run refreshes what it just produced instead of the previous full hour.
+          const input =
+            name === 'lake-refresh' ? { window: recentWindow(Date.now()) } : (schedule.input ?? {})
+          await lakeRunner.run(name, input as Record<string, unknown>)
+          return
+        }
         const target = await fn(schedule.target.name)
         const result = (await target.invoke(event).catch((error: Error) => {
-          log(
-            `${schedule.target.kind === 'function' ? schedule.target.name : ''} ${event.time}: failed: ${error.message}`,
-          )
+          log(`${target.name} ${event.time}: failed: ${error.message}`)
           return undefined
         })) as { emitted?: number; rejected?: number } | undefined
         if (result)
@@ -246,11 +258,26 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
             `${target.name} ${event.time}: emitted ${result.emitted ?? 0}, rejected ${result.rejected ?? 0}`,
           )
       },
-      { offsetMs: 2_000, state: fileScheduleState(join(paths.root, 'scheduler.json')), log },
+      {
+        offsetMs: 2_000,
+        state: fileScheduleState(join(paths.root, 'scheduler.json')),
+        speedup: (schedule) =>
+          schedule.target.kind === 'stateMachine' &&
+          stateMachineName(schedule.target.logicalId) === 'lake-refresh' &&
+          options.lakeEveryMs > 0
+            ? schedule.periodMs / options.lakeEveryMs
+            : 1,
+        log,
+      },
     )
     for (const schedule of scheduled) {
       const target = schedule.target.kind === 'function' ? schedule.target.name : schedule.target.logicalId
-      log(`schedule: ${schedule.expression} -> ${target}`)
+      const compressed =
+        schedule.target.kind === 'stateMachine' &&
+        stateMachineName(schedule.target.logicalId) === 'lake-refresh'
+      log(
+        `schedule: ${schedule.expression} -> ${target}${compressed && options.lakeEveryMs > 0 ? ` (locally every ${options.lakeEveryMs / 1000} s)` : ''}`,
+      )
     }
     log(
       options.durationMs === undefined
@@ -265,8 +292,26 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     await drain(sources, log)
     for (const { source } of sources) await source.stop()
 
-    log('reading the sinks back for the report...')
+    log('reading the topics back...')
     const finalOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
+    const produced = new Map<TopicName, ProducedEvents>()
+    for (const topic of CONTRACT_TOPICS) {
+      produced.set(
+        topic,
+        await producedBetween(kafka, topic, startOffsets.get(topic) ?? [], finalOffsets.get(topic) ?? []),
+      )
+    }
+
+    // One last refresh over exactly what this run produced, so the lake can be accounted for too.
+    const lakeWindow = windowCovering([...produced.values()].flatMap((events) => events.eventTimes))
+    const lakeEnabled = scheduled.some(
+      (schedule) =>
+        schedule.target.kind === 'stateMachine' &&
+        stateMachineName(schedule.target.logicalId) === 'lake-refresh',
+    )
+    if (lakeEnabled && lakeWindow) await lakeRunner.run('lake-refresh', { window: lakeWindow })
+
+    log('reading the sinks back for the report...')
     const store = fileObjectStore(paths.rawBucket)
     const quarantined = await quarantineSince(store, startedAt)
     const report: Report = {
@@ -283,26 +328,32 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
       ),
       event_sources: Object.fromEntries(sources.map(({ name, source }) => [name, { ...source.stats }])),
+      state_machines: lakeRunner.runs,
     }
     const producerRejects = producerRejections(quarantined)
-    for (const topic of CONTRACT_TOPICS) {
-      const produced = await producedBetween(
-        kafka,
-        topic,
-        startOffsets.get(topic) ?? [],
-        finalOffsets.get(topic) ?? [],
-      )
+    for (const [topic, events] of produced) {
       report.topics[topic] = {
-        produced: produced.eventIds.size,
-        records: produced.records,
+        produced: events.eventIds.size,
+        records: events.records,
         rejected: producerRejects[topic] ?? 0,
       }
-      const sink = await searchSinkCounts(search, topic, produced.searchIds)
+      const sink = await searchSinkCounts(search, topic, events.searchIds)
       report.opensearch[sinkName(topic)] = sink
-      const { events: _events, ...raw } = await rawSinkCounts(store, topic, produced.eventIds)
+      const { events: _events, ...raw } = await rawSinkCounts(store, topic, events.eventIds)
       report.raw[topic] = raw
       report.lost += sink.lost + raw.lost
       report.duplicates += sink.duplicates + raw.duplicates
+    }
+    if (lakeEnabled) {
+      const lake = await lakeCounts(
+        options.profile,
+        Object.fromEntries([...produced].map(([topic, events]) => [topic, [...events.eventIds]])),
+      )
+      report.lake = { ...lake.tables, topics: lake.topics }
+      for (const counts of Object.values(lake.topics)) {
+        report.lost += counts.lost
+        report.duplicates += counts.duplicates
+      }
     }
     if (options.reportPath) {
       mkdirSync(dirname(options.reportPath), { recursive: true })

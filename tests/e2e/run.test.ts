@@ -12,12 +12,28 @@ import { describe, expect, it } from 'vitest'
 import { projectRoot } from '../../local/services/index.ts'
 
 describe('make run, headless', () => {
-  it('runs the pipeline for 70 s and accounts for every bar', { timeout: 300_000 }, () => {
+  it('runs the pipeline for 70 s and accounts for every bar', { timeout: 480_000 }, () => {
     const reportPath = join(mkdtempSync(join(tmpdir(), 'e2e-')), 'report.json')
     const result = spawnSync(
       join(projectRoot, 'node_modules', '.bin', 'tsx'),
-      ['local/cli.ts', 'run', '--profile', 'test', '--duration', '70s', '--report', reportPath],
-      { cwd: projectRoot, encoding: 'utf8', timeout: 280_000, env: { ...process.env, ALPACA_DATA_URL: '', COINAPI_URL: '' } },
+      [
+        'local/cli.ts',
+        'run',
+        '--profile',
+        'test',
+        '--duration',
+        '70s',
+        '--lake-every',
+        '0',
+        '--report',
+        reportPath,
+      ],
+      {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        timeout: 460_000,
+        env: { ...process.env, ALPACA_DATA_URL: '', COINAPI_URL: '' },
+      },
     )
     expect(result.stderr).toContain('running for 70 s')
     expect(result.status, result.stderr).toBe(0)
