@@ -3,36 +3,28 @@
  * `next_page_token`, each page retried on transient errors within the caller's deadline.
  */
 
-import { getJson, HttpStatusError, MalformedBodyError, type RetryOptions, withRetry } from '../shared/http.ts'
-import type { FetchBars, FetchedBars, MalformedBody } from './core.ts'
-
-export const DEFAULT_ALPACA_DATA_URL = 'https://data.alpaca.markets'
+import {
+  getJsonWithRetry,
+  HttpStatusError,
+  type JsonClientOptions,
+  type MalformedBody,
+  malformedShape,
+} from '../shared/http.ts'
+import type { AlpacaKeys } from '../shared/secrets.ts'
+import type { FetchBars, FetchedBars } from './core.ts'
 
 /** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */
-export interface AlpacaKeys {
-  keyId: string
-  secretKey: string
-}
+export type { AlpacaKeys }
 
-export interface AlpacaClientOptions {
+export interface AlpacaClientOptions extends JsonClientOptions {
   baseUrl: string
   /** `us`, `us-1`, `eu-1`, ... */
   location: string
-  timeoutMs: number
   keys?: AlpacaKeys
-  /** Retries per page after the first attempt (default 4). */
-  retries?: number
-  baseDelayMs?: number
-  maxDelayMs?: number
   /** Bars per page, across all symbols of the request (Alpaca's maximum, 10000, by default). */
   pageLimit?: number
   /** A guard against a server that never stops paging. */
   maxPages?: number
-  fetch?: typeof fetch
-  sleep?: RetryOptions['sleep']
-  now?: () => number
-  random?: () => number
-  onRetry?: RetryOptions['onRetry']
 }
 
 export function barsUrl(
@@ -59,7 +51,7 @@ interface Page {
 /** The shape every page must have; anything else is treated like a garbled body. */
 function readPage(url: string, body: unknown): Page {
   const fail = (why: string): never => {
-    throw new MalformedBodyError(url, 200, JSON.stringify(body) ?? String(body), why)
+    throw malformedShape(url, body, why)
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     return fail('the body is not an object')
@@ -108,52 +100,29 @@ export function createAlpacaClient(options: AlpacaClientOptions): { fetchBars: F
       if (pageNumber > maxPages)
         return result(new Error(`more than ${maxPages} pages for ${symbols.join(',')} ${start}..${end}`))
       const url = barsUrl(options, { symbols, start, end, limit: pageLimit, pageToken })
-      let page: Page
-      try {
-        page = await withRetry(
-          async ({ remainingMs }) => {
-            try {
-              const body = await getJson(url, {
-                timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
-                headers,
-                fetch: options.fetch,
-                now: options.now,
-              })
-              return readPage(url, body)
-            } catch (error) {
-              if (error instanceof MalformedBodyError) {
-                malformed.push({
-                  detail: `page ${pageNumber} of ${symbols.join(',')} ${start}..${end}: ${error.message}`,
-                  body: error.body,
-                })
-              }
-              throw error
-            }
-          },
-          {
-            retries: options.retries ?? 4,
-            baseDelayMs: options.baseDelayMs ?? 250,
-            maxDelayMs: options.maxDelayMs ?? 5_000,
-            deadline,
-            sleep: options.sleep,
-            now: options.now,
-            random: options.random,
-            onRetry: options.onRetry,
-          },
-        )
-      } catch (error) {
-        return result(error)
-      }
-      for (const [symbol, list] of Object.entries(page.bars)) {
+      const page = await getJsonWithRetry(
+        {
+          url,
+          headers,
+          read: (body) => readPage(url, body),
+          describe: () => `page ${pageNumber} of ${symbols.join(',')} ${start}..${end}`,
+          deadline,
+          policy: { retries: 4, baseDelayMs: 250, maxDelayMs: 5_000 },
+        },
+        options,
+      )
+      malformed.push(...page.malformed)
+      if (!page.ok) return result(page.error)
+      for (const [symbol, list] of Object.entries(page.value.bars)) {
         const into = bars[symbol]
         if (into) into.push(...list)
         else bars[symbol] = [...list]
       }
-      if (page.nextPageToken === null || page.nextPageToken === '') return result()
-      if (seenTokens.has(page.nextPageToken))
-        return result(new Error(`the API repeated page token ${page.nextPageToken}`))
-      seenTokens.add(page.nextPageToken)
-      pageToken = page.nextPageToken
+      const token = page.value.nextPageToken
+      if (token === null || token === '') return result()
+      if (seenTokens.has(token)) return result(new Error(`the API repeated page token ${token}`))
+      seenTokens.add(token)
+      pageToken = token
     }
   }
   return { fetchBars }

@@ -20,6 +20,7 @@ import {
   SCHEMA_VERSION,
   TOPICS,
 } from '../shared/contracts.ts'
+import type { MalformedBody } from '../shared/http.ts'
 import type { EventProducer, OutgoingRecord } from '../shared/kafka.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
@@ -55,11 +56,7 @@ export interface SymbolPlan {
   truncatedMinutes: number
 }
 
-/** A response body that could not be used; quarantined as is. */
-export interface MalformedBody {
-  detail: string
-  body: string
-}
+export type { MalformedBody }
 
 export interface FetchedBars {
   /** Raw bars per symbol key as the API returned them, pages concatenated in order. */

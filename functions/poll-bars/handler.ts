@@ -8,44 +8,37 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import { S3Client } from '@aws-sdk/client-s3'
 import middy from '@middy/core'
 import { z } from 'zod'
-import { csv, KafkaEnv, loadConfig, positiveInt } from '../shared/config.ts'
-import { CryptoSymbol } from '../shared/contracts.ts'
+import {
+  AlpacaEnv,
+  HttpEnv,
+  KafkaEnv,
+  loadConfig,
+  optional,
+  positiveInt,
+  SymbolsEnv,
+} from '../shared/config.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
 import { fileObjectStore } from '../shared/object-store.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
-import { readSecret } from '../shared/secrets.ts'
+import { logRetry, scheduledRun } from '../shared/scheduled.ts'
+import { readAlpacaKeys } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
-import { type AlpacaKeys, createAlpacaClient, DEFAULT_ALPACA_DATA_URL, isRequestRejected } from './alpaca.ts'
-import { type PollBarsSummary, pollBars } from './core.ts'
+import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
+import { pollBars } from './core.ts'
 import { fileWatermarkStore, s3WatermarkStore, WATERMARK_KEY } from './watermark.ts'
 
 export const STAGE = 'poll-bars'
 /** Kept free at the end of the Lambda timeout for flushing metrics and logs. */
 const DEADLINE_MARGIN_MS = 3_000
 
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional())
-
 export const PollBarsEnv = z
   .object({
-    ALPACA_DATA_URL: z.url().default(DEFAULT_ALPACA_DATA_URL),
-    ALPACA_LOCATION: z
-      .string()
-      .regex(/^[a-z]{2}(-\d+)?$/, 'an Alpaca crypto location such as us, us-1, eu-1')
-      .default('us'),
-    SYMBOLS: z
-      .string()
-      .default('BTC/USD,LTC/USD')
-      .pipe(csv)
-      .pipe(z.array(CryptoSymbol).min(1, 'at least one symbol'))
-      .transform((symbols) => [...new Set(symbols)]),
+    ...AlpacaEnv,
+    ...SymbolsEnv,
     BACKFILL_MAX_MINUTES: positiveInt.default(1440),
     INITIAL_LOOKBACK_MINUTES: positiveInt.default(5),
-    HTTP_TIMEOUT_MS: positiveInt.default(10_000),
-    HTTP_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
-    /** Secrets Manager secret `{"keyId","secretKey"}`; optional (higher rate limit). */
-    ALPACA_SECRET_ARN: optional(z.string().min(1)),
+    ...HttpEnv({ timeoutMs: 10_000, retries: 4 }),
     ...KafkaEnv,
     ...ObjectStoreEnv,
     /** Local: the directory standing in for the state bucket (watermark file). */
@@ -63,12 +56,6 @@ export const PollBarsEnv = z
   })
 export type PollBarsEnv = z.infer<typeof PollBarsEnv>
 
-/** The secret is created with empty values; until an operator fills them in, poll without keys. */
-const AlpacaSecret = z.object({ keyId: z.string(), secretKey: z.string() })
-
-/** The EventBridge scheduled event; only `time` is used. */
-const ScheduledEvent = z.looseObject({ time: z.iso.datetime({ offset: true }).optional() })
-
 const config = loadConfig(PollBarsEnv)
 
 const producer = createKafkaProducer(config, 'poll-bars')
@@ -82,61 +69,38 @@ const objects =
     ? rawStore(config)
     : fileObjectStore(config.STATE_DIR as string)
 
-/** Optional keys, read once per container (a failed read is retried on the next invocation). */
-async function alpacaKeys(): Promise<AlpacaKeys | undefined> {
-  if (config.ALPACA_SECRET_ARN === undefined) return undefined
-  const text = await readSecret({ arn: config.ALPACA_SECRET_ARN }, 'Alpaca API keys')
-  const keys = AlpacaSecret.parse(JSON.parse(text))
-  return keys.keyId && keys.secretKey ? keys : undefined
-}
-
-interface LambdaContextLike {
-  getRemainingTimeInMillis(): number
-}
-
-async function run(event: unknown, context: LambdaContextLike): Promise<PollBarsSummary> {
-  const startedAt = Date.now()
-  const deadline = startedAt + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
-  const parsed = ScheduledEvent.safeParse(event)
-  const time = parsed.success ? parsed.data.time : undefined
-  if (time === undefined) logger.warn('no scheduled time in the event: using the clock', { event })
-  const client = createAlpacaClient({
-    baseUrl: config.ALPACA_DATA_URL,
-    location: config.ALPACA_LOCATION,
-    timeoutMs: config.HTTP_TIMEOUT_MS,
-    retries: config.HTTP_RETRIES,
-    keys: await alpacaKeys(),
-    onRetry: ({ error, attempt, delayMs }) =>
-      logger.warn('retrying Alpaca request', {
-        attempt,
-        delayMs,
-        error: error instanceof Error ? error.message : String(error),
-      }),
-  })
-  const summary = await pollBars(
-    { scheduledAt: time === undefined ? new Date(startedAt) : new Date(time), deadline },
-    {
-      fetchBars: client.fetchBars,
-      producer,
-      watermarks,
-      quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
-      counter: powertoolsCounter,
-      clock: () => new Date(),
-      isRequestRejected,
-      log: (message, fields) => logger.warn(message, fields),
-      config: {
-        symbols: config.SYMBOLS,
-        backfillMaxMinutes: config.BACKFILL_MAX_MINUTES,
-        initialLookbackMinutes: config.INITIAL_LOOKBACK_MINUTES,
+const run = scheduledRun(
+  STAGE,
+  { marginMs: DEADLINE_MARGIN_MS, done: 'bars polled' },
+  async ({ scheduledAt, deadline }) => {
+    const client = createAlpacaClient({
+      baseUrl: config.ALPACA_DATA_URL,
+      location: config.ALPACA_LOCATION,
+      timeoutMs: config.HTTP_TIMEOUT_MS,
+      retries: config.HTTP_RETRIES,
+      keys: await readAlpacaKeys(config.ALPACA_SECRET_ARN),
+      onRetry: logRetry('retrying Alpaca request'),
+    })
+    return pollBars(
+      { scheduledAt, deadline },
+      {
+        fetchBars: client.fetchBars,
+        producer,
+        watermarks,
+        quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
+        counter: powertoolsCounter,
+        clock: () => new Date(),
+        isRequestRejected,
+        log: (message, fields) => logger.warn(message, fields),
+        config: {
+          symbols: config.SYMBOLS,
+          backfillMaxMinutes: config.BACKFILL_MAX_MINUTES,
+          initialLookbackMinutes: config.INITIAL_LOOKBACK_MINUTES,
+        },
       },
-    },
-  ).catch((error: unknown) => {
-    logger.error('poll-bars failed', { error, summary: (error as { summary?: unknown }).summary })
-    throw error
-  })
-  logger.info('bars polled', { ...summary })
-  return summary
-}
+    )
+  },
+)
 
 export const handler = middy(run)
   .use(injectLambdaContext(logger, { clearState: true }))

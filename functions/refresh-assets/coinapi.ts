@@ -7,12 +7,12 @@
  */
 import {
   DeadlineExceededError,
-  getJson,
+  getJsonWithRetry,
   HttpStatusError,
   isTransientError,
-  MalformedBodyError,
-  type RetryOptions,
-  withRetry,
+  type JsonClientOptions,
+  type MalformedBody,
+  malformedShape,
 } from '../shared/http.ts'
 
 export const DEFAULT_COINAPI_URL = 'https://rest.coinapi.io'
@@ -128,10 +128,7 @@ export function explainCoinApiError(
 export const isRetryableCoinApiError = (error: unknown) =>
   !(error instanceof HttpStatusError && error.status === 550) && isTransientError(error)
 
-export interface MalformedBody {
-  detail: string
-  body: string
-}
+export type { MalformedBody }
 
 export interface FetchedIcons {
   /** The raw entries (`{asset_id, url}`), as CoinAPI returned them. */
@@ -143,19 +140,10 @@ export interface FetchedIcons {
 
 export type FetchIcons = (size: number, options: { deadline: number }) => Promise<FetchedIcons>
 
-export interface CoinApiClientOptions {
+export interface CoinApiClientOptions extends JsonClientOptions {
   /** `https://rest.coinapi.io` or any compatible server; `/v1/...` is appended. */
   baseUrl: string
   apiKey: string
-  timeoutMs: number
-  retries?: number
-  baseDelayMs?: number
-  maxDelayMs?: number
-  fetch?: typeof fetch
-  sleep?: RetryOptions['sleep']
-  now?: () => number
-  random?: () => number
-  onRetry?: RetryOptions['onRetry']
 }
 
 export const iconsUrl = (baseUrl: string, size: number) =>
@@ -164,52 +152,25 @@ export const iconsUrl = (baseUrl: string, size: number) =>
 export function createCoinApiClient(options: CoinApiClientOptions): { fetchIcons: FetchIcons } {
   const fetchIcons: FetchIcons = async (size, { deadline }) => {
     const url = iconsUrl(options.baseUrl, size)
-    const malformed: MalformedBody[] = []
-    let attempts = 0
-    try {
-      const icons = await withRetry(
-        async ({ attempt, remainingMs }) => {
-          attempts = attempt
-          try {
-            const body = await getJson(url, {
-              timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
-              headers: { 'X-CoinAPI-Key': options.apiKey },
-              fetch: options.fetch,
-              now: options.now,
-            })
-            if (!Array.isArray(body))
-              throw new MalformedBodyError(
-                url,
-                200,
-                JSON.stringify(body) ?? String(body),
-                'the body is not a list',
-              )
-            return body as unknown[]
-          } catch (error) {
-            if (error instanceof MalformedBodyError)
-              malformed.push({
-                detail: `icons of size ${size}, attempt ${attempt}: ${error.message}`,
-                body: error.body,
-              })
-            throw error
-          }
+    const outcome = await getJsonWithRetry(
+      {
+        url,
+        headers: { 'X-CoinAPI-Key': options.apiKey },
+        read: (body) => {
+          if (!Array.isArray(body)) throw malformedShape(url, body, 'the body is not a list')
+          return body as unknown[]
         },
-        {
-          retries: options.retries ?? 3,
-          baseDelayMs: options.baseDelayMs ?? 500,
-          maxDelayMs: options.maxDelayMs ?? 8_000,
-          deadline,
-          isRetryable: isRetryableCoinApiError,
-          sleep: options.sleep,
-          now: options.now,
-          random: options.random,
-          onRetry: options.onRetry,
-        },
-      )
-      return { icons, malformed }
-    } catch (error) {
-      return { icons: [], malformed, error: explainCoinApiError(error, { size, attempts }) }
-    }
+        describe: (attempt) => `icons of size ${size}, attempt ${attempt}`,
+        deadline,
+        policy: { retries: 3, baseDelayMs: 500, maxDelayMs: 8_000 },
+        isRetryable: isRetryableCoinApiError,
+      },
+      options,
+    )
+    const { malformed, attempts } = outcome
+    return outcome.ok
+      ? { icons: outcome.value, malformed }
+      : { icons: [], malformed, error: explainCoinApiError(outcome.error, { size, attempts }) }
   }
   return { fetchIcons }
 }

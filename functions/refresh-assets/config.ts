@@ -1,23 +1,15 @@
 /** The environment of refresh-assets, parsed once at cold start (handler.ts). */
 import { z } from 'zod'
-import { csv, KafkaEnv, positiveInt } from '../shared/config.ts'
-import { CryptoSymbol } from '../shared/contracts.ts'
+import { csv, HttpEnv, KafkaEnv, optional, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { ObjectStoreEnv } from '../shared/stores.ts'
 import { DEFAULT_COINAPI_URL } from './coinapi.ts'
 import { assetsOfSymbols } from './core.ts'
-
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional())
 
 const AssetId = z.string().regex(/^[A-Z0-9]{2,12}$/, 'asset ids look like BTC')
 
 export const RefreshAssetsEnv = z
   .object({
-    SYMBOLS: z
-      .string()
-      .default('BTC/USD,LTC/USD')
-      .pipe(csv)
-      .pipe(z.array(CryptoSymbol).min(1, 'at least one symbol')),
+    ...SymbolsEnv,
     /** Default: the bases and quote currencies of SYMBOLS (BTC, LTC, USD). */
     ASSETS: optional(csv.pipe(z.array(AssetId).min(1, 'at least one asset'))),
     ICON_SIZE: positiveInt.max(4096).default(32),
@@ -27,8 +19,7 @@ export const RefreshAssetsEnv = z
     COINAPI_KEY: optional(z.string().min(1)),
     /** AWS: Secrets Manager secret `{"apiKey": "..."}`. */
     COINAPI_SECRET_ARN: optional(z.string().min(1)),
-    HTTP_TIMEOUT_MS: positiveInt.default(15_000),
-    HTTP_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+    ...HttpEnv({ timeoutMs: 15_000, retries: 3 }),
     ...KafkaEnv,
     ...ObjectStoreEnv,
   })

@@ -10,19 +10,17 @@ import { loadConfig } from '../shared/config.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
+import { logRetry, scheduledRun } from '../shared/scheduled.ts'
 import { readSecret } from '../shared/secrets.ts'
 import { rawStore } from '../shared/stores.ts'
 import { createCoinApiClient } from './coinapi.ts'
 import { RefreshAssetsEnv } from './config.ts'
-import { type RefreshAssetsSummary, refreshAssets } from './core.ts'
+import { refreshAssets } from './core.ts'
 
 export const STAGE = 'refresh-assets'
 const DEADLINE_MARGIN_MS = 8_000
 
 const CoinApiSecret = z.object({ apiKey: z.string() })
-
-/** The EventBridge scheduled event; only `time` is used. */
-const ScheduledEvent = z.looseObject({ time: z.iso.datetime({ offset: true }).optional() })
 
 const config = loadConfig(RefreshAssetsEnv)
 const producer = createKafkaProducer(config, STAGE)
@@ -38,46 +36,31 @@ async function apiKey(): Promise<string> {
   return key
 }
 
-interface LambdaContextLike {
-  getRemainingTimeInMillis(): number
-}
-
-async function run(event: unknown, context: LambdaContextLike): Promise<RefreshAssetsSummary> {
-  const startedAt = Date.now()
-  const deadline = startedAt + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
-  const parsed = ScheduledEvent.safeParse(event)
-  const time = parsed.success ? parsed.data.time : undefined
-  if (time === undefined) logger.warn('no scheduled time in the event: using the clock', { event })
-  const client = createCoinApiClient({
-    baseUrl: config.COINAPI_URL,
-    apiKey: await apiKey(),
-    timeoutMs: config.HTTP_TIMEOUT_MS,
-    retries: config.HTTP_RETRIES,
-    onRetry: ({ error, attempt, delayMs }) =>
-      logger.warn('retrying CoinAPI icons', {
-        attempt,
-        delayMs,
-        error: error instanceof Error ? error.message : String(error),
-      }),
-  })
-  const summary = await refreshAssets(
-    { scheduledAt: time === undefined ? new Date(startedAt) : new Date(time), deadline },
-    {
-      fetchIcons: client.fetchIcons,
-      producer,
-      quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
-      counter: powertoolsCounter,
-      clock: () => new Date(),
-      log: (message, fields) => logger.warn(message, fields),
-      config: { assets: config.ASSETS, iconSize: config.ICON_SIZE },
-    },
-  ).catch((error: unknown) => {
-    logger.error('refresh-assets failed', { error })
-    throw error
-  })
-  logger.info('asset icons refreshed', { ...summary })
-  return summary
-}
+const run = scheduledRun(
+  STAGE,
+  { marginMs: DEADLINE_MARGIN_MS, done: 'asset icons refreshed' },
+  async ({ scheduledAt, deadline }) => {
+    const client = createCoinApiClient({
+      baseUrl: config.COINAPI_URL,
+      apiKey: await apiKey(),
+      timeoutMs: config.HTTP_TIMEOUT_MS,
+      retries: config.HTTP_RETRIES,
+      onRetry: logRetry('retrying CoinAPI icons'),
+    })
+    return refreshAssets(
+      { scheduledAt, deadline },
+      {
+        fetchIcons: client.fetchIcons,
+        producer,
+        quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
+        counter: powertoolsCounter,
+        clock: () => new Date(),
+        log: (message, fields) => logger.warn(message, fields),
+        config: { assets: config.ASSETS, iconSize: config.ICON_SIZE },
+      },
+    )
+  },
+)
 
 export const handler = middy(run)
   .use(injectLambdaContext(logger, { clearState: true }))

@@ -3,6 +3,7 @@
  * schema; a bad environment fails listing every missing or malformed key at once.
  */
 import { z } from 'zod'
+import { CryptoSymbol } from './contracts.ts'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -26,6 +27,38 @@ export const csv = z.string().transform((text) =>
 )
 
 export const positiveInt = z.coerce.number().int().positive()
+
+/** An optional key where empty counts as unset: templates write `KEY: ''` for "not configured". */
+export const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional())
+
+/** The pairs a market-data function works on, deduplicated in their given order. */
+export const SymbolsEnv = {
+  SYMBOLS: z
+    .string()
+    .default('BTC/USD,LTC/USD')
+    .pipe(csv)
+    .pipe(z.array(CryptoSymbol).min(1, 'at least one symbol'))
+    .transform((symbols) => [...new Set(symbols)]),
+}
+
+/** Each function calling an external API has its own defaults: they follow its schedule and deadline. */
+export const HttpEnv = (defaults: { timeoutMs: number; retries: number }) => ({
+  HTTP_TIMEOUT_MS: positiveInt.default(defaults.timeoutMs),
+  HTTP_RETRIES: z.coerce.number().int().min(0).max(10).default(defaults.retries),
+})
+
+export const DEFAULT_ALPACA_DATA_URL = 'https://data.alpaca.markets'
+
+export const AlpacaEnv = {
+  ALPACA_DATA_URL: z.url().default(DEFAULT_ALPACA_DATA_URL),
+  ALPACA_LOCATION: z
+    .string()
+    .regex(/^[a-z]{2}(-\d+)?$/, 'an Alpaca crypto location such as us, us-1, eu-1')
+    .default('us'),
+  /** Secrets Manager secret `{"keyId","secretKey"}`; optional (higher rate limit). */
+  ALPACA_SECRET_ARN: optional(z.string().min(1)),
+}
 
 export const KafkaEnv = {
   KAFKA_BROKERS: csv.pipe(z.array(z.string().min(3)).min(1, 'at least one broker host:port')),

@@ -209,3 +209,94 @@ export async function withRetry<T>(
     }
   }
 }
+
+/** A response body that could not be used; the caller quarantines it as is. */
+export interface MalformedBody {
+  detail: string
+  body: string
+}
+
+/** What every JSON API client takes: one attempt's timeout, the retry policy, and test seams. */
+export interface JsonClientOptions {
+  timeoutMs: number
+  /** Retries after the first attempt. */
+  retries?: number
+  baseDelayMs?: number
+  maxDelayMs?: number
+  fetch?: typeof fetch
+  sleep?: RetryOptions['sleep']
+  now?: () => number
+  random?: () => number
+  onRetry?: RetryOptions['onRetry']
+}
+
+export interface JsonRequest<T> {
+  url: string
+  headers?: Record<string, string>
+  /** Checks the body's shape and returns what the caller needs; a wrong shape throws {@link malformedShape}. */
+  read: (body: unknown) => T
+  /** What was asked, for a malformed body's record (`icons of size 32, attempt 2`). */
+  describe: (attempt: number) => string
+  deadline: number
+  /** The client's own retry policy, for what the options leave unset. */
+  policy: { retries: number; baseDelayMs: number; maxDelayMs: number }
+  isRetryable?: (error: unknown) => boolean
+}
+
+export type JsonOutcome<T> = {
+  /** Every garbled or wrongly shaped body met, one per attempt that got one. */
+  malformed: MalformedBody[]
+  attempts: number
+} & ({ ok: true; value: T } | { ok: false; error: unknown })
+
+/** A 2xx body of the wrong shape: treated like a garbled body (retried, then quarantined). */
+export function malformedShape(url: string, body: unknown, why: string): MalformedBodyError {
+  return new MalformedBodyError(url, 200, JSON.stringify(body) ?? String(body), why)
+}
+
+/**
+ * {@link getJson} under {@link withRetry}, each attempt's timeout cut to the time left before
+ * the deadline. It does not throw: the final error comes back with the malformed bodies met on
+ * the way, because those must be quarantined whether or not a later attempt succeeded.
+ */
+export async function getJsonWithRetry<T>(
+  request: JsonRequest<T>,
+  options: JsonClientOptions,
+): Promise<JsonOutcome<T>> {
+  const malformed: MalformedBody[] = []
+  let attempts = 0
+  try {
+    const value = await withRetry(
+      async ({ attempt, remainingMs }) => {
+        attempts = attempt
+        try {
+          const body = await getJson(request.url, {
+            timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
+            headers: request.headers,
+            fetch: options.fetch,
+            now: options.now,
+          })
+          return request.read(body)
+        } catch (error) {
+          if (error instanceof MalformedBodyError)
+            malformed.push({ detail: `${request.describe(attempt)}: ${error.message}`, body: error.body })
+          throw error
+        }
+      },
+      {
+        retries: options.retries ?? request.policy.retries,
+        baseDelayMs: options.baseDelayMs ?? request.policy.baseDelayMs,
+        maxDelayMs: options.maxDelayMs ?? request.policy.maxDelayMs,
+        deadline: request.deadline,
+        isRetryable: request.isRetryable,
+        sleep: options.sleep,
+        now: options.now,
+        random: options.random,
+        onRetry: options.onRetry,
+      },
+    )
+    return { ok: true, value, malformed, attempts }
+  } catch (error) {
+    return { ok: false, error, malformed, attempts }
+  }
+}

@@ -3,6 +3,7 @@
  * environment locally; a function asks for one and does not care which.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import { z } from 'zod'
 
 let client: SecretsManagerClient | undefined
 const cache = new Map<string, Promise<string>>()
@@ -23,4 +24,22 @@ export function readSecret(source: { value?: string | undefined; arn?: string | 
     cache.set(arn, pending)
   }
   return pending
+}
+
+export interface AlpacaKeys {
+  keyId: string
+  secretKey: string
+}
+
+const AlpacaSecret = z.object({ keyId: z.string(), secretKey: z.string() })
+
+/**
+ * The Alpaca key pair of the secret `{"keyId","secretKey"}`, or undefined when `arn` is unset
+ * or the secret still holds the empty values it is created with: Alpaca's crypto data answers
+ * without keys, at a lower rate limit. A secret of another shape fails: it is a typo to fix.
+ */
+export async function readAlpacaKeys(arn: string | undefined): Promise<AlpacaKeys | undefined> {
+  if (arn === undefined) return undefined
+  const keys = AlpacaSecret.parse(JSON.parse(await readSecret({ arn }, 'Alpaca API keys')))
+  return keys.keyId && keys.secretKey ? keys : undefined
 }

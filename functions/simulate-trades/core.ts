@@ -26,7 +26,8 @@ import {
 import type { EventProducer, OutgoingRecord } from '../shared/kafka.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
-import { pick, type SimUser, seededRandom } from './population.ts'
+import { pick, seededRandom } from '../shared/seeded-random.ts'
+import type { SimUser } from './population.ts'
 import type { FetchedQuotes, FetchQuotes } from './quotes.ts'
 
 const MINUTE = 60_000

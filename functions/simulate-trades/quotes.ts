@@ -4,15 +4,15 @@
  * errors within the caller's deadline (shared/http.ts). Quotes come back raw, numbers as their
  * JSON source text: validating them is the core's job.
  */
-import { getJson, MalformedBodyError, type RetryOptions, withRetry } from '../shared/http.ts'
+import {
+  getJsonWithRetry,
+  type JsonClientOptions,
+  type MalformedBody,
+  malformedShape,
+} from '../shared/http.ts'
+import type { AlpacaKeys } from '../shared/secrets.ts'
 
-export const DEFAULT_ALPACA_DATA_URL = 'https://data.alpaca.markets'
-
-/** A response body that could not be used; quarantined as is. */
-export interface MalformedBody {
-  detail: string
-  body: string
-}
+export type { MalformedBody }
 
 export interface FetchedQuotes {
   /** The raw quote per symbol, as the API returned it; requested symbols it does not know are absent. */
@@ -25,21 +25,12 @@ export interface FetchedQuotes {
 
 export type FetchQuotes = (symbols: string[], options: { deadline: number }) => Promise<FetchedQuotes>
 
-export interface QuotesClientOptions {
+export interface QuotesClientOptions extends JsonClientOptions {
   baseUrl: string
   /** `us`, `us-1`, `eu-1`, ... */
   location: string
-  timeoutMs: number
   /** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */
-  keys?: { keyId: string; secretKey: string }
-  retries?: number
-  baseDelayMs?: number
-  maxDelayMs?: number
-  fetch?: typeof fetch
-  sleep?: RetryOptions['sleep']
-  now?: () => number
-  random?: () => number
-  onRetry?: RetryOptions['onRetry']
+  keys?: AlpacaKeys
 }
 
 export function latestQuotesUrl(
@@ -52,7 +43,7 @@ export function latestQuotesUrl(
 
 function readQuotes(url: string, body: unknown): Record<string, unknown> {
   const fail = (why: string): never => {
-    throw new MalformedBodyError(url, 200, JSON.stringify(body) ?? String(body), why)
+    throw malformedShape(url, body, why)
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     return fail('the body is not an object')
@@ -68,42 +59,20 @@ export function createQuotesClient(options: QuotesClientOptions): { fetchLatestQ
     : {}
   const fetchLatestQuotes: FetchQuotes = async (symbols, { deadline }) => {
     const url = latestQuotesUrl(options, symbols)
-    const malformed: MalformedBody[] = []
-    try {
-      const quotes = await withRetry(
-        async ({ attempt, remainingMs }) => {
-          try {
-            const body = await getJson(url, {
-              timeoutMs: Math.max(1, Math.min(options.timeoutMs, remainingMs)),
-              headers,
-              fetch: options.fetch,
-              now: options.now,
-            })
-            return readQuotes(url, body)
-          } catch (error) {
-            if (error instanceof MalformedBodyError)
-              malformed.push({
-                detail: `latest quotes of ${symbols.join(',')}, attempt ${attempt}: ${error.message}`,
-                body: error.body,
-              })
-            throw error
-          }
-        },
-        {
-          retries: options.retries ?? 3,
-          baseDelayMs: options.baseDelayMs ?? 250,
-          maxDelayMs: options.maxDelayMs ?? 4_000,
-          deadline,
-          sleep: options.sleep,
-          now: options.now,
-          random: options.random,
-          onRetry: options.onRetry,
-        },
-      )
-      return { quotes, malformed }
-    } catch (error) {
-      return { quotes: {}, malformed, error }
-    }
+    const outcome = await getJsonWithRetry(
+      {
+        url,
+        headers,
+        read: (body) => readQuotes(url, body),
+        describe: (attempt) => `latest quotes of ${symbols.join(',')}, attempt ${attempt}`,
+        deadline,
+        policy: { retries: 3, baseDelayMs: 250, maxDelayMs: 4_000 },
+      },
+      options,
+    )
+    return outcome.ok
+      ? { quotes: outcome.value, malformed: outcome.malformed }
+      : { quotes: {}, malformed: outcome.malformed, error: outcome.error }
   }
   return { fetchLatestQuotes }
 }

@@ -1,16 +1,16 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { kafkaHealthy, tcpOpen } from './health.ts'
+import { kafkaHealthy } from './health.ts'
 import { display, distPaths, KAFKA_VERSION, type Profile, profilePaths, type ServicePorts } from './paths.ts'
 import {
   type Log,
   livePid,
-  logTail,
   runOrThrow,
+  type StartResult,
   seconds,
   spawnDetached,
+  startService,
   stopProcess,
-  waitUntil,
 } from './process.ts'
 import { findServiceJava, type Java, mvn } from './toolchain.ts'
 
@@ -176,74 +176,47 @@ async function formatStorage(profile: Profile, java: Java, log: Log): Promise<vo
   log(`kafka: formatted ${display(paths.kafka.data)} (cluster ${clusterId})`)
 }
 
-export interface StartResult {
-  startedHere: boolean
-  pid: number | undefined
-}
-
 /**
  * Makes sure a broker answers on the profile's port: reuses a healthy one, else starts ours
  * detached and waits until it answers metadata requests. The caller holds the profile lock.
  */
-export async function startKafka(profile: Profile, ports: ServicePorts, log: Log): Promise<StartResult> {
+export function startKafka(profile: Profile, ports: ServicePorts, log: Log): Promise<StartResult> {
   const paths = profilePaths(profile)
-  const endpoint = `${HOST}:${ports.kafka}`
-  const ours = livePid(paths.kafka.pid, paths.kafka.properties)
-  if (await kafkaHealthy(HOST, ports.kafka)) {
-    log(`kafka: already running on ${endpoint}${ours ? ` (pid ${ours})` : ''}`)
-    return { startedHere: false, pid: ours }
-  }
-  if (ours !== undefined) {
-    log(`kafka: pid ${ours} is running but not answering yet on ${endpoint}, waiting...`)
-    await waitUntil({
-      check: () => kafkaHealthy(HOST, ports.kafka),
+  return startService(
+    {
+      name: 'kafka',
+      profile,
+      host: HOST,
+      endpoint: `${HOST}:${ports.kafka}`,
+      healthy: () => kafkaHealthy(HOST, ports.kafka),
+      ports: [ports.kafka, ports.kafkaController],
+      owner: 'a Kafka broker',
+      pidFile: paths.kafka.pid,
+      marker: paths.kafka.properties,
+      logFile: paths.kafka.log,
       timeoutMs: START_TIMEOUT_MS,
-      timeoutMessage: () =>
-        `kafka: pid ${ours} does not answer on ${endpoint}; see ${display(paths.kafka.log)}, or stop it with \`tsx local/services-cli.ts down --profile ${profile}\`.\n${logTail(paths.kafka.log)}`,
-    })
-    return { startedHere: false, pid: ours }
-  }
-  for (const port of [ports.kafka, ports.kafkaController]) {
-    if (await tcpOpen(HOST, port)) {
-      throw new Error(
-        `kafka: port ${HOST}:${port} is in use by another process that is not a Kafka broker of profile "${profile}"; free it or choose other ports.`,
-      )
-    }
-  }
-
-  const java = await findServiceJava('Kafka')
-  mkdirSync(paths.kafka.data, { recursive: true })
-  writeFileSync(paths.kafka.properties, serverProperties(profile, ports))
-  writeFileSync(paths.kafka.log4j, LOG4J2_YAML)
-  await formatStorage(profile, java, log)
-
-  const started = Date.now()
-  const child = await spawnDetached({
-    name: 'kafka',
-    command: java.bin,
-    args: [...javaArgs(profile, true), 'kafka.Kafka', paths.kafka.properties],
-    cwd: paths.kafka.dir,
-    env: process.env,
-    logFile: paths.kafka.log,
-    pidFile: paths.kafka.pid,
-  })
-  log(`kafka: starting on ${endpoint} (pid ${child.pid}, log ${display(paths.kafka.log)})...`)
-  try {
-    await waitUntil({
-      check: () => kafkaHealthy(HOST, ports.kafka),
-      timeoutMs: START_TIMEOUT_MS,
-      exited: () =>
-        child.exit &&
-        `kafka: exited (code ${child.exit.code ?? child.exit.signal}) before answering on ${endpoint}; see ${display(paths.kafka.log)}:\n${logTail(paths.kafka.log, child.logOffset)}`,
-      timeoutMessage: () =>
-        `kafka: no answer on ${endpoint} after ${START_TIMEOUT_MS / 1000} s, stopped it; see ${display(paths.kafka.log)}:\n${logTail(paths.kafka.log, child.logOffset)}`,
-    })
-  } catch (error) {
-    await stopKafka(profile, () => undefined)
-    throw error
-  }
-  log(`kafka: started on ${endpoint} (pid ${child.pid}, ${seconds(Date.now() - started)})`)
-  return { startedHere: true, pid: child.pid }
+      prepare: async () => {
+        const java = await findServiceJava('Kafka')
+        mkdirSync(paths.kafka.data, { recursive: true })
+        writeFileSync(paths.kafka.properties, serverProperties(profile, ports))
+        writeFileSync(paths.kafka.log4j, LOG4J2_YAML)
+        await formatStorage(profile, java, log)
+        return java
+      },
+      spawn: (java) =>
+        spawnDetached({
+          name: 'kafka',
+          command: java.bin,
+          args: [...javaArgs(profile, true), 'kafka.Kafka', paths.kafka.properties],
+          cwd: paths.kafka.dir,
+          env: process.env,
+          logFile: paths.kafka.log,
+          pidFile: paths.kafka.pid,
+        }),
+      stop: () => stopKafka(profile, () => undefined),
+    },
+    log,
+  )
 }
 
 /** Stops the profile's broker if we started one (clean shutdown first, so its data stays usable). */

@@ -1,6 +1,6 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { opensearchHealthy, tcpOpen } from './health.ts'
+import { opensearchHealthy } from './health.ts'
 import {
   display,
   distPaths,
@@ -12,13 +12,13 @@ import {
 import {
   type Log,
   livePid,
-  logTail,
   runCommand,
   runOrThrow,
+  type StartResult,
   seconds,
   spawnDetached,
+  startService,
   stopProcess,
-  waitUntil,
 } from './process.ts'
 import { findServiceJava, mvn, userIds } from './toolchain.ts'
 
@@ -152,80 +152,56 @@ async function runAsPrefix(profile: Profile, log: Log): Promise<string[]> {
   return ['setpriv', `--reuid=${RUN_AS_USER}`, `--regid=${RUN_AS_USER}`, '--init-groups']
 }
 
-export interface StartResult {
-  startedHere: boolean
-  pid: number | undefined
-}
-
 /**
  * Makes sure an OpenSearch node answers on the profile's port: reuses a healthy one, else starts
  * ours detached and waits for cluster health yellow. The caller holds the profile lock.
  */
-export async function startOpensearch(profile: Profile, ports: ServicePorts, log: Log): Promise<StartResult> {
+export function startOpensearch(profile: Profile, ports: ServicePorts, log: Log): Promise<StartResult> {
   const paths = profilePaths(profile)
   const url = `http://${HOST}:${ports.opensearch}`
-  const ours = livePid(paths.opensearch.pid, paths.opensearch.config)
-  if (await opensearchHealthy(url)) {
-    log(`opensearch: already running on ${url}${ours ? ` (pid ${ours})` : ''}`)
-    return { startedHere: false, pid: ours }
-  }
-  if (ours !== undefined) {
-    log(`opensearch: pid ${ours} is running but not answering yet on ${url}, waiting...`)
-    await waitUntil({
-      check: () => opensearchHealthy(url),
+  return startService(
+    {
+      name: 'opensearch',
+      profile,
+      host: HOST,
+      endpoint: url,
+      healthy: () => opensearchHealthy(url),
+      ports: [ports.opensearch, ports.opensearchTransport],
+      owner: 'the OpenSearch node',
+      pidFile: paths.opensearch.pid,
+      marker: paths.opensearch.config,
+      logFile: paths.opensearch.log,
+      otherLogs: paths.opensearch.logs,
       timeoutMs: START_TIMEOUT_MS,
       intervalMs: 1_000,
-      timeoutMessage: () =>
-        `opensearch: pid ${ours} does not answer on ${url}; see ${display(paths.opensearch.log)}, or stop it with \`tsx local/services-cli.ts down --profile ${profile}\`.\n${logTail(paths.opensearch.log)}`,
-    })
-    return { startedHere: false, pid: ours }
-  }
-  for (const port of [ports.opensearch, ports.opensearchTransport]) {
-    if (await tcpOpen(HOST, port)) {
-      throw new Error(
-        `opensearch: port ${HOST}:${port} is in use by another process that is not the OpenSearch node of profile "${profile}"; free it or choose other ports.`,
-      )
-    }
-  }
-
-  const java = await findServiceJava('OpenSearch')
-  writeConfig(profile, ports)
-  const prefix = await runAsPrefix(profile, log)
-  const script = join(distPaths.opensearch, 'bin', 'opensearch')
-  const [command = script, ...args] = [...prefix, script]
-  const started = Date.now()
-  const child = await spawnDetached({
-    name: 'opensearch',
-    command,
-    args,
-    cwd: distPaths.opensearch,
-    env: {
-      ...process.env,
-      OPENSEARCH_PATH_CONF: paths.opensearch.config,
-      OPENSEARCH_JAVA_HOME: java.home,
-      OPENSEARCH_JAVA_OPTS: '-Xms512m -Xmx512m',
+      prepare: async () => {
+        const java = await findServiceJava('OpenSearch')
+        writeConfig(profile, ports)
+        const prefix = await runAsPrefix(profile, log)
+        return { java, prefix }
+      },
+      spawn: ({ java, prefix }) => {
+        const script = join(distPaths.opensearch, 'bin', 'opensearch')
+        const [command = script, ...args] = [...prefix, script]
+        return spawnDetached({
+          name: 'opensearch',
+          command,
+          args,
+          cwd: distPaths.opensearch,
+          env: {
+            ...process.env,
+            OPENSEARCH_PATH_CONF: paths.opensearch.config,
+            OPENSEARCH_JAVA_HOME: java.home,
+            OPENSEARCH_JAVA_OPTS: '-Xms512m -Xmx512m',
+          },
+          logFile: paths.opensearch.log,
+          pidFile: paths.opensearch.pid,
+        })
+      },
+      stop: () => stopOpensearch(profile, () => undefined),
     },
-    logFile: paths.opensearch.log,
-    pidFile: paths.opensearch.pid,
-  })
-  log(`opensearch: starting on ${url} (pid ${child.pid}, log ${display(paths.opensearch.log)})...`)
-  try {
-    await waitUntil({
-      check: () => opensearchHealthy(url),
-      timeoutMs: START_TIMEOUT_MS,
-      intervalMs: 1_000,
-      exited: () =>
-        child.exit &&
-        `opensearch: exited (code ${child.exit.code ?? child.exit.signal}) before answering on ${url}; see ${display(paths.opensearch.log)} and ${display(paths.opensearch.logs)}:\n${logTail(paths.opensearch.log, child.logOffset)}`,
-      timeoutMessage: () =>
-        `opensearch: no answer on ${url} after ${START_TIMEOUT_MS / 1000} s, stopped it; see ${display(paths.opensearch.log)}:\n${logTail(paths.opensearch.log, child.logOffset)}`,
-    })
-  } catch (error) {
-    await stopOpensearch(profile, () => undefined)
-    throw error
-  }
-  log(`opensearch: started on ${url} (pid ${child.pid}, ${seconds(Date.now() - started)})`)
-  return { startedHere: true, pid: child.pid }
+    log,
+  )
 }
 
 export function stopOpensearch(profile: Profile, log: Log): Promise<number | undefined> {

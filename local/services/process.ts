@@ -11,6 +11,7 @@ import {
 } from 'node:fs'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { tcpOpen } from './health.ts'
 import { display } from './paths.ts'
 
 export type Log = (line: string) => void
@@ -299,4 +300,89 @@ function lockHolder(lockFile: string): number | 'dead' | 'gone' {
 
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`
+}
+
+export interface StartResult {
+  /** False when a healthy service was already there (ours from an earlier run, or another). */
+  startedHere: boolean
+  pid: number | undefined
+}
+
+/**
+ * Makes sure a service answers: reuses a healthy one; waits for ours when its pid is alive but
+ * not answering yet; refuses ports held by something else; otherwise prepares and spawns it
+ * detached and waits until it answers, stopping it again if it never does (a half-started
+ * service would hold the ports). The caller holds the profile lock.
+ */
+export async function startService<Prepared>(
+  service: {
+    name: string
+    profile: string
+    host: string
+    /** What `healthy` checks, as the messages show it. */
+    endpoint: string
+    healthy: () => Promise<boolean>
+    /** Ports that must be free before a start, and what may hold them (`a Kafka broker`). */
+    ports: readonly number[]
+    owner: string
+    pidFile: string
+    marker: string
+    logFile: string
+    /** Where else to look when it exits early. */
+    otherLogs?: string
+    timeoutMs: number
+    intervalMs?: number
+    prepare: () => Promise<Prepared>
+    spawn: (prepared: Prepared) => Promise<DetachedProcess>
+    stop: () => Promise<unknown>
+  },
+  log: Log,
+): Promise<StartResult> {
+  const { name, endpoint, logFile } = service
+  const ours = livePid(service.pidFile, service.marker)
+  if (await service.healthy()) {
+    log(`${name}: already running on ${endpoint}${ours ? ` (pid ${ours})` : ''}`)
+    return { startedHere: false, pid: ours }
+  }
+  if (ours !== undefined) {
+    log(`${name}: pid ${ours} is running but not answering yet on ${endpoint}, waiting...`)
+    await waitUntil({
+      check: service.healthy,
+      timeoutMs: service.timeoutMs,
+      intervalMs: service.intervalMs,
+      timeoutMessage: () =>
+        `${name}: pid ${ours} does not answer on ${endpoint}; see ${display(logFile)}, or stop it with \`tsx local/services-cli.ts down --profile ${service.profile}\`.\n${logTail(logFile)}`,
+    })
+    return { startedHere: false, pid: ours }
+  }
+  for (const port of service.ports) {
+    if (await tcpOpen(service.host, port)) {
+      throw new Error(
+        `${name}: port ${service.host}:${port} is in use by another process that is not ${service.owner} of profile "${service.profile}"; free it or choose other ports.`,
+      )
+    }
+  }
+
+  const prepared = await service.prepare()
+  const started = Date.now()
+  const child = await service.spawn(prepared)
+  log(`${name}: starting on ${endpoint} (pid ${child.pid}, log ${display(logFile)})...`)
+  const seeLogs = `see ${display(logFile)}${service.otherLogs ? ` and ${display(service.otherLogs)}` : ''}`
+  try {
+    await waitUntil({
+      check: service.healthy,
+      timeoutMs: service.timeoutMs,
+      intervalMs: service.intervalMs,
+      exited: () =>
+        child.exit &&
+        `${name}: exited (code ${child.exit.code ?? child.exit.signal}) before answering on ${endpoint}; ${seeLogs}:\n${logTail(logFile, child.logOffset)}`,
+      timeoutMessage: () =>
+        `${name}: no answer on ${endpoint} after ${service.timeoutMs / 1000} s, stopped it; see ${display(logFile)}:\n${logTail(logFile, child.logOffset)}`,
+    })
+  } catch (error) {
+    await service.stop()
+    throw error
+  }
+  log(`${name}: started on ${endpoint} (pid ${child.pid}, ${seconds(Date.now() - started)})`)
+  return { startedHere: true, pid: child.pid }
 }

@@ -7,8 +7,9 @@
  * a hash. So the same minute yields the same bar whatever the request, page or time of asking,
  * which is what lets tests compute expected results by hand and pollers re-poll idempotently.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { hashText, mulberry32 } from '../../functions/shared/seeded-random.ts'
+import { faultClock, logRequest, startSimulatorServer } from './http-server.ts'
 
 export const BAD_BAR_KINDS = [
   'nan_price',
@@ -136,30 +137,9 @@ export function priceDecimals(symbol: string): number {
   return Math.min(9, Math.max(2, 5 - Math.floor(Math.log10(priceLevel(symbol)))))
 }
 
-/**
- * Eight uniform values in [0, 1) from a hash of the parts: cyrb53 seeds a mulberry32 sequence.
- * Not cryptographic, just well mixed and ~20x cheaper than sha256, which keeps a 10000-bar page fast.
- */
+/** Eight uniform values in [0, 1) from a hash of the parts: cheap enough for a 10000-bar page. */
 function uniforms(...parts: Array<string | number>): number[] {
-  const text = parts.join('|')
-  let h1 = 0xdeadbeef
-  let h2 = 0x41c6ce57
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    h1 = Math.imul(h1 ^ code, 2654435761)
-    h2 = Math.imul(h2 ^ code, 1597334677)
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-  let state = (h1 ^ h2) >>> 0
-  const out: number[] = []
-  for (let i = 0; i < 8; i++) {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    out.push(((t ^ (t >>> 14)) >>> 0) / 2 ** 32)
-  }
-  return out
+  return Array.from({ length: 8 }, mulberry32(hashText(parts.join('|'))))
 }
 
 /** Knots are shared by 60 or 1440 minutes each: cached, so a bar costs a few hashes, not a dozen. */
@@ -411,7 +391,7 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
   let faults = options.faults
     ? validateFaults({ ...options.faults })
     : parseFaults(process.env.ALPACA_SIM_FAULTS)
-  let faultCount = 0
+  const clock = faultClock()
   let budgetMinute = -1
   let budgetUsed = 0
   const stats: SimulatorStats = {
@@ -427,7 +407,6 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     badBarsServed: 0,
     log: [],
   }
-  const timers = new Set<NodeJS.Timeout>()
 
   const isServed = (symbol: string) =>
     SYMBOL_PATTERN.test(symbol) && (served === undefined || served.has(symbol))
@@ -591,8 +570,7 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://simulator')
     stats.requests++
-    faultCount++
-    const n = faultCount
+    const every = clock.tick()
     if (req.headers['apca-api-key-id'] && req.headers['apca-api-secret-key']) stats.authenticated++
     const nowMs = now().getTime()
     const minute = Math.floor(nowMs / MINUTE)
@@ -601,11 +579,7 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
       budgetUsed = 0
     }
     budgetUsed++
-    const record = (status: number) => {
-      stats.log.push({ url: `${url.pathname}${url.search}`, status })
-      if (stats.log.length > 1000) stats.log.shift()
-    }
-    const every = (period: number | undefined) => period !== undefined && n % period === 0
+    const record = (status: number) => logRequest(stats.log, url, status)
 
     const respond = () => {
       const match = /^\/v1beta3\/crypto\/([^/]+)\/(bars|latest\/bars|latest\/quotes)$/.exec(url.pathname)
@@ -673,51 +647,22 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
       return send(res, 200, text, headers)
     }
 
-    const slow =
-      faults.slowMs !== undefined &&
-      faults.slowMs > 0 &&
-      (faults.slowEvery === undefined || every(faults.slowEvery))
-    if (!slow) {
-      respond()
-      return
-    }
-    stats.slowed++
-    const timer = setTimeout(() => {
-      timers.delete(timer)
-      respond()
-    }, faults.slowMs)
-    timers.add(timer)
+    if (server.answer(faults, every, respond)) stats.slowed++
   }
 
-  const server = createServer((req, res) => {
-    try {
-      handle(req, res)
-    } catch (error) {
-      send(res, 500, JSON.stringify({ message: error instanceof Error ? error.message : String(error) }))
-    }
+  const server = await startSimulatorServer({
+    port: options.port,
+    host: options.host,
+    handle,
+    errorBody: (message) => JSON.stringify({ message }),
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return {
-    url: `http://${host}:${address.port}`,
+    url: server.url,
     setFaults(next) {
       faults = validateFaults({ ...next })
-      faultCount = 0
+      clock.restart()
     },
     stats: () => structuredClone(stats),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer)
-        timers.clear()
-        server.close((error) => (error ? reject(error) : resolve()))
-        server.closeAllConnections()
-      }),
+    close: server.close,
   }
 }

@@ -7,8 +7,8 @@
  * (`/static/icons/png_{size}/{hash}.png`, a 1x1 PNG), so dashboards can load them offline.
  */
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { faultClock, logRequest, startSimulatorServer } from './http-server.ts'
 
 /** Asset ids served by default: the usual crypto assets and fiat quote currencies. */
 export const DEFAULT_ASSETS = [
@@ -204,7 +204,7 @@ export async function startCoinApiSimulator(
   let faults = options.faults
     ? validateCoinApiFaults({ ...options.faults })
     : parseCoinApiFaults(process.env.COINAPI_SIM_FAULTS)
-  let faultCount = 0
+  const clock = faultClock()
   let baseUrl = ''
   const stats: CoinApiSimulatorStats = {
     requests: 0,
@@ -218,7 +218,6 @@ export async function startCoinApiSimulator(
     badIconsServed: 0,
     log: [],
   }
-  const timers = new Set<NodeJS.Timeout>()
 
   function icons(size: number, active: CoinApiFaults): { body: unknown[]; bad: number } {
     let bad = 0
@@ -249,16 +248,13 @@ export async function startCoinApiSimulator(
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://simulator')
     stats.requests++
-    faultCount++
-    const n = faultCount
+    const every = clock.tick()
     // The faults in force when the request arrived: a slow answer finishing after setFaults
     // must not be spoiled by the new ones.
     const active = faults
-    const every = (period: number | undefined) => period !== undefined && n % period === 0
     const send = (status: number, body: string | Buffer, headers: Record<string, string> = {}) => {
       stats.statuses[status] = (stats.statuses[status] ?? 0) + 1
-      stats.log.push({ url: `${url.pathname}${url.search}`, status })
-      if (stats.log.length > 1000) stats.log.shift()
+      logRequest(stats.log, url, status)
       if (res.destroyed) return
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
       res.end(body)
@@ -333,53 +329,23 @@ export async function startCoinApiSimulator(
       return send(200, text, rateHeaders)
     }
 
-    const slow =
-      active.slowMs !== undefined &&
-      active.slowMs > 0 &&
-      (active.slowEvery === undefined || every(active.slowEvery))
-    if (!slow) {
-      respond()
-      return
-    }
-    stats.slowed++
-    const timer = setTimeout(() => {
-      timers.delete(timer)
-      respond()
-    }, active.slowMs)
-    timers.add(timer)
+    if (server.answer(active, every, respond)) stats.slowed++
   }
 
-  const server = createServer((req, res) => {
-    try {
-      handle(req, res)
-    } catch (error) {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' })
-      res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }))
-    }
+  const server = await startSimulatorServer({
+    port: options.port,
+    host: options.host,
+    handle,
+    errorBody: (message) => JSON.stringify({ error: message }),
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  baseUrl = `http://${host}:${address.port}`
+  baseUrl = server.url
   return {
     url: baseUrl,
     setFaults(next) {
       faults = validateCoinApiFaults({ ...next })
-      faultCount = 0
+      clock.restart()
     },
     stats: () => structuredClone(stats),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer)
-        timers.clear()
-        server.close((error) => (error ? reject(error) : resolve()))
-        server.closeAllConnections()
-      }),
+    close: server.close,
   }
 }

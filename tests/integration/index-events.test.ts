@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from '@opensearch-project/opensearch'
-import { Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { indexEvents } from '../../functions/index-events/core.ts'
 import {
   type AssetEvent,
   type BarEvent,
   isoSeconds,
-  type QuarantineRecord,
   type TopicName,
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
@@ -33,11 +31,14 @@ import { fileObjectStore, type ObjectStore } from '../../functions/shared/object
 import { type BulkDoc, createOpenSearchClient, openSearchIndex } from '../../functions/shared/opensearch.ts'
 import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
+import type { EventSource } from '../../local/event-source/emulator.ts'
 import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, trade } from '../helpers/events.ts'
+import { sendTombstone } from '../helpers/kafka.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random()
   .toString(36)
@@ -98,33 +99,21 @@ let store: ObjectStore
 const discarded: MskRecord[] = []
 
 async function consume(groupId: string, body: (source: EventSource) => Promise<void>) {
-  const source = await startEventSource({
-    name: groupId,
+  const source = await startHandlerSource(handler, {
     kafka,
     topics: TOPICS_CONSUMED,
     groupId,
     batchSize: 100,
     batchWindowMs: 300,
     maximumRetryAttempts: 10,
-    bisectBatchOnFunctionError: true,
-    invoke: (event) => handler.invoke(event) as Promise<never>,
     onFailure: async (records) => {
       discarded.push(...records)
     },
-    log: () => {},
   })
   try {
     await body(source)
   } finally {
     await source.stop()
-  }
-}
-
-async function untilCaughtUp(source: EventSource, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs
-  while ((await source.lag()) > 0) {
-    if (Date.now() > deadline) throw new Error('event source did not catch up')
-    await sleep(250)
   }
 }
 
@@ -155,6 +144,23 @@ const trades: TradeEvent[] = Array.from({ length: 8 }, (_, i) => ({
   user_id: `u-${String(100000 + i)}`,
 }))
 const icon: AssetEvent = { ...asset(ASSET), icon_url: `https://icons.example.com/${ASSET}.png` }
+
+/** The 20 bars and 8 trades are each one document, however often they were delivered. */
+async function expectEachEventIndexedOnce() {
+  const barCounts = await docCounts(
+    'crypto-bars',
+    'event_id',
+    bars.map((e) => e.event_id),
+  )
+  const tradeCounts = await docCounts(
+    'crypto-trades',
+    'event_id',
+    trades.map((e) => e.event_id),
+  )
+  expect(Object.keys(barCounts)).toHaveLength(20)
+  expect(Object.keys(tradeCounts)).toHaveLength(8)
+  expect(Object.values({ ...barCounts, ...tradeCounts }).every((count) => count === 1)).toBe(true)
+}
 
 beforeAll(async () => {
   const services = await startServices('test')
@@ -243,41 +249,14 @@ describe('Kafka -> index-events -> OpenSearch', () => {
           value: JSON.stringify({ ...valid, pad: 'x'.repeat(70_000) }),
         },
       ])
-      const tombstones = new Producer({
-        clientId: 'index-events-test-tombstone',
-        bootstrapBrokers: kafka.KAFKA_BROKERS,
-        serializers: stringSerializers,
-      })
-      try {
-        await tombstones.send({ messages: [{ topic: 'crypto.bars', key: POISON_KEY }] })
-      } finally {
-        await tombstones.close()
-      }
+      await sendTombstone(kafka, 'crypto.bars', POISON_KEY)
       await untilCaughtUp(source)
     })
 
-    const barCounts = await docCounts(
-      'crypto-bars',
-      'event_id',
-      bars.map((e) => e.event_id),
-    )
-    const tradeCounts = await docCounts(
-      'crypto-trades',
-      'event_id',
-      trades.map((e) => e.event_id),
-    )
-    expect(Object.keys(barCounts)).toHaveLength(20)
-    expect(Object.keys(tradeCounts)).toHaveLength(8)
-    expect(Object.values({ ...barCounts, ...tradeCounts }).every((count) => count === 1)).toBe(true)
+    await expectEachEventIndexedOnce()
     expect(discarded).toEqual([])
 
-    const quarantined: QuarantineRecord[] = []
-    for (const key of await store.list('quarantine/')) {
-      const record = JSON.parse(
-        Buffer.from((await store.get(key)) ?? []).toString('utf8'),
-      ) as QuarantineRecord
-      if (record.key === POISON_KEY) quarantined.push(record)
-    }
+    const quarantined = (await quarantineRecords(store)).filter((r) => r.key === POISON_KEY)
     expect(quarantined.map((r) => `${r.topic} ${r.reason}`).sort()).toEqual([
       'crypto.bars malformed_json',
       'crypto.bars null_value',
@@ -326,19 +305,7 @@ describe('Kafka -> index-events -> OpenSearch', () => {
 
   it('creates no duplicate when the same records are consumed again', async () => {
     await consume(`index-events-it-${run}-again`, untilCaughtUp)
-    const barCounts = await docCounts(
-      'crypto-bars',
-      'event_id',
-      bars.map((e) => e.event_id),
-    )
-    const tradeCounts = await docCounts(
-      'crypto-trades',
-      'event_id',
-      trades.map((e) => e.event_id),
-    )
-    expect(Object.keys(barCounts)).toHaveLength(20)
-    expect(Object.keys(tradeCounts)).toHaveLength(8)
-    expect(Object.values({ ...barCounts, ...tradeCounts }).every((count) => count === 1)).toBe(true)
+    await expectEachEventIndexedOnce()
     expect(await docCounts('crypto-assets', 'asset_id', [ASSET])).toEqual({ [ASSET]: 1 })
   })
 

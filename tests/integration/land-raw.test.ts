@@ -8,8 +8,6 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type BarEvent,
@@ -26,11 +24,13 @@ import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
 import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
 import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
 import { rawSinkCounts } from '../../local/report-stream.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar, trade } from '../helpers/events.ts'
+import { sendTombstone } from '../helpers/kafka.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
 const SYMBOLS = [`LR${run}A/USD`, `LR${run}B/USD`]
@@ -54,27 +54,16 @@ let rawDir: string
 let store: ObjectStore
 
 async function consumeAll(groupId: string) {
-  const source: EventSource = await startEventSource({
-    name: groupId,
+  const source = await startHandlerSource(landRaw, {
     kafka,
     topics: ['crypto.bars', 'crypto.trades'],
     groupId,
     batchSize: 50,
     batchWindowMs: 300,
     maximumRetryAttempts: 2,
-    bisectBatchOnFunctionError: true,
-    invoke: (event) => landRaw.invoke(event) as Promise<never>,
-    onFailure: async () => {
-      throw new Error('nothing in this test may reach the on-failure destination')
-    },
-    log: () => {},
   })
   try {
-    const deadline = Date.now() + 90_000
-    while ((await source.lag()) > 0) {
-      if (Date.now() > deadline) throw new Error(`event source ${groupId} did not catch up`)
-      await sleep(250)
-    }
+    await untilCaughtUp(source, 90_000)
   } finally {
     await source.stop()
   }
@@ -92,13 +81,7 @@ async function ourLines(topic: string, ids: Set<string>) {
 }
 
 async function landRawQuarantine(): Promise<QuarantineRecord[]> {
-  const records: QuarantineRecord[] = []
-  for (const key of await store.list('quarantine/')) {
-    if (!key.includes('/land-raw-')) continue
-    const record = JSON.parse(Buffer.from((await store.get(key)) ?? []).toString('utf8')) as QuarantineRecord
-    if (record.key === POISON_KEY) records.push(record)
-  }
-  return records
+  return (await quarantineRecords(store)).filter((r) => r.stage === 'land-raw' && r.key === POISON_KEY)
 }
 
 beforeAll(async () => {
@@ -142,17 +125,7 @@ beforeAll(async () => {
       value: JSON.stringify({ ...trades[0], document_id: '123' }),
     },
   ])
-  // A tombstone (null value) cannot go through the string producer of the functions.
-  const raw = new Producer({
-    clientId: 'land-raw-test-tombstone',
-    bootstrapBrokers: kafka.KAFKA_BROKERS,
-    serializers: stringSerializers,
-  })
-  try {
-    await raw.send({ messages: [{ topic: 'crypto.bars', key: POISON_KEY }] })
-  } finally {
-    await raw.close()
-  }
+  await sendTombstone(kafka, 'crypto.bars', POISON_KEY)
   await consumeAll(`land-raw-it-${run}`)
 })
 

@@ -8,7 +8,7 @@
  * read-back is bounded by the topic's end offsets before and after the step.
  */
 import { mkdtempSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from '@platformatic/kafka'
@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAlpacaClient } from '../../functions/poll-bars/alpaca.ts'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../../functions/poll-bars/core.ts'
 import { fileWatermarkStore, WATERMARK_KEY } from '../../functions/poll-bars/watermark.ts'
-import { type BarEvent, BarEventSchema, QuarantineRecordSchema } from '../../functions/shared/contracts.ts'
+import { type BarEvent, BarEventSchema } from '../../functions/shared/contracts.ts'
 import {
   createKafkaProducer,
   type EventProducer,
@@ -30,6 +30,7 @@ import { endOffsets, type Offsets, readRange } from '../../local/kafka-read.ts'
 import { loadFunction } from '../../local/lambda.ts'
 import { projectRoot, type RunningServices, startServices } from '../../local/services/index.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
 const A = `PB${run}A/USD`
@@ -173,11 +174,10 @@ describe('poll-bars -> crypto.bars (real broker)', () => {
   })
 
   it('quarantined the malformed bars with their reasons, in the object store', async () => {
-    const dir = join(stateDir, 'quarantine', 'crypto.bars', 'dt=2026-11-30')
-    const files = (await readdir(dir)).sort()
-    const records = (await Promise.all(files.map((file) => readFile(join(dir, file), 'utf8'))))
-      .flatMap((text) => text.trim().split('\n'))
-      .map((line) => QuarantineRecordSchema.parse(JSON.parse(line)))
+    const records = await quarantineRecords(
+      fileObjectStore(stateDir),
+      'quarantine/crypto.bars/dt=2026-11-30/',
+    )
     expect(records.map((r) => [r.stage, r.reason, r.topic, r.key])).toEqual(
       Array(3).fill(['poll-bars', 'upstream_malformed', 'crypto.bars', A]),
     )

@@ -4,7 +4,6 @@
  * offsets taken around each invocation. Asset ids are unique per run.
  */
 import { mkdtempSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, type Message } from '@platformatic/kafka'
@@ -13,12 +12,14 @@ import type { RefreshAssetsSummary } from '../../functions/refresh-assets/core.t
 import { AssetEventSchema } from '../../functions/shared/contracts.ts'
 import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/kafka.ts'
 import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import { fileObjectStore } from '../../functions/shared/object-store.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, readRange } from '../../local/kafka-read.ts'
 import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
 import { scheduledEvent } from '../../local/schedules.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
 const ASSETS = [`R${run}A`, `R${run}B`, `R${run}C`]
@@ -58,14 +59,7 @@ async function fireFailing(): Promise<Error> {
   return error
 }
 
-async function quarantined(): Promise<Array<Record<string, unknown>>> {
-  const root = join(rawDir, 'quarantine', TOPIC)
-  const out: Array<Record<string, unknown>> = []
-  for (const day of await readdir(root).catch(() => [] as string[]))
-    for (const file of await readdir(join(root, day)))
-      out.push(JSON.parse(await readFile(join(root, day, file), 'utf8')) as Record<string, unknown>)
-  return out
-}
+const quarantined = () => quarantineRecords(fileObjectStore(rawDir), `quarantine/${TOPIC}/`)
 
 async function skipRequests(count: number) {
   for (let i = 0; i < count; i++)

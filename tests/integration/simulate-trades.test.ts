@@ -5,7 +5,6 @@
  * run, so other runs' trades in the shared topic cannot disturb the counts.
  */
 import { mkdtempSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from '@platformatic/kafka'
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TradeEvent, TradeEventSchema } from '../../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
 import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import { fileObjectStore } from '../../functions/shared/object-store.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { SimulateTradesSummary } from '../../functions/simulate-trades/core.ts'
 import { endOffsets, readRange } from '../../local/kafka-read.ts'
@@ -20,6 +20,7 @@ import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
 import { scheduledEvent } from '../../local/schedules.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
 const SYMBOLS = [`IT${run}A/USD`, `IT${run}B/USD`]
@@ -54,14 +55,7 @@ async function recordsSince(before: bigint[]): Promise<Message[]> {
 const eventsOf = (records: Message[]): TradeEvent[] =>
   records.map((record) => TradeEventSchema.parse(JSON.parse(String(record.value))))
 
-async function quarantined(): Promise<Array<Record<string, unknown>>> {
-  const root = join(rawDir, 'quarantine', TOPIC)
-  const out: Array<Record<string, unknown>> = []
-  for (const day of await readdir(root).catch(() => [] as string[]))
-    for (const file of await readdir(join(root, day)))
-      out.push(JSON.parse(await readFile(join(root, day, file), 'utf8')) as Record<string, unknown>)
-  return out
-}
+const quarantined = () => quarantineRecords(fileObjectStore(rawDir), `quarantine/${TOPIC}/`)
 
 /** Makes the next request the simulator sees the `n`th since `setFaults` (faults count "every Nth"). */
 async function skipRequests(count: number) {

@@ -7,7 +7,6 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from '@opensearch-project/opensearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BarEvent, isoSeconds } from '../../functions/shared/contracts.ts'
@@ -20,10 +19,12 @@ import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/object-store.ts'
 import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
+import type { EventSource } from '../../local/event-source/emulator.ts'
 import { loadFunction } from '../../local/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'
+import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
 const SYMBOLS = [`IT${run}A/USD`, `IT${run}B/USD`, `IT${run}C/USD`]
@@ -41,14 +42,6 @@ let producer: EventProducer
 let search: Client
 let source: EventSource
 let rawDir: string
-
-async function waitForLag0(timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs
-  while ((await source.lag()) > 0) {
-    if (Date.now() > deadline) throw new Error('event source did not catch up')
-    await sleep(250)
-  }
-}
 
 async function documentsFor(symbols: string[]) {
   await search.indices.refresh({ index: 'crypto-bars' })
@@ -87,20 +80,13 @@ beforeAll(async () => {
   })
   producer = createKafkaProducer(kafka, 'slice-test')
   const indexEvents = await loadFunction(projectRoot, 'indexEvents', 60)
-  source = await startEventSource({
-    name: 'slice',
+  source = await startHandlerSource(indexEvents, {
     kafka,
     topics: ['crypto.bars'],
     groupId: `slice-${run}`,
     batchSize: 100,
     batchWindowMs: 500,
     maximumRetryAttempts: 2,
-    bisectBatchOnFunctionError: true,
-    invoke: (event) => indexEvents.invoke(event) as Promise<never>,
-    onFailure: async () => {
-      throw new Error('nothing in this test may reach the on-failure destination')
-    },
-    log: () => {},
   })
 })
 
@@ -116,7 +102,7 @@ describe('bars -> Kafka -> index-events -> OpenSearch', () => {
     await producer.send(
       events.map((e) => ({ topic: 'crypto.bars', key: e.symbol, value: JSON.stringify(e) })),
     )
-    await waitForLag0()
+    await untilCaughtUp(source, 60_000)
     const { total, buckets } = await documentsFor(SYMBOLS)
     expect(total).toBe(60)
     expect(buckets).toHaveLength(60)
@@ -137,7 +123,7 @@ describe('bars -> Kafka -> index-events -> OpenSearch', () => {
     await producer.send(
       events.map((e) => ({ topic: 'crypto.bars', key: e.symbol, value: JSON.stringify(e) })),
     )
-    await waitForLag0()
+    await untilCaughtUp(source, 60_000)
     const { total, buckets } = await documentsFor(SYMBOLS)
     expect(total).toBe(60)
     expect(buckets.filter((bucket) => bucket.doc_count > 1)).toEqual([])
@@ -152,14 +138,9 @@ describe('bars -> Kafka -> index-events -> OpenSearch', () => {
       ...valid.map((e) => ({ topic: 'crypto.bars' as const, key: symbol, value: JSON.stringify(e) })),
       { topic: 'crypto.bars', key: symbol, value: JSON.stringify({ ...valid[1], trade_count: '12' }) },
     ])
-    await waitForLag0()
+    await untilCaughtUp(source, 60_000)
     expect((await documentsFor([symbol])).total).toBe(5)
-    const store = fileObjectStore(rawDir)
-    const all = await Promise.all(
-      (await store.list('quarantine/crypto.bars/')).map(async (key) =>
-        JSON.parse(Buffer.from((await store.get(key)) ?? []).toString('utf8')),
-      ),
-    )
+    const all = await quarantineRecords(fileObjectStore(rawDir), 'quarantine/crypto.bars/')
     // The shared topic also carries other runs' poison records: count this test's own.
     const records = all.filter((r) => r.key === symbol)
     expect(records.map((r) => r.reason).sort()).toEqual([
@@ -170,7 +151,7 @@ describe('bars -> Kafka -> index-events -> OpenSearch', () => {
     expect(records.every((r) => r.stage === 'index-events' && r.topic === 'crypto.bars' && r.offset)).toBe(
       true,
     )
-    expect(records.find((r) => r.reason === 'malformed_json').value).toBe(
+    expect(records.find((r) => r.reason === 'malformed_json')?.value).toBe(
       Buffer.from('{"truncated": ').toString('base64'),
     )
   })

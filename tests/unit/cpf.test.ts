@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { seededRandom } from '../../functions/shared/seeded-random.ts'
 import { cpfCheckDigits, formatCpf, generateCpf, isValidCpf } from '../../functions/simulate-trades/cpf.ts'
-import { seededRandom } from '../../functions/simulate-trades/population.ts'
 
 describe('cpfCheckDigits', () => {
   // 529.982.247-25, by hand:

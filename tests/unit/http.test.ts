@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest'
 import {
   DeadlineExceededError,
   getJson,
+  getJsonWithRetry,
   HttpStatusError,
   isTransientError,
   MalformedBodyError,
+  malformedShape,
   NetworkError,
   parseJsonExact,
   retryAfterMs,
@@ -301,5 +303,59 @@ describe('withRetry', () => {
       ),
     ).rejects.toBeInstanceOf(DeadlineExceededError)
     expect(remaining).toEqual([500])
+  })
+})
+
+describe('getJsonWithRetry', () => {
+  const URL = 'https://api.example.com/v1/things'
+  const read = (body: unknown) => {
+    if (!Array.isArray(body)) throw malformedShape(URL, body, 'the body is not a list')
+    return body
+  }
+  const request = {
+    url: URL,
+    read,
+    describe: (attempt: number) => `things, attempt ${attempt}`,
+    deadline: NOW + 60_000,
+    policy: { retries: 2, baseDelayMs: 10, maxDelayMs: 100 },
+  }
+  const seams = { timeoutMs: 1_000, now: () => NOW, sleep: async () => {}, random: () => 0 }
+
+  it('keeps every garbled or wrongly shaped body, also when a later attempt succeeds', async () => {
+    const bodies = ['[1, 2', '{"things": []}', '[1,2]']
+    const fetch = answering(() => new Response(bodies.shift(), { status: 200 }))
+    const outcome = await getJsonWithRetry(request, { ...seams, fetch })
+    expect(outcome).toEqual({
+      ok: true,
+      value: ['1', '2'],
+      attempts: 3,
+      malformed: [
+        {
+          detail: expect.stringMatching(/^things, attempt 1: GET .* returned a body that is not JSON/),
+          body: '[1, 2',
+        },
+        {
+          detail: `things, attempt 2: GET ${URL} returned a body that is not JSON: the body is not a list`,
+          body: '{"things":[]}',
+        },
+      ],
+    })
+  })
+
+  it('returns the last error with the attempts made once the policy runs out, instead of throwing', async () => {
+    const fetch = answering(() => new Response('busy', { status: 503 }))
+    const outcome = await getJsonWithRetry(request, { ...seams, fetch })
+    expect(outcome.ok).toBe(false)
+    expect(outcome.attempts).toBe(3)
+    expect(outcome.malformed).toEqual([])
+    if (!outcome.ok) expect((outcome.error as HttpStatusError).status).toBe(503)
+  })
+
+  it('lets the options override the client policy, and the request decide what is retryable', async () => {
+    const fetch = answering(() => new Response('busy', { status: 503 }))
+    const once = await getJsonWithRetry(request, { ...seams, fetch, retries: 0 })
+    expect(once.attempts).toBe(1)
+    const never = await getJsonWithRetry({ ...request, isRetryable: () => false }, { ...seams, fetch })
+    expect(never.attempts).toBe(1)
   })
 })
