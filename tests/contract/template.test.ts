@@ -8,8 +8,10 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { invokeInlineCustomResource } from './helpers/custom-resource.ts'
+import { taggingOf } from './helpers/cfn-schemas.ts'
+import { invokeInlineCustomResource, invokeMacieCustomResource } from './helpers/custom-resource.ts'
 import { cfnLint, type PackagedService, packageService, projectRoot } from './helpers/package-service.ts'
+import { allStates, definitionOf, validateAsl } from './helpers/state-machines.ts'
 import {
   asArray,
   type CfnTemplate,
@@ -37,6 +39,12 @@ const EXPECTED: Record<
     openSearchReplicas: string
     alarmEmail: string
     indexEventsMaxRetries: number
+    landRawMaxRetries: number
+    rawBucketAlarmGiB: number
+    lakeBucketAlarmGiB: number
+    monthlyBudgetUsd: number
+    macieSchedule: string
+    macieSamplingPercentage: string
   }
 > = {
   dev: {
@@ -47,6 +55,12 @@ const EXPECTED: Record<
     openSearchReplicas: '0',
     alarmEmail: 'crypto-lake-alarms@example.com',
     indexEventsMaxRetries: 3,
+    landRawMaxRetries: 3,
+    rawBucketAlarmGiB: 5,
+    lakeBucketAlarmGiB: 10,
+    monthlyBudgetUsd: 1100,
+    macieSchedule: 'weekly',
+    macieSamplingPercentage: '25',
   },
   prod: {
     logRetentionDays: 90,
@@ -56,10 +70,18 @@ const EXPECTED: Record<
     openSearchReplicas: '1',
     alarmEmail: 'crypto-lake-oncall@example.com',
     indexEventsMaxRetries: 5,
+    landRawMaxRetries: 5,
+    rawBucketAlarmGiB: 50,
+    lakeBucketAlarmGiB: 100,
+    monthlyBudgetUsd: 1450,
+    macieSchedule: 'daily',
+    macieSamplingPercentage: '100',
   },
 }
 
 const DATA_BUCKETS = ['RawBucket', 'LakeBucket', 'StateBucket', 'DeadLetterBucket']
+/** Where the EMR job code is shipped (resources/lake.yml): encrypted, versioned, TLS-only like the data buckets. */
+const CODE_BUCKETS = ['LakeCodeBucket']
 /**
  * The one bucket not encrypted with the project key: the framework's deployment bucket receives
  * the artifacts before the stack (and so the key) exists. It still gets SSE-S3, blocked public
@@ -87,6 +109,79 @@ const RESOURCE_STAR_ACTIONS = new Set([
 
 const KAFKA_TOPICS = ['crypto.assets', 'crypto.bars', 'crypto.trades']
 
+/** Every Lambda function of the stack and the role it runs as (resources/iam.yml, macie.yml). */
+const FUNCTION_ROLES: Record<string, string> = {
+  PollBarsLambdaFunction: 'PollBarsRole',
+  SimulateTradesLambdaFunction: 'SimulateTradesRole',
+  RefreshAssetsLambdaFunction: 'RefreshAssetsRole',
+  IndexEventsLambdaFunction: 'IndexEventsRole',
+  LandRawLambdaFunction: 'LandRawRole',
+  ApplySearchConfigLambdaFunction: 'ApplySearchConfigRole',
+  CreateTopicsLambdaFunction: 'CreateTopicsRole',
+  LakeWindowLambdaFunction: 'LakeWindowRole',
+  KafkaBootstrapBrokersFunction: 'KafkaBootstrapBrokersRole',
+  MacieClassificationJobFunction: 'MacieClassificationJobRole',
+}
+
+/** The functions defined in functions/<name>/function.yml (bundled by esbuild, in the VPC). */
+const SERVICE_FUNCTIONS = Object.keys(FUNCTION_ROLES).filter((id) => id.endsWith('LambdaFunction'))
+
+/** Each role's Kafka data-plane actions, all of them (the resources are checked separately). */
+const KAFKA_ACTIONS: Record<string, string[]> = {
+  PollBarsRole: [
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:WriteData',
+    'kafka-cluster:WriteDataIdempotently',
+  ],
+  SimulateTradesRole: [
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:WriteData',
+    'kafka-cluster:WriteDataIdempotently',
+  ],
+  RefreshAssetsRole: [
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:WriteData',
+    'kafka-cluster:WriteDataIdempotently',
+  ],
+  IndexEventsRole: [
+    'kafka-cluster:AlterGroup',
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeGroup',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:ReadData',
+  ],
+  LandRawRole: [
+    'kafka-cluster:AlterGroup',
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeGroup',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:ReadData',
+  ],
+  CreateTopicsRole: [
+    'kafka-cluster:Connect',
+    'kafka-cluster:CreateTopic',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeTopic',
+  ],
+}
+
+/**
+ * The AWS SDK packages the nodejs22.x runtime provides: the clients and the credential chain
+ * they all depend on (serverless.yml custom.esbuild.exclude). Every other package is bundled.
+ */
+const RUNTIME_SDK = /^@aws-sdk\/(client-[a-z0-9-]+|credential-provider-node)$/
+
+/** The tags every taggable resource carries (serverless.yml provider.tags / custom.tags). */
+const REQUIRED_TAGS = (stage: Stage) => ({ project: 'crypto-data-lake', stage, 'managed-by': 'serverless' })
+
 const packaged = new Map<Stage, PackagedService>()
 
 function service(stage: Stage): PackagedService {
@@ -95,12 +190,20 @@ function service(stage: Stage): PackagedService {
   return found
 }
 
+/** cfn-lint of each stage, started as soon as its template exists (it overlaps the next packaging). */
+const linted = new Map<Stage, Promise<{ code: number; output: string }>>()
+
 beforeAll(async () => {
   // One after the other: serverless-esbuild builds in the service directory (.esbuild/).
-  for (const stage of STAGES) packaged.set(stage, await packageService(stage))
+  for (const stage of STAGES) {
+    const each = await packageService(stage)
+    packaged.set(stage, each)
+    linted.set(stage, cfnLint(join(each.dir, 'cloudformation-template-update-stack.json')))
+  }
 }, 400_000)
 
 afterAll(async () => {
+  await Promise.allSettled(linted.values())
   for (const each of packaged.values()) await each.dispose()
 })
 
@@ -155,8 +258,8 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
   describe('storage', () => {
     it('encrypts every data bucket with the project CMK, versions it and blocks public access', () => {
       const buckets = resourcesOfType(template(), 'AWS::S3::Bucket').map(([id]) => id)
-      expect(buckets.sort()).toEqual([...DATA_BUCKETS, DEPLOYMENT_BUCKET].sort())
-      for (const id of DATA_BUCKETS) {
+      expect(buckets.sort()).toEqual([...DATA_BUCKETS, ...CODE_BUCKETS, DEPLOYMENT_BUCKET].sort())
+      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS]) {
         const p = props(template(), id)
         const rules = (
           p.BucketEncryption as { ServerSideEncryptionConfiguration: Array<Record<string, unknown>> }
@@ -195,7 +298,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
     })
 
     it('gives every bucket a policy that denies any request without TLS, on the bucket and its objects', () => {
-      for (const id of [...DATA_BUCKETS, DEPLOYMENT_BUCKET]) {
+      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS, DEPLOYMENT_BUCKET]) {
         const policies = resourcesOfType(template(), 'AWS::S3::BucketPolicy').filter(
           ([, r]) => refOf(r.Properties?.Bucket) === id,
         )
@@ -322,8 +425,9 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       const roles = lambdaFunctions(template()).map(([id]) => functionRole(template(), id))
       for (const role of roles) expect(template().Resources[role ?? '']?.Type, role).toBe('AWS::IAM::Role')
       expect(new Set(roles).size, 'one role per function').toBe(roles.length)
-      expect(functionRole(template(), 'PollBarsLambdaFunction')).toBe('PollBarsRole')
-      expect(functionRole(template(), 'IndexEventsLambdaFunction')).toBe('IndexEventsRole')
+      expect(
+        Object.fromEntries(lambdaFunctions(template()).map(([id]) => [id, functionRole(template(), id)])),
+      ).toEqual(FUNCTION_ROLES)
     })
 
     it("lets each role write only its own function's log group", () => {
@@ -376,32 +480,132 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       expect(indexEvents.some((s) => s.actions.some((a) => a.startsWith('kafka-cluster:Write')))).toBe(false)
     })
 
-    it('opens the OpenSearch domain to the index-events role only, and only for HTTP reads and writes', () => {
+    it('gives each role exactly its Kafka actions, each producer on its own topic only', () => {
+      const statements = policyStatements(template())
+      const byRole = new Map<string, Array<{ actions: string[]; resource: string }>>()
+      for (const s of statements) {
+        const role = s.where.split('/')[0] ?? ''
+        const actions = actionsOf(s).filter((a) => a.startsWith('kafka-cluster:'))
+        if (actions.length === 0) continue
+        byRole.set(role, [
+          ...(byRole.get(role) ?? []),
+          { actions: actions.sort(), resource: JSON.stringify(s.statement.Resource) },
+        ])
+      }
+      const actionsByRole = Object.fromEntries(
+        [...byRole].map(([role, list]) => [role, [...new Set(list.flatMap((s) => s.actions))].sort()]),
+      )
+      expect(actionsByRole).toEqual(KAFKA_ACTIONS)
+
+      const topicOf = (role: string, action: string) =>
+        (byRole.get(role) ?? []).filter((s) => s.actions.includes(action)).map((s) => s.resource)
+      const topicArn = (topic: string) => `:topic/crypto-data-lake-${stage}/\${ClusterUuid}/${topic}"`
+      for (const [role, topic] of [
+        ['PollBarsRole', 'crypto.bars'],
+        ['SimulateTradesRole', 'crypto.trades'],
+        ['RefreshAssetsRole', 'crypto.assets'],
+      ] as const) {
+        const writes = topicOf(role, 'kafka-cluster:WriteData')
+        expect(writes, role).toHaveLength(1)
+        expect(writes[0], role).toContain(topicArn(topic))
+        expect(writes[0], `${role}: one topic`).not.toContain('crypto.*')
+      }
+      const landRawGroups = topicOf('LandRawRole', 'kafka-cluster:AlterGroup')
+      for (const topic of ['bars', 'trades', 'assets']) {
+        expect(landRawGroups[0]).toContain(
+          `:group/crypto-data-lake-${stage}/\${ClusterUuid}/crypto-data-lake-${stage}-land-raw-${topic}"`,
+        )
+      }
+      expect(landRawGroups[0]).not.toContain('index-events')
+      const creates = topicOf('CreateTopicsRole', 'kafka-cluster:CreateTopic')
+      expect(creates).toHaveLength(1)
+      for (const topic of KAFKA_TOPICS) expect(creates[0]).toContain(topicArn(topic))
+    })
+
+    it('lets land-raw read and conditionally write raw/ only, and the producers write quarantine/ only', () => {
+      const s3 = (role: string) =>
+        policyStatements(template())
+          .filter((s) => s.where.startsWith(`${role}/`) && actionsOf(s).some((a) => a.startsWith('s3:')))
+          .map((s) => ({ actions: actionsOf(s).sort(), resource: s.statement.Resource }))
+      expect(s3('LandRawRole')).toEqual([
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        { actions: ['s3:GetObject', 's3:PutObject'], resource: { 'Fn::Sub': '${RawBucket.Arn}/raw/*' } },
+        { actions: ['s3:ListBucket'], resource: { 'Fn::GetAtt': ['RawBucket', 'Arn'] } },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        { actions: ['s3:PutObject'], resource: { 'Fn::Sub': '${RawBucket.Arn}/quarantine/*' } },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        { actions: ['s3:PutObject'], resource: { 'Fn::Sub': '${DeadLetterBucket.Arn}/*' } },
+        { actions: ['s3:ListBucket'], resource: { 'Fn::GetAtt': ['DeadLetterBucket', 'Arn'] } },
+      ])
+      for (const role of ['SimulateTradesRole', 'RefreshAssetsRole']) {
+        expect(s3(role), role).toEqual([
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+          { actions: ['s3:PutObject'], resource: { 'Fn::Sub': '${RawBucket.Arn}/quarantine/*' } },
+        ])
+      }
+    })
+
+    it('gives each secret to the functions that read it, and no other', () => {
+      const readers = new Map<string, string[]>()
+      for (const s of policyStatements(template())) {
+        if (!actionsOf(s).includes('secretsmanager:GetSecretValue')) continue
+        for (const r of asArray(s.statement.Resource)) {
+          const secret = refOf(r) ?? JSON.stringify(r)
+          readers.set(secret, [...(readers.get(secret) ?? []), s.where.split('/')[0] ?? ''].sort())
+        }
+      }
+      expect(Object.fromEntries(readers)).toEqual({
+        AlpacaSecret: ['PollBarsRole', 'SimulateTradesRole'],
+        CoinApiSecret: ['RefreshAssetsRole'],
+        PiiHmacSecret: ['IndexEventsRole', 'LakeJobRole'],
+      })
+    })
+
+    it('lets a service principal use the CMK only for this account, and any other principal only by exact role ARN', () => {
+      const key = policyStatements(template()).filter((s) => s.kind === 'key')
+      for (const s of key) {
+        const principal = s.statement.Principal as { AWS?: unknown; Service?: unknown }
+        if (principal.AWS === '*') {
+          expect(Object.keys(s.statement.Condition?.StringEquals ?? {}), s.where).toEqual(
+            expect.arrayContaining(['aws:PrincipalArn', 'kms:CallerAccount']),
+          )
+        }
+      }
+      const macie = key.find((s) => s.where.endsWith('#MacieServiceLinkedRoleDecryptsRawObjects'))
+      expect(macie?.statement.Action).toBe('kms:Decrypt')
+      expect(JSON.stringify(macie?.statement.Condition)).toContain(
+        'role/aws-service-role/macie.amazonaws.com/AWSServiceRoleForAmazonMacie',
+      )
+    })
+
+    it('opens the OpenSearch domain to the index-events and apply-search-config roles only, for HTTP reads and writes', () => {
       const domain = props(template(), 'OpenSearchDomain')
+      const statement = (sid: string, role: string) => ({
+        Sid: sid,
+        Effect: 'Allow',
+        Principal: { AWS: { 'Fn::GetAtt': [role, 'Arn'] } },
+        Action: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'],
+        Resource: {
+          'Fn::Sub': `arn:\${AWS::Partition}:es:\${AWS::Region}:\${AWS::AccountId}:domain/crypto-data-lake-${stage}/*`,
+        },
+      })
       expect(domain.AccessPolicies).toEqual({
         Version: '2012-10-17',
         Statement: [
-          {
-            Sid: 'IndexEventsReadsAndWrites',
-            Effect: 'Allow',
-            Principal: { AWS: { 'Fn::GetAtt': ['IndexEventsRole', 'Arn'] } },
-            Action: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'],
-            Resource: {
-              'Fn::Sub': `arn:\${AWS::Partition}:es:\${AWS::Region}:\${AWS::AccountId}:domain/crypto-data-lake-${stage}/*`,
-            },
-          },
+          statement('IndexEventsReadsAndWrites', 'IndexEventsRole'),
+          statement('ApplySearchConfigConfigures', 'ApplySearchConfigRole'),
         ],
       })
     })
   })
 
   describe('functions', () => {
-    it('deploys exactly the service functions plus the bootstrap-brokers custom resource', () => {
+    it('deploys exactly the service functions plus the inline custom-resource functions', () => {
       expect(
         lambdaFunctions(template())
           .map(([id]) => id)
           .sort(),
-      ).toEqual(['IndexEventsLambdaFunction', 'KafkaBootstrapBrokersFunction', 'PollBarsLambdaFunction'])
+      ).toEqual(Object.keys(FUNCTION_ROLES).sort())
     })
 
     it('runs every function on nodejs22.x, arm64, with a log group kept for the stage retention', () => {
@@ -423,7 +627,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
     })
 
     it('runs the service functions in the private subnets, traced and tagged', () => {
-      for (const id of ['PollBarsLambdaFunction', 'IndexEventsLambdaFunction']) {
+      for (const id of SERVICE_FUNCTIONS) {
         const p = props(template(), id)
         expect(p.VpcConfig, id).toEqual({
           SecurityGroupIds: [{ 'Fn::GetAtt': ['LambdaSecurityGroup', 'GroupId'] }],
@@ -439,19 +643,68 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       }
     })
 
-    it('schedules poll-bars every minute', () => {
-      const rules = resourcesOfType(template(), 'AWS::Events::Rule').filter(([, r]) =>
-        asArray(r.Properties?.Targets as Array<{ Arn: unknown }>).some(
-          (t) => getAttOf(t.Arn)?.[0] === 'PollBarsLambdaFunction',
-        ),
-      )
-      const schedules = resourcesOfType(template(), 'AWS::Scheduler::Schedule').filter(
-        ([, r]) =>
-          getAttOf((r.Properties?.Target as { Arn?: unknown } | undefined)?.Arn)?.[0] ===
-          'PollBarsLambdaFunction',
-      )
-      const expressions = [...rules, ...schedules].map(([, r]) => r.Properties?.ScheduleExpression)
-      expect(expressions).toEqual(['rate(1 minute)'])
+    it('schedules poll-bars and simulate-trades every minute, refresh-assets once a day, nothing else', () => {
+      const scheduleOf = (functionId: string) => {
+        const rules = resourcesOfType(template(), 'AWS::Events::Rule').filter(([, r]) =>
+          asArray(r.Properties?.Targets as Array<{ Arn: unknown }>).some(
+            (t) => getAttOf(t.Arn)?.[0] === functionId,
+          ),
+        )
+        const schedules = resourcesOfType(template(), 'AWS::Scheduler::Schedule').filter(
+          ([, r]) =>
+            getAttOf((r.Properties?.Target as { Arn?: unknown } | undefined)?.Arn)?.[0] === functionId,
+        )
+        return [...rules, ...schedules].map(([, r]) => r.Properties?.ScheduleExpression)
+      }
+      expect(Object.fromEntries(lambdaFunctions(template()).map(([id]) => [id, scheduleOf(id)]))).toEqual({
+        ...Object.fromEntries(Object.keys(FUNCTION_ROLES).map((id) => [id, []])),
+        PollBarsLambdaFunction: ['rate(1 minute)'],
+        SimulateTradesLambdaFunction: ['rate(1 minute)'],
+        RefreshAssetsLambdaFunction: ['rate(1 day)'],
+      })
+    })
+
+    it('starts the producers and the event sources only once the topics exist', () => {
+      for (const id of [
+        'PollBarsLambdaFunction',
+        'SimulateTradesLambdaFunction',
+        'RefreshAssetsLambdaFunction',
+        ...resourcesOfType(template(), 'AWS::Lambda::EventSourceMapping').map(([mapping]) => mapping),
+      ]) {
+        expect(asArray(template().Resources[id]?.DependsOn), id).toContain('KafkaTopics')
+      }
+      expect(props(template(), 'KafkaTopics')).toMatchObject({
+        ServiceToken: { 'Fn::GetAtt': ['CreateTopicsLambdaFunction', 'Arn'] },
+        ClusterArn: { 'Fn::GetAtt': ['MskCluster', 'Arn'] },
+      })
+    })
+
+    it('gives the other functions the environment their configs need, wired to this stack', () => {
+      const envOf = (id: string) =>
+        (props(template(), id).Environment as { Variables: Record<string, unknown> }).Variables
+      const kafka = {
+        KAFKA_BROKERS: { 'Fn::GetAtt': ['KafkaBootstrapBrokers', 'BootstrapBrokerStringSaslIam'] },
+        KAFKA_AUTH: 'iam',
+      }
+      expect(envOf('SimulateTradesLambdaFunction')).toMatchObject({
+        ...kafka,
+        RAW_BUCKET: { Ref: 'RawBucket' },
+        ALPACA_SECRET_ARN: { Ref: 'AlpacaSecret' },
+        POPULATION_SEED: `crypto-data-lake-${stage}`,
+      })
+      expect(envOf('RefreshAssetsLambdaFunction')).toMatchObject({
+        ...kafka,
+        RAW_BUCKET: { Ref: 'RawBucket' },
+        COINAPI_SECRET_ARN: { Ref: 'CoinApiSecret' },
+      })
+      expect(envOf('LandRawLambdaFunction')).toMatchObject({ RAW_BUCKET: { Ref: 'RawBucket' } })
+      expect(envOf('ApplySearchConfigLambdaFunction')).toMatchObject({
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        OPENSEARCH_URL: { 'Fn::Sub': 'https://${OpenSearchDomain.DomainEndpoint}' },
+        OPENSEARCH_AUTH: 'sigv4',
+        OPENSEARCH_REPLICAS: expected.openSearchReplicas,
+      })
+      expect(envOf('CreateTopicsLambdaFunction')).toMatchObject(kafka)
     })
 
     it('gives poll-bars the environment its config needs, wired to this stack', () => {
@@ -516,7 +769,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         })
         expect(p.ProvisionedPollerConfig, id).toMatchObject({
           MinimumPollers: 1,
-          PollerGroupName: `crypto-data-lake-${stage}-index-events`,
+          PollerGroupName: `crypto-data-lake-${stage}-msk`,
         })
         expect(p.BatchSize, id).toBe(500)
         expect(p.MaximumBatchingWindowInSeconds, id).toBe(1)
@@ -547,6 +800,51 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
         Resource: { 'Fn::Sub': '${DeadLetterBucket.Arn}/*' },
       })
+    })
+  })
+
+  describe('MSK event source of land-raw', () => {
+    const mappings = () =>
+      resourcesOfType(template(), 'AWS::Lambda::EventSourceMapping').filter(
+        ([, r]) => refOf(r.Properties?.FunctionName) === 'LandRawLambdaFunction',
+      )
+
+    it('consumes the three topics in consumer groups of its own, apart from index-events', () => {
+      const all = mappings().map(([, r]) => r.Properties ?? {})
+      expect(all.flatMap((p) => p.Topics as string[]).sort()).toEqual(KAFKA_TOPICS)
+      expect(
+        all
+          .map((p) => (p.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId: string }).ConsumerGroupId)
+          .sort(),
+      ).toEqual(['assets', 'bars', 'trades'].map((topic) => `crypto-data-lake-${stage}-land-raw-${topic}`))
+      const everyGroup = resourcesOfType(template(), 'AWS::Lambda::EventSourceMapping').map(
+        ([, r]) =>
+          (r.Properties?.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId?: string } | undefined)
+            ?.ConsumerGroupId,
+      )
+      expect(everyGroup).toHaveLength(6)
+      expect(new Set(everyGroup).size, 'group ids are unique among the mappings').toBe(6)
+    })
+
+    it('reports partial batch failures, bisects, dead-letters to S3, and batches up to a minute', () => {
+      for (const [id, mapping] of mappings()) {
+        const p = mapping.Properties ?? {}
+        expect(getAttOf(p.EventSourceArn), id).toEqual(['MskCluster', 'Arn'])
+        expect(p.StartingPosition, id).toBe('TRIM_HORIZON')
+        expect(p.FunctionResponseTypes, id).toEqual(['ReportBatchItemFailures'])
+        expect(p.BisectBatchOnFunctionError, id).toBe(true)
+        expect(p.MaximumRetryAttempts, id).toBe(expected.landRawMaxRetries)
+        expect(p.DestinationConfig, id).toEqual({
+          OnFailure: { Destination: { 'Fn::GetAtt': ['DeadLetterBucket', 'Arn'] } },
+        })
+        expect(p.ProvisionedPollerConfig, id).toMatchObject({
+          MinimumPollers: 1,
+          PollerGroupName: `crypto-data-lake-${stage}-msk`,
+        })
+        expect(p.BatchSize, id).toBe(1000)
+        expect(p.MaximumBatchingWindowInSeconds, id).toBe(60)
+        expect(Object.keys(p), id).not.toContain('MaximumRecordAgeInSeconds')
+      }
     })
   })
 
@@ -586,6 +884,61 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       expect(index.BarsFreshnessAlarm).toEqual(['CryptoLake BarsEmitted'])
       expect(index.WatermarkLagAlarm).toEqual(['CryptoLake WatermarkLagMinutes'])
       expect(index.DeadLetterBucketNotEmptyAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
+      expect(index.SimulateTradesThrottlesAlarm).toEqual(['AWS/Lambda Throttles'])
+      expect(index.RefreshAssetsThrottlesAlarm).toEqual(['AWS/Lambda Throttles'])
+      expect(index.LandRawThrottlesAlarm).toEqual(['AWS/Lambda Throttles'])
+      expect(index.LandRawOffsetLagAlarm).toEqual(['AWS/Lambda OffsetLag'])
+      expect(index.RawBucketSizeAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
+      expect(index.LakeBucketSizeAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
+    })
+
+    it('measures bucket size in GiB against the stage threshold', () => {
+      for (const [id, bucket, gib] of [
+        ['RawBucketSizeAlarm', 'RawBucket', expected.rawBucketAlarmGiB],
+        ['LakeBucketSizeAlarm', 'LakeBucket', expected.lakeBucketAlarmGiB],
+      ] as const) {
+        const p = props(template(), id)
+        const metrics = p.Metrics as Array<Record<string, unknown>>
+        expect(metrics[0]?.MetricStat, id).toEqual({
+          Metric: {
+            Namespace: 'AWS/S3',
+            MetricName: 'BucketSizeBytes',
+            Dimensions: [
+              { Name: 'BucketName', Value: { Ref: bucket } },
+              { Name: 'StorageType', Value: 'StandardStorage' },
+            ],
+          },
+          Period: 86400,
+          Stat: 'Maximum',
+        })
+        expect(metrics[1]?.Expression, id).toBe('bytes / 1073741824')
+        expect(p.Threshold, id).toBe(gib)
+      }
+    })
+
+    it('lets CloudWatch, EventBridge and Budgets publish to the encrypted topic, for this account only', () => {
+      const policy = props(template(), 'AlarmTopicPolicy')
+      expect(policy.Topics).toEqual([{ Ref: 'AlarmTopic' }])
+      const statements = (policy.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement
+      const services = statements.filter((s) => (s.Principal as { Service?: string }).Service)
+      expect(services.map((s) => (s.Principal as { Service: string }).Service).sort()).toEqual([
+        'budgets.amazonaws.com',
+        'cloudwatch.amazonaws.com',
+        'events.amazonaws.com',
+      ])
+      const account = statements.filter((s) => !(s.Principal as { Service?: string }).Service)
+      expect(account.map((s) => s.Principal)).toEqual([
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+        { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } },
+      ])
+      for (const s of services) {
+        expect(s.Action).toBe('sns:Publish')
+        expect(s.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } })
+      }
+      const key = policyStatements(template()).find(
+        (s) => s.where === 'DataKey#EventsAndBudgetsPublishToEncryptedTopic',
+      )
+      expect(key?.statement.Principal).toEqual({ Service: ['events.amazonaws.com', 'budgets.amazonaws.com'] })
     })
 
     it('treats missing BarsEmitted data as breaching: silence is the outage', () => {
@@ -659,7 +1012,11 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       )
 
     it('packages every function as an ESM .mjs bundle with the createRequire banner and the AWS SDK left out', async () => {
-      expect(serviceFunctions().length).toBe(2)
+      expect(
+        serviceFunctions()
+          .map(([id]) => id)
+          .sort(),
+      ).toEqual([...SERVICE_FUNCTIONS].sort())
       for (const [id, fn] of serviceFunctions()) {
         const key = (props(template(), id).Code as { S3Key: string }).S3Key
         const zipName = basename(key)
@@ -677,14 +1034,22 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
           id,
         ).toBe(true)
         expect(code, id).toMatch(new RegExp(`export\\s*\\{[^}]*\\b${exported}\\b[^}]*\\}`))
-        expect(code, `${id}: the runtime's SDK is imported, not bundled`).toMatch(/from\s*"@aws-sdk\//)
+        // Modules loaded at run time: ESM imports, and require() through the banner's require
+        // (a short minified alias). Only what the nodejs22.x runtime ships may stay outside.
+        const loaded = [
+          ...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|(?<![.\w$])[\w$]{1,3}\(\s*)"(@aws-sdk\/[\w.-]+)"/g),
+        ].map((match) => match[1])
+        expect(
+          [...new Set(loaded)].filter((name) => !RUNTIME_SDK.test(name ?? '')),
+          `${id}: AWS SDK packages loaded at run time that the runtime does not ship`,
+        ).toEqual([])
         const map = JSON.parse(entries.get(`${file}.map`)?.toString('utf8') ?? '{"sources":[]}') as {
           sources: string[]
         }
         expect(map.sources.length, `${id}: source map`).toBeGreaterThan(0)
         expect(
-          map.sources.filter((source) => source.includes('node_modules/@aws-sdk/')),
-          id,
+          map.sources.filter((source) => /node_modules\/@aws-sdk\/client-/.test(source)),
+          `${id}: the runtime's SDK clients are imported, not bundled`,
         ).toEqual([])
       }
     })
@@ -740,8 +1105,275 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
     })
   })
 
+  describe('state machines', () => {
+    const machines = () => resourcesOfType(template(), 'AWS::StepFunctions::StateMachine')
+
+    it('deploys lake-refresh and lake-maintenance with the explicit role of resources/lake.yml', () => {
+      expect(
+        machines()
+          .map(([, r]) => r.Properties?.StateMachineName)
+          .sort(),
+      ).toEqual([`crypto-data-lake-${stage}-lake-maintenance`, `crypto-data-lake-${stage}-lake-refresh`])
+      for (const [id, r] of machines())
+        expect(getAttOf(r.Properties?.RoleArn), id).toEqual(['LakeStateMachineRole', 'Arn'])
+    })
+
+    it('passes asl-validator for every definition', () => {
+      for (const [id] of machines()) {
+        const result = validateAsl(definitionOf(template(), id))
+        expect(result.errorsText(), id).toBe('')
+        expect(result.isValid, id).toBe(true)
+      }
+    })
+
+    // The one exception to Catch: the failure notifier, which every Catch leads to and which leads
+    // only to a Fail state - a Catch there could only go to that same Fail state.
+    it('gives every Task state a Retry with backoff, and a Catch unless it is the failure notifier', () => {
+      const missing: string[] = []
+      for (const [id] of machines()) {
+        const states = allStates(definitionOf(template(), id))
+        const byName = new Map(states)
+        const catchTargets = new Set(
+          states.flatMap(([, s]) =>
+            asArray(s.Catch as Array<{ Next: string }> | undefined).map((c) => c.Next),
+          ),
+        )
+        for (const [name, state] of states) {
+          if (state.Type !== 'Task') continue
+          const retry = asArray(state.Retry as Array<{ BackoffRate?: number }> | undefined)
+          if (retry.length === 0 || !retry.every((r) => (r.BackoffRate ?? 2) > 1))
+            missing.push(`${id}.${name}: Retry with backoff`)
+          const notifier =
+            catchTargets.has(name) &&
+            state.Resource === 'arn:aws:states:::sns:publish' &&
+            byName.get(String(state.Next))?.Type === 'Fail'
+          if (!notifier && asArray(state.Catch as unknown[] | undefined).length === 0)
+            missing.push(`${id}.${name}: Catch`)
+        }
+        expect(catchTargets.size, `${id}: failures are caught somewhere`).toBeGreaterThan(0)
+      }
+      expect(missing).toEqual([])
+    })
+
+    it('alarms on failed and timed-out executions of every state machine', () => {
+      for (const [id, machine] of machines()) {
+        const arn = `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${String(machine.Properties?.StateMachineName)}`
+        for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
+          const alarm = resourcesOfType(template(), 'AWS::CloudWatch::Alarm').find(([, r]) => {
+            const p = r.Properties ?? {}
+            return (
+              p.Namespace === 'AWS/States' &&
+              p.MetricName === metric &&
+              asArray(p.Dimensions as Array<{ Name: string; Value: unknown }>).some(
+                (d) =>
+                  d.Name === 'StateMachineArn' &&
+                  JSON.stringify(d.Value) === JSON.stringify({ 'Fn::Sub': arn }),
+              )
+            )
+          })
+          expect(alarm, `${id}: ${metric}`).toBeDefined()
+        }
+      }
+    })
+
+    it('sends failed EMR Serverless job runs of the lake application from EventBridge to the alarm topic', () => {
+      const apps = resourcesOfType(template(), 'AWS::EMRServerless::Application').map(([id]) => id)
+      expect(apps).toEqual(['LakeSparkApplication'])
+      const appId = apps[0]
+      const rule = props(template(), 'EmrJobFailedRule')
+      expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: 'AlarmTopic' } })])
+      expect(rule.EventPattern).toEqual({
+        source: ['aws.emr-serverless'],
+        'detail-type': ['EMR Serverless Job Run State Change'],
+        detail: { state: ['FAILED'], applicationId: [{ Ref: appId }] },
+      })
+    })
+  })
+
+  describe('tags', () => {
+    it('tags every taggable resource (per its CloudFormation schema) with project, stage and managed-by', async () => {
+      const resources = Object.entries(template().Resources)
+      const tagging = await taggingOf(resources.map(([, r]) => r.Type))
+      const untagged: string[] = []
+      let checked = 0
+      for (const [id, r] of resources) {
+        const declared = tagging.get(r.Type)
+        if (!declared?.taggable || !declared.property) continue
+        checked++
+        const value = r.Properties?.[declared.property]
+        const tags: Record<string, unknown> = Array.isArray(value)
+          ? Object.fromEntries((value as Array<{ Key: string; Value: unknown }>).map((t) => [t.Key, t.Value]))
+          : ((value as Record<string, unknown> | undefined) ?? {})
+        for (const [key, wanted] of Object.entries(REQUIRED_TAGS(stage))) {
+          if (tags[key] !== wanted) untagged.push(`${id} (${r.Type}).${declared.property}: ${key}`)
+        }
+      }
+      expect(untagged).toEqual([])
+      expect(checked).toBeGreaterThan(80)
+    })
+
+    it('leaves untagged only the types that take no tags: custom resources have no schema at all', async () => {
+      const tagging = await taggingOf(Object.values(template().Resources).map((r) => r.Type))
+      const withoutSchema = [...tagging].filter(([, t]) => t === undefined).map(([type]) => type)
+      expect(
+        withoutSchema.every((type) => type.startsWith('Custom::')),
+        withoutSchema.join(', '),
+      ).toBe(true)
+      expect(template().Resources.MskCluster?.Properties?.Tags).toEqual(REQUIRED_TAGS(stage))
+    })
+  })
+
+  describe('Macie', () => {
+    it('enables Macie unless the stage says the account already has it, keeps it on stack deletion, publishes findings every 15 minutes', () => {
+      expect(template().Parameters?.EnableMacieSession?.Default).toBe('true')
+      expect(template().Resources.MacieSession).toEqual({
+        Type: 'AWS::Macie::Session',
+        Condition: 'CreateMacieSession',
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: { Status: 'ENABLED', FindingPublishingFrequency: 'FIFTEEN_MINUTES' },
+      })
+    })
+
+    it('schedules a classification job on the raw bucket with the CPF, e-mail and name identifiers', () => {
+      const p = props(template(), 'MacieClassificationJob')
+      expect(p).toMatchObject({
+        ServiceToken: { 'Fn::GetAtt': ['MacieClassificationJobFunction', 'Arn'] },
+        BucketName: { Ref: 'RawBucket' },
+        AccountId: { 'Fn::If': ['CreateMacieSession', { Ref: 'MacieSession' }, { Ref: 'AWS::AccountId' }] },
+        Schedule: expected.macieSchedule,
+        SamplingPercentage: Number(expected.macieSamplingPercentage),
+        CustomDataIdentifierIds: [{ 'Fn::GetAtt': ['DocumentIdCpfIdentifier', 'Id'] }],
+      })
+      expect(p.ManagedDataIdentifierIds).toEqual(
+        expect.arrayContaining(['BRAZIL_CPF_NUMBER', 'EMAIL_ADDRESS', 'NAME']),
+      )
+      expect(props(template(), 'DocumentIdCpfIdentifier')).toMatchObject({
+        Regex: '\\b\\d{11}\\b',
+        Keywords: ['document_id'],
+      })
+    })
+
+    it('sends findings outside the expected trades prefix, and policy findings, from EventBridge to the alarm topic', () => {
+      const rule = props(template(), 'MacieFindingsRule')
+      expect(rule.Targets).toEqual([{ Id: 'alarm-topic', Arn: { Ref: 'AlarmTopic' } }])
+      expect(rule.EventPattern).toEqual({
+        source: ['aws.macie'],
+        'detail-type': ['Macie Finding'],
+        detail: {
+          $or: [
+            { category: ['POLICY'], resourcesAffected: { s3Bucket: { name: [{ Ref: 'RawBucket' }] } } },
+            {
+              resourcesAffected: {
+                s3Bucket: { name: [{ Ref: 'RawBucket' }] },
+                s3Object: { key: [{ 'anything-but': { prefix: 'raw/crypto.trades/' } }] },
+              },
+            },
+          ],
+        },
+      })
+    })
+
+    it('lets the job custom resource manage classification jobs only', () => {
+      const statements = policyStatements(template()).filter((s) =>
+        s.where.startsWith('MacieClassificationJobRole/'),
+      )
+      expect(statements.flatMap((s) => actionsOf(s)).sort()).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'macie2:CreateClassificationJob',
+        'macie2:TagResource',
+        'macie2:UpdateClassificationJob',
+      ])
+    })
+  })
+
+  describe('budget, dashboard and deploy-time configuration', () => {
+    it('budgets the stage per month on its project and stage tags, alerting the topic at 80 % actual and 100 % forecast', () => {
+      const p = props(template(), 'CostBudget')
+      expect(p.Budget).toEqual({
+        BudgetName: `crypto-data-lake-${stage}-monthly`,
+        BudgetType: 'COST',
+        TimeUnit: 'MONTHLY',
+        BudgetLimit: { Amount: expected.monthlyBudgetUsd, Unit: 'USD' },
+        FilterExpression: {
+          And: [
+            { Tags: { Key: 'project', Values: ['crypto-data-lake'], MatchOptions: ['EQUALS'] } },
+            { Tags: { Key: 'stage', Values: [stage], MatchOptions: ['EQUALS'] } },
+          ],
+        },
+      })
+      const notifications = p.NotificationsWithSubscribers as Array<{
+        Notification: Record<string, unknown>
+        Subscribers: unknown[]
+      }>
+      expect(notifications.map((n) => [n.Notification.NotificationType, n.Notification.Threshold])).toEqual([
+        ['ACTUAL', 80],
+        ['FORECASTED', 100],
+      ])
+      for (const n of notifications)
+        expect(n.Subscribers).toEqual([{ SubscriptionType: 'SNS', Address: { Ref: 'AlarmTopic' } }])
+    })
+
+    it('draws a dashboard whose widgets name only metrics that exist and resources of this stack', async () => {
+      const fixture = JSON.parse(
+        await readFile(join(projectRoot, 'tests/fixtures/aws-metrics.json'), 'utf8'),
+      ) as {
+        namespaces: Record<string, { metrics: string[] }>
+      }
+      const [text, variables] = (
+        props(template(), 'OperationsDashboard').DashboardBody as {
+          'Fn::Sub': [string, Record<string, unknown>]
+        }
+      )['Fn::Sub']
+      for (const [name, value] of Object.entries(variables)) {
+        const target = refOf(value) ?? getAttOf(value)?.[0]
+        if (target) expect(template().Resources[target], name).toBeDefined()
+      }
+      const body = JSON.parse(
+        text.replace(/\$\{([\w:]+)\}/g, (_m, name: string) => {
+          if (name.startsWith('AWS::') || name in variables) return `stand-in-${name}`
+          throw new Error(`dashboard names \${${name}}, which the Fn::Sub does not define`)
+        }),
+      ) as { widgets: Array<{ type: string; properties: { metrics?: unknown[][] } }> }
+      const used: string[] = []
+      for (const widget of body.widgets.filter((w) => w.type === 'metric')) {
+        for (const line of widget.properties.metrics ?? []) {
+          const first = line[0]
+          if (typeof first === 'string') used.push(`${first} ${String(line[1])}`)
+          else {
+            const sql = /^SELECT\s+\w+\((\w+)\)\s+FROM\s+(\w+)/.exec(
+              String((first as { expression?: string }).expression),
+            )
+            used.push(sql ? `${sql[2]} ${sql[1]}` : `unparsed ${JSON.stringify(first)}`)
+          }
+        }
+      }
+      expect(used.length).toBeGreaterThan(10)
+      const unknown = used.filter((pair) => {
+        const [namespace = '', metric = ''] = pair.split(' ')
+        return !(fixture.namespaces[namespace]?.metrics ?? []).includes(metric)
+      })
+      expect(unknown).toEqual([])
+    })
+
+    it('applies the search config at deploy, again whenever its code or the replica count changes', () => {
+      const p = props(template(), 'SearchConfig')
+      expect(template().Resources.SearchConfig?.Type).toBe('Custom::SearchConfig')
+      expect(p).toMatchObject({
+        ServiceToken: { 'Fn::GetAtt': ['ApplySearchConfigLambdaFunction', 'Arn'] },
+        ServiceTimeout: 300,
+        DomainEndpoint: { 'Fn::GetAtt': ['OpenSearchDomain', 'DomainEndpoint'] },
+        Replicas: Number(expected.openSearchReplicas),
+      })
+      expect(String(p.ConfigHash)).toMatch(/^[0-9a-f]{16}$/)
+      // Same code in both stages, so the same version.
+      expect(p.ConfigHash).toBe(props(service('dev').template, 'SearchConfig').ConfigHash)
+    })
+  })
+
   it('passes cfn-lint with no errors or warnings', async () => {
-    const result = await cfnLint(join(service(stage).dir, 'cloudformation-template-update-stack.json'))
+    const result = await (linted.get(stage) ?? Promise.reject(new Error(`stage ${stage} was not linted`)))
     expect(result.output).toBe('')
     expect(result.code).toBe(0)
   })
@@ -863,5 +1495,195 @@ describe('Custom::KafkaBootstrapBrokers (the inline code in resources/msk.yml, r
     expect(denied.answers.map((a) => [a.body.Status, a.body.Reason])).toEqual([
       ['FAILED', 'User is not authorized to perform: kafka:GetBootstrapBrokers'],
     ])
+  })
+})
+
+describe('Custom::MacieClassificationJob (the inline code in resources/macie.yml, run as Lambda would)', () => {
+  const zipFile = () =>
+    String(
+      (props(service('dev').template, 'MacieClassificationJobFunction').Code as { ZipFile: string }).ZipFile,
+    )
+  const baseEvent = {
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-data-lake-dev/guid',
+    RequestId: '3f2a9c1e-0000-4000-8000-000000000001',
+    LogicalResourceId: 'MacieClassificationJob',
+    ResourceType: 'Custom::MacieClassificationJob',
+    // As CloudFormation delivers them: every scalar a string.
+    ResourceProperties: {
+      ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:x',
+      ServiceTimeout: '300',
+      JobName: 'crypto-data-lake-dev-raw-personal-data',
+      AccountId: '123456789012',
+      BucketName: 'crypto-data-lake-dev-raw-123456789012-us-east-1',
+      Schedule: 'weekly',
+      SamplingPercentage: '25',
+      ManagedDataIdentifierIds: ['BRAZIL_CPF_NUMBER', 'EMAIL_ADDRESS'],
+      CustomDataIdentifierIds: ['cdi-1'],
+      Tags: { project: 'crypto-data-lake', stage: 'dev' },
+    },
+  }
+  const jobId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+
+  it('answers Create with a new scheduled job whose client token is the request id', async () => {
+    const calls: Array<[string, Record<string, unknown>]> = []
+    const { answers, error } = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Create' },
+      {
+        async send(command, input) {
+          calls.push([command, input])
+          return { jobId, jobArn: `arn:aws:macie2:us-east-1:123456789012:classification-job/${jobId}` }
+        },
+      },
+    )
+    expect(error).toBeUndefined()
+    expect(calls).toEqual([
+      [
+        'CreateClassificationJob',
+        {
+          clientToken: '3f2a9c1e-0000-4000-8000-000000000001',
+          name: 'crypto-data-lake-dev-raw-personal-data-3f2a9c1e',
+          description:
+            'Personal data in s3://crypto-data-lake-dev-raw-123456789012-us-east-1 (stack arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-data-lake-dev/guid)',
+          jobType: 'SCHEDULED',
+          scheduleFrequency: { weeklySchedule: { dayOfWeek: 'MONDAY' } },
+          initialRun: true,
+          samplingPercentage: 25,
+          managedDataIdentifierSelector: 'INCLUDE',
+          managedDataIdentifierIds: ['BRAZIL_CPF_NUMBER', 'EMAIL_ADDRESS'],
+          customDataIdentifierIds: ['cdi-1'],
+          s3JobDefinition: {
+            bucketDefinitions: [
+              { accountId: '123456789012', buckets: ['crypto-data-lake-dev-raw-123456789012-us-east-1'] },
+            ],
+          },
+          tags: { project: 'crypto-data-lake', stage: 'dev' },
+        },
+      ],
+    ])
+    expect(answers).toEqual([
+      {
+        method: 'PUT',
+        contentType: '',
+        body: {
+          Status: 'SUCCESS',
+          Reason: 'see CloudWatch log stream 2026/11/30/[$LATEST]abc',
+          PhysicalResourceId: jobId,
+          StackId: baseEvent.StackId,
+          RequestId: baseEvent.RequestId,
+          LogicalResourceId: 'MacieClassificationJob',
+          Data: { JobId: jobId, JobArn: `arn:aws:macie2:us-east-1:123456789012:classification-job/${jobId}` },
+        },
+      },
+    ])
+  })
+
+  it('answers Update with a new job (CloudFormation then deletes the old one)', async () => {
+    const { answers } = await invokeMacieCustomResource(
+      zipFile(),
+      {
+        ...baseEvent,
+        RequestType: 'Update',
+        PhysicalResourceId: 'old-job',
+        ResourceProperties: { ...baseEvent.ResourceProperties, Schedule: 'daily' },
+      },
+      {
+        async send(command, input) {
+          expect(command).toBe('CreateClassificationJob')
+          expect(input.scheduleFrequency).toEqual({ dailySchedule: {} })
+          return { jobId: 'new-job', jobArn: 'arn:new' }
+        },
+      },
+    )
+    expect(answers.map((a) => [a.body.Status, a.body.PhysicalResourceId])).toEqual([['SUCCESS', 'new-job']])
+  })
+
+  it('answers Delete by cancelling the job, also when it is already gone', async () => {
+    const calls: Array<[string, Record<string, unknown>]> = []
+    const cancelled = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Delete', PhysicalResourceId: jobId },
+      {
+        async send(command, input) {
+          calls.push([command, input])
+          return {}
+        },
+      },
+    )
+    expect(calls).toEqual([['UpdateClassificationJob', { jobId, jobStatus: 'CANCELLED' }]])
+    expect(cancelled.answers.map((a) => [a.body.Status, a.body.PhysicalResourceId])).toEqual([
+      ['SUCCESS', jobId],
+    ])
+
+    const gone = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Delete', PhysicalResourceId: jobId },
+      {
+        async send() {
+          throw Object.assign(new Error('job not found'), { name: 'ResourceNotFoundException' })
+        },
+      },
+    )
+    expect(gone.answers.map((a) => a.body.Status)).toEqual(['SUCCESS'])
+  })
+
+  it('answers Delete of a job that was never created without calling Macie', async () => {
+    const { answers } = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Delete', PhysicalResourceId: `failed-${baseEvent.RequestId}` },
+      {
+        async send() {
+          throw new Error('must not be called')
+        },
+      },
+    )
+    expect(answers.map((a) => [a.body.Status, a.body.PhysicalResourceId])).toEqual([
+      ['SUCCESS', `failed-${baseEvent.RequestId}`],
+    ])
+  })
+
+  it('answers FAILED with the reason for a bad schedule, a refused call or a failed cancel', async () => {
+    const badSchedule = await invokeMacieCustomResource(
+      zipFile(),
+      {
+        ...baseEvent,
+        RequestType: 'Create',
+        ResourceProperties: { ...baseEvent.ResourceProperties, Schedule: 'hourly' },
+      },
+      {
+        async send() {
+          throw new Error('must not be called')
+        },
+      },
+    )
+    expect(badSchedule.answers.map((a) => [a.body.Status, a.body.Reason, a.body.PhysicalResourceId])).toEqual(
+      [['FAILED', 'Schedule must be daily or weekly, not hourly', `failed-${baseEvent.RequestId}`]],
+    )
+
+    const refused = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Create' },
+      {
+        async send() {
+          throw Object.assign(new Error('Macie is not enabled'), { name: 'AccessDeniedException' })
+        },
+      },
+    )
+    expect(refused.answers.map((a) => [a.body.Status, a.body.Reason])).toEqual([
+      ['FAILED', 'Macie is not enabled'],
+    ])
+
+    const cancelFails = await invokeMacieCustomResource(
+      zipFile(),
+      { ...baseEvent, RequestType: 'Delete', PhysicalResourceId: jobId },
+      {
+        async send() {
+          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })
+        },
+      },
+    )
+    expect(cancelFails.answers.map((a) => [a.body.Status, a.body.Reason, a.body.PhysicalResourceId])).toEqual(
+      [['FAILED', 'Rate exceeded', jobId]],
+    )
   })
 })
