@@ -11,7 +11,7 @@ NPM_STAMP := node_modules/.installed
 
 ARGS ?=
 
-.PHONY: help setup run test lint typecheck contracts unit integration pytest services-up services-down package bench clean-local
+.PHONY: help setup run test lint typecheck contracts unit integration pytest services-up services-down package cost bench query clean-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,8 +70,11 @@ bench: setup ## benchmarks (figures, not tests) against the test profile's servi
 	@echo "[bench] function bundles: size and cold module initialisation..."
 	@tsx bench/bundles.ts
 
-package: $(NPM_STAMP) ## serverless package for STAGE (default dev), no AWS credentials needed
-	@serverless package --stage $${STAGE:-dev} --package .serverless/$${STAGE:-dev}
+package: $(NPM_STAMP) ## serverless package for STAGE (default dev) into .local/package/STAGE, no AWS credentials needed
+	@serverless package --stage $${STAGE:-dev} --package .local/package/$${STAGE:-dev}
+
+cost: $(NPM_STAMP) ## monthly cost estimate per resource of STAGE (default dev), from the packaged template
+	@tsx scripts/cost.ts --stage $${STAGE:-dev}
 
 clean-local: services-down ## delete all local state and downloads (.local/)
 	@rm -rf .local
