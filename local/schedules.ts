@@ -125,6 +125,8 @@ export function startScheduler(
     offsetMs?: number
     speedup?: (schedule: Schedule) => number
     state?: ScheduleState
+    /** Whether a due schedule fires at start (default: every schedule). */
+    catchUp?: (schedule: Schedule) => boolean
     log: (line: string) => void
   },
 ): Scheduler {
@@ -158,7 +160,8 @@ export function startScheduler(
     }
     const last = options.state?.lastFired(schedule.rule)
     const now = Date.now()
-    if (last === undefined || now - last >= period) run(Math.floor(now / 60_000) * 60_000)
+    const due = last === undefined || now - last >= period
+    if (due && (options.catchUp?.(schedule) ?? true)) run(Math.floor(now / 60_000) * 60_000)
     else arm()
   }
   return {
