@@ -1,0 +1,216 @@
+/**
+ * Runs the state machines of `state-machines/*.asl.yml` locally with `aws-local-stepfunctions`:
+ * the same definitions, with their CloudFormation references replaced by local stand-ins and
+ * their service integrations by local handlers:
+ *   - `arn:aws:states:::emr-serverless:startJobRun.sync` -> local spark-submit (local/emr.ts)
+ *   - `arn:aws:states:::sns:publish`                    -> a line in `.local/<profile>/notifications.log`
+ *   - a Lambda function ARN                             -> the function's real handler (local/lambda.ts)
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
+import { parse, type Tags } from 'yaml'
+import { type LocalEmrOptions, localEmr } from './emr.ts'
+import { loadFunction } from './lambda.ts'
+import { type Profile, projectRoot } from './services/paths.ts'
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/** Values of the CloudFormation references a definition uses: `Ref` by name, `GetAtt` by `Name.Attr`. */
+export type LocalReferences = Record<string, string>
+
+const cfnTags: Tags = [
+  { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
+  { tag: '!Sub', resolve: (value: string) => ({ 'Fn::Sub': value }) },
+  { tag: '!GetAtt', resolve: (value: string) => ({ 'Fn::GetAtt': value.split('.') }) },
+]
+
+function lookup(name: string, refs: LocalReferences): string {
+  const value = refs[name]
+  if (value === undefined) throw new Error(`no local value for the CloudFormation reference ${name}`)
+  return value
+}
+
+/** Replaces `Ref`, `Fn::GetAtt` and `Fn::Sub` (string form) with their local values. */
+export function resolveReferences(node: unknown, refs: LocalReferences): Json {
+  if (Array.isArray(node)) return node.map((item) => resolveReferences(item, refs))
+  if (node !== null && typeof node === 'object') {
+    const object = node as Record<string, unknown>
+    const keys = Object.keys(object)
+    if (keys.length === 1 && keys[0] === 'Ref') return lookup(String(object.Ref), refs)
+    if (keys.length === 1 && keys[0] === 'Fn::GetAtt')
+      return lookup((object['Fn::GetAtt'] as string[]).join('.'), refs)
+    if (keys.length === 1 && keys[0] === 'Fn::Sub') {
+      return String(object['Fn::Sub']).replace(/\$\{([A-Za-z0-9:.]+)\}/g, (_, name: string) =>
+        lookup(name, refs),
+      )
+    }
+    return Object.fromEntries(
+      Object.entries(object).map(([key, value]) => [key, resolveReferences(value, refs)]),
+    )
+  }
+  return node as Json
+}
+
+/** Reads a definition as serverless-step-functions would see it, with CloudFormation tags kept as objects. */
+export function readDefinition(path: string): unknown {
+  return parse(readFileSync(path, 'utf8'), { customTags: cfnTags })
+}
+
+export function loadDefinition(path: string, refs: LocalReferences) {
+  return resolveReferences(readDefinition(path), refs) as {
+    States: Record<string, { Type: string; Resource?: string }>
+  }
+}
+
+export interface LocalLake {
+  /** Directory the code bucket maps to (the repository root; contracts from tests/fixtures). */
+  root: string
+  rawDir: string
+  lakeDir: string
+  piiKeyFile: string
+  notificationsLog: string
+  logDir: string
+}
+
+/** The local lake of a profile: everything under `.local/<profile>/`. */
+export function localLake(profile: Profile, overrides: Partial<LocalLake> = {}): LocalLake {
+  const base = join(projectRoot, '.local', profile)
+  return {
+    root: projectRoot,
+    rawDir: join(base, 'buckets', 'raw'),
+    lakeDir: join(base, 'lake'),
+    piiKeyFile: join(base, 'secrets', 'pii-hmac.key'),
+    notificationsLog: join(base, 'notifications.log'),
+    logDir: join(base, 'logs', 'emr'),
+    ...overrides,
+  }
+}
+
+/** Local bucket names and ARNs for the references in the definitions. */
+export const LOCAL_REFERENCES: LocalReferences = {
+  'LakeWindowLambdaFunction.Arn': 'arn:aws:lambda:us-east-1:000000000000:function:lakeWindow',
+  'LakeSparkApplication.ApplicationId': 'local-lake',
+  'LakeJobRole.Arn': 'arn:aws:iam::000000000000:role/local-lake-job',
+  LakeCodeBucket: 'local-code',
+  RawBucket: 'local-raw',
+  LakeBucket: 'local-lake',
+  PiiHmacSecret: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:local-pii',
+  AlarmTopic: 'arn:aws:sns:us-east-1:000000000000:local-alarms',
+}
+
+export function emrOptions(lake: LocalLake): LocalEmrOptions {
+  return {
+    s3: [
+      ['s3://local-code/', `${lake.root}/`],
+      ['s3://local-raw/', `${lake.rawDir}/`],
+    ],
+    rawDir: lake.rawDir,
+    lakeDir: lake.lakeDir,
+    piiKeyFile: lake.piiKeyFile,
+    logDir: lake.logDir,
+  }
+}
+
+export interface Notification {
+  at: string
+  topicArn: string
+  subject?: string
+  message: string
+}
+
+function publishLocally(path: string) {
+  return (input: unknown) => {
+    const { TopicArn, Subject, Message } = input as { TopicArn: string; Subject?: string; Message: string }
+    const line: Notification = {
+      at: new Date().toISOString(),
+      topicArn: TopicArn,
+      subject: Subject,
+      message: Message,
+    }
+    mkdirSync(dirname(path), { recursive: true })
+    appendFileSync(path, `${JSON.stringify(line)}\n`)
+    return { MessageId: `local-${Date.now()}` }
+  }
+}
+
+type Handler = (input: unknown) => Promise<unknown> | unknown
+
+/** The local handler of every Task state, chosen by its Resource. */
+export async function localHandlers(
+  definition: { States: Record<string, { Type: string; Resource?: string }> },
+  lake: LocalLake,
+): Promise<Record<string, Handler>> {
+  const handlers: Record<string, Handler> = {}
+  const emr = localEmr(emrOptions(lake))
+  const sns = publishLocally(lake.notificationsLog)
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type !== 'Task' || !state.Resource) continue
+    if (state.Resource === 'arn:aws:states:::emr-serverless:startJobRun.sync') handlers[name] = emr
+    else if (state.Resource === 'arn:aws:states:::sns:publish') handlers[name] = sns
+    else if (state.Resource.startsWith('arn:aws:lambda:')) {
+      const fn = await loadFunction(projectRoot, state.Resource.split(':').pop() ?? '', 30)
+      handlers[name] = (input) => fn.invoke(input)
+    } else throw new Error(`state ${name}: no local handler for ${state.Resource}`)
+  }
+  return handlers
+}
+
+export interface RunResult {
+  status: 'SUCCEEDED' | 'FAILED'
+  output?: unknown
+  error?: { name: string; message: string }
+  /** Names of the states entered, in order; a retry adds `<state>:retry`. */
+  states: string[]
+}
+
+/**
+ * Runs `state-machines/<name>.asl.yml` with `input`; retry waits are shortened to
+ * `retryDelayMs` (the definitions wait minutes). `$$.State.RetryCount` is not tracked by the
+ * local runner: it reads 0 on every attempt (the local EMR does not dedupe client tokens).
+ */
+export async function runStateMachine(
+  name: string,
+  input: Json,
+  lake: LocalLake,
+  options: { retryDelayMs?: number } = {},
+): Promise<RunResult> {
+  const definition = loadDefinition(join(projectRoot, 'state-machines', `${name}.asl.yml`), LOCAL_REFERENCES)
+  const handlers = await localHandlers(definition, lake)
+  const retryable = Object.entries(definition.States)
+    .filter(([, state]) => 'Retry' in (state as object))
+    .map(([state]) => state)
+  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } })
+  const runOptions: RunOptions = {
+    overrides: {
+      taskResourceLocalHandlers: handlers as never,
+      retryIntervalOverrides: Object.fromEntries(
+        retryable.map((state) => [state, options.retryDelayMs ?? 0]),
+      ),
+    },
+    context: { State: { RetryCount: 0 } },
+  }
+  const execution = machine.run(input, runOptions)
+  const states: string[] = []
+  const collect = (async () => {
+    for await (const event of execution.eventLogs) {
+      // A retry stays inside its state (no new StateEntered): it is listed as `<state>:retry`.
+      if (event.type === 'StateEntered') states.push((event as { state: { name: string } }).state.name)
+      if (event.type === 'StateRetried')
+        states.push(`${(event as { state: { name: string } }).state.name}:retry`)
+    }
+  })()
+  try {
+    const output = await execution.result
+    await collect
+    return { status: 'SUCCEEDED', output, states }
+  } catch (error) {
+    await collect.catch(() => undefined)
+    const e = error as Error & { cause?: { name?: string; message?: string } }
+    return {
+      status: 'FAILED',
+      error: { name: e.cause?.name ?? e.name, message: e.cause?.message ?? e.message },
+      states,
+    }
+  }
+}
