@@ -55,11 +55,27 @@ def ohlc_violations(bars: DataFrame) -> DataFrame:
     return bars.where(~F.coalesce(ok, F.lit(False)))
 
 
-def minute_coverage(bars: DataFrame, window: Window) -> DataFrame:
-    """Per symbol seen in the window: distinct minutes with a bar / minutes in the window."""
-    return bars.groupBy("symbol").agg(
-        (F.countDistinct("start") / F.lit(window.minutes())).alias("coverage")
-    ).select("symbol", "coverage")
+def minute_coverage(bars: DataFrame, window: Window, first_seen: DataFrame | None = None) -> DataFrame:
+    """Per symbol seen in the window: distinct minutes with a bar / minutes it should have.
+
+    The span starts at the window start, or at the symbol's first bar ever (`first_seen`:
+    symbol, first_start) when that is later: no bar can predate the polling of a symbol. It ends
+    at the symbol's newest bar in the window: the minutes after it are the freshness check's to
+    judge, so a window that ends at the current minute is not a coverage gap, while a hole in
+    the middle of the span is.
+    """
+    per_symbol = bars.groupBy("symbol").agg(
+        F.countDistinct("start").alias("minutes"), F.max("start").alias("newest")
+    )
+    window_start = F.lit(window.start).cast(T.TimestampType())
+    if first_seen is None:
+        per_symbol = per_symbol.withColumn("first_start", window_start)
+    else:
+        per_symbol = per_symbol.join(first_seen.select("symbol", "first_start"), on="symbol", how="left")
+    span_start = F.greatest(window_start, F.coalesce(F.col("first_start"), window_start))
+    span_end = F.least(F.lit(window.end).cast(T.TimestampType()), F.col("newest") + F.expr("INTERVAL 1 MINUTE"))
+    span_minutes = (F.unix_timestamp(span_end) - F.unix_timestamp(span_start)) / 60.0
+    return per_symbol.select("symbol", (F.col("minutes") / span_minutes).alias("coverage"))
 
 
 def trades_outside_bar(trades: DataFrame, bars: DataFrame, tolerance: float) -> DataFrame:
@@ -117,7 +133,8 @@ def run_checks(spark: SparkSession, window: Window, thresholds: Thresholds) -> l
         sample = ", ".join(f"{r['symbol']}@{r[1]}" for r in bad.limit(5).collect())
         results.append(CheckResult("ohlc_sanity", table, count == 0, float(count), 0.0, sample or "low <= open, close <= high; volume >= 0"))
 
-    coverage = minute_coverage(bars, window).collect()
+    first_seen = bars_all.groupBy("symbol").agg(F.min("start").alias("first_start"))
+    coverage = minute_coverage(bars, window, first_seen).collect()
     worst = min((row["coverage"] for row in coverage), default=1.0)
     short = sorted(f"{row['symbol']}={row['coverage']:.3f}" for row in coverage if row["coverage"] < thresholds.min_coverage)
     results.append(

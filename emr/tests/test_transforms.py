@@ -6,6 +6,8 @@ from decimal import Decimal
 import raw_fixtures as rf
 from conftest import PII_KEY
 
+from pyspark.sql import functions as F
+
 from lake import quality, transforms
 from lake.window import Window
 
@@ -94,11 +96,22 @@ def test_quality_functions_find_bad_rows(spark):
         rf.line("crypto.bars", 0, 1, rf.bar("BTC/USD", "2026-11-30T10:00:00Z", open_="10", high="12", low="9", close="11")),
         # close above high: insane
         rf.line("crypto.bars", 0, 2, rf.bar("BTC/USD", "2026-11-30T10:01:00Z", open_="10", high="12", low="9", close="13")),
+        # 10:02 missing: a hole inside BTC's span
+        rf.line("crypto.bars", 0, 3, rf.bar("BTC/USD", "2026-11-30T10:03:00Z")),
         rf.line("crypto.bars", 1, 1, rf.bar("ETH/USD", "2026-11-30T10:00:00Z")),
     ]))
     assert [r["start"] for r in quality.ohlc_violations(bars).collect()] == [datetime(2026, 11, 30, 10, 1)]
-    coverage = {r["symbol"]: r["coverage"] for r in quality.minute_coverage(bars, Window.parse("2026-11-30T10:00:00Z", "2026-11-30T10:04:00Z")).collect()}
-    assert coverage == {"BTC/USD": 0.5, "ETH/USD": 0.25}
+
+    def coverage(window: Window, first_seen=None) -> dict:
+        return {r["symbol"]: round(r["coverage"], 4) for r in quality.minute_coverage(bars, window, first_seen).collect()}
+
+    # Spans end at each symbol's newest bar: BTC 10:00-10:04 holds 3 of 4 minutes, ETH 10:00-10:01 1 of 1.
+    assert coverage(Window.parse("2026-11-30T10:00:00Z", "2026-11-30T10:10:00Z")) == {"BTC/USD": 0.75, "ETH/USD": 1.0}
+    # A window starting before the bars counts the empty lead, unless the symbols were first seen later.
+    early = Window.parse("2026-11-30T09:58:00Z", "2026-11-30T10:10:00Z")
+    assert coverage(early) == {"BTC/USD": 0.5, "ETH/USD": 0.3333}
+    first_seen = bars.groupBy("symbol").agg(F.min("start").alias("first_start"))
+    assert coverage(early, first_seen) == {"BTC/USD": 0.75, "ETH/USD": 1.0}
     assert quality.duplicate_keys(bars, ["symbol", "start"]) == 0
     assert quality.duplicate_keys(bars.unionByName(bars.limit(1)), ["symbol", "start"]) == 1
     trades = transforms.to_trades(lines_df(spark, [
