@@ -242,6 +242,9 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         if (schedule.target.kind === 'stateMachine') {
           const name = stateMachineName(schedule.target.logicalId)
           if (!name) return log(`${schedule.rule}: no local definition for ${schedule.target.logicalId}`)
+          // The compressed schedule's first boundary can come seconds after start, before land-raw
+          // has flushed anything: the first refresh waits one whole period.
+          if (name === 'lake-refresh' && Date.now() - startedAt.getTime() < options.lakeEveryMs) return
           // A short local run refreshes what it just produced instead of the previous full hour.
           const input =
             name === 'lake-refresh' ? { window: recentWindow(Date.now()) } : (schedule.input ?? {})
