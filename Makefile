@@ -69,6 +69,11 @@ bench: setup ## benchmarks (figures, not tests) against the test profile's servi
 	@tsx bench/index-events.ts
 	@echo "[bench] function bundles: size and cold module initialisation..."
 	@tsx bench/bundles.ts
+	@echo "[bench] lake_refresh over one simulated day on local Spark..."
+	@$(VENV_PYTHON) bench/lake_refresh.py
+
+query: setup ## SQL on the local Iceberg tables of make run: make query SQL="select * from crypto_db.trader_view limit 10"
+	@scripts/query.sh "$(SQL)" $${PROFILE:-run}
 
 package: $(NPM_STAMP) ## serverless package for STAGE (default dev) into .local/package/STAGE, no AWS credentials needed
 	@serverless package --stage $${STAGE:-dev} --package .local/package/$${STAGE:-dev}
