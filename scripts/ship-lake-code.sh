@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ships the lake job code to the code bucket (run after `serverless deploy`):
+# Ships the lake job code to the code bucket (run by the ship-lake-code plugin after every
+# `serverless deploy`; runnable by hand too):
 #   s3://<LakeCodeBucket>/emr/jobs/*.py            entry points
 #   s3://<LakeCodeBucket>/emr/lake.zip             the lake package (spark.submit.pyFiles)
 #   s3://<LakeCodeBucket>/emr/contracts/*.json     the contracts the refresh validates against
