@@ -25,6 +25,7 @@ $(NPM_STAMP): package.json package-lock.json
 setup: $(NPM_STAMP) ## install dependencies and provision Kafka, OpenSearch and the Python venv under .local/
 	@echo "[setup] node $$(node --version) from node_modules/.bin"
 	@tsx local/services-cli.ts provision --python
+	@bash scripts/cfn-lint.sh --install-only
 
 run: setup ## run the whole pipeline locally (ARGS="--duration 90s --report r.json --fresh")
 	@tsx local/cli.ts run $(ARGS)

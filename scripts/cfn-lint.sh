@@ -10,7 +10,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.local/tools/cfn-lint"
 stamp="$venv/.installed-$CFN_LINT_VERSION"
 
+mkdir -p "$(dirname "$venv")"
+# Parallel test workers may all find it missing: one installs, the others wait for it.
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -f "$stamp" ]]; then
+  echo "[setup] cfn-lint: installing $CFN_LINT_VERSION into .local/tools/cfn-lint (first run only)..." >&2
   python=""
   for candidate in python3 python3.13 python3.12 python3.11 python3.10 python3.9; do
     if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
@@ -28,6 +33,7 @@ if [[ ! -f "$stamp" ]]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2
   touch "$stamp"
 fi
+flock -u 9
 
 if [[ "${1:-}" == "--install-only" ]]; then
   exit 0
