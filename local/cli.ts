@@ -9,8 +9,9 @@ import { isProfile, type Profile } from './services/index.ts'
 
 const UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
 
-/** `90s`, `5m`, `1h`, `1500ms` -> milliseconds. */
+/** `90s`, `5m`, `1h`, `1500ms` (or `0`) -> milliseconds. */
 export function parseDuration(text: string): number {
+  if (text.trim() === '0') return 0
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
   if (!match) throw new InvalidArgumentError('expected a duration such as 90s, 5m or 1h.')
   return Number(match[1]) * UNITS_MS[match[2] as keyof typeof UNITS_MS]
@@ -43,11 +44,13 @@ program
     false,
   )
   .option('--stage <stage>', 'the serverless stage whose packaged service is run', 'dev')
-  .option(
-    '--lake-every <duration>',
-    'run lake-refresh this often (its hourly schedule, compressed); 0 = only once at the end',
-    parseDuration,
-    120_000,
+  .addOption(
+    new Option(
+      '--lake-every <duration>',
+      'run lake-refresh this often (its hourly schedule, compressed); 0 = only once at the end',
+    )
+      .argParser(parseDuration)
+      .default(120_000, '2m'),
   )
   .addOption(
     new Option('--profile <profile>', 'local environment: run (make run) or test')
