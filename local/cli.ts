@@ -98,7 +98,9 @@ program
       }
       log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
       log(`lost ${report.lost}, duplicates ${report.duplicates}: ${exitCode === 0 ? 'OK' : 'FAILED'}`)
-      process.exitCode = exitCode
+      // Done: the functions' module-level clients (Kafka producers, as in a warm Lambda container)
+      // would keep the event loop alive against services that stay up.
+      process.exit(exitCode)
     },
   )
 
