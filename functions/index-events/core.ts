@@ -3,7 +3,8 @@
  * deterministic `_id`, every invalid record quarantined with its reason, and whatever could
  * not be indexed after bounded retries reported back as a partial batch failure so the event
  * source resumes from it. One poison record never fails or stalls the batch. Trades carry the
- * icon of their base asset (`asset_icon_url`) when one is known.
+ * icon of their base asset (`asset_icon_url`) when one is known. Bars are versioned by their
+ * `revision`: the node keeps the highest, and a redelivered or older revision is skipped.
  */
 import {
   type AssetEvent,
@@ -57,7 +58,13 @@ export function toBulkDoc(
   switch (topic) {
     case TOPICS.bars: {
       const bar = event as BarEvent
-      return { index: `${BARS_ALIAS}-${monthOf(bar.start)}`, id: bar.event_id, doc: { ...bar } }
+      // The revision is the external version: a redelivered or older revision cannot replace a newer one.
+      return {
+        index: `${BARS_ALIAS}-${monthOf(bar.start)}`,
+        id: bar.event_id,
+        doc: { ...bar },
+        version: bar.revision,
+      }
     }
     case TOPICS.trades: {
       const { user_name, user_email, document_id, ...trade } = event as TradeEvent
@@ -110,6 +117,16 @@ async function iconsForTrades(
 
 const isRetryable = (result: BulkItemResult) => result.status === 429 || result.status >= 500
 
+/**
+ * The node already holds this version of the document or a newer one (external versioning answers
+ * 409 `version_conflict_engine_exception`): a redelivery or an older revision, nothing to write.
+ * That is success — not an error to retry or quarantine — or the partition would stall on it.
+ */
+const isNotNewer = (result: BulkItemResult, doc: BulkDoc) =>
+  doc.version !== undefined &&
+  result.status === 409 &&
+  result.error?.type === 'version_conflict_engine_exception'
+
 export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promise<KafkaBatchResponse> {
   const attempts = deps.attempts ?? 4
   const baseDelayMs = deps.baseDelayMs ?? 200
@@ -134,6 +151,7 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
   }))
 
   let indexed = 0
+  let notNewer = 0
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) {
       deps.counter.count('IndexRetries', pending.length)
@@ -150,6 +168,7 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
     results.forEach((result, i) => {
       const item = pending[i] as Pending
       if (result.status >= 200 && result.status < 300) indexed++
+      else if (isNotNewer(result, item.doc)) notNewer++
       else if (isRetryable(result)) retry.push(item)
       else
         rejections.push(
@@ -165,6 +184,7 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
 
   await deps.quarantine(rejections)
   deps.counter.count('EventsIndexed', indexed)
+  if (notNewer > 0) deps.counter.count('StaleRevisionsSkipped', notNewer)
   if (pending.length > 0) deps.counter.count('BatchItemFailures', pending.length)
   return toBatchResponse(pending.map((item) => item.record))
 }

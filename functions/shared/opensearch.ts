@@ -26,6 +26,13 @@ export interface BulkDoc {
   index: string
   id: string
   doc: Record<string, unknown>
+  /**
+   * An external version (`version_type: external`): the node indexes the document only when this
+   * is strictly higher than the version it holds, and answers 409 `version_conflict_engine_exception`
+   * otherwise, so an older or repeated version never overwrites what is there. Without it the
+   * document is replaced unconditionally.
+   */
+  version?: number
 }
 
 /** One result per document, in order: `status` is the item's HTTP status. */
@@ -36,7 +43,10 @@ export interface BulkItemResult {
 
 /** The port index-events writes through. */
 export interface SearchIndex {
-  /** `index` (not `create`) with explicit ids: re-indexing a document replaces it, never duplicates it. */
+  /**
+   * `index` (not `create`) with explicit ids: re-indexing a document replaces it, never duplicates
+   * it; a document with a `version` replaces it only when that version is higher.
+   */
   bulkIndex(docs: BulkDoc[]): Promise<BulkItemResult[]>
 }
 
@@ -48,7 +58,15 @@ export function openSearchIndex(client: Client): SearchIndex {
   return {
     async bulkIndex(docs) {
       if (docs.length === 0) return []
-      const body = docs.flatMap((doc) => [{ index: { _index: doc.index, _id: doc.id } }, doc.doc])
+      const body = docs.flatMap((doc) => [
+        {
+          index:
+            doc.version === undefined
+              ? { _index: doc.index, _id: doc.id }
+              : { _index: doc.index, _id: doc.id, version: doc.version, version_type: 'external' },
+        },
+        doc.doc,
+      ])
       const response = await client.bulk({ body })
       const items = (response.body.items ?? []) as BulkResponseItem[]
       if (items.length !== docs.length) {

@@ -30,6 +30,8 @@ export function indexTemplates(replicas: number) {
           dynamic: 'strict' as const,
           properties: {
             ...envelope,
+            // Also the document's external version: the highest revision is the one indexed.
+            revision: { type: 'long' as const },
             symbol: keyword,
             timeframe: keyword,
             start: date,
@@ -94,11 +96,23 @@ export function indexTemplates(replicas: number) {
   }
 }
 
-/** PUTs every template; idempotent (a PUT replaces the template with the same content). */
+/**
+ * PUTs every template, then its field mappings on the indices that already match it; idempotent (a
+ * PUT replaces the template with the same content, re-putting a mapping changes nothing). A
+ * template only applies to indices created after it, and the mappings are strict: without the
+ * second PUT a field added to the contract (bars' `revision`) would be rejected by this month's
+ * index until the next one. A field whose type changed fails here, loudly, instead.
+ */
 export async function applyIndexTemplates(client: Client, replicas: number): Promise<string[]> {
   const names: string[] = []
   for (const [name, body] of Object.entries(indexTemplates(replicas))) {
     await client.indices.putIndexTemplate({ name, body })
+    await client.indices.putMapping({
+      index: body.index_patterns.join(','),
+      allow_no_indices: true,
+      ignore_unavailable: true,
+      body: { properties: body.template.mappings.properties },
+    })
     names.push(name)
   }
   return names

@@ -29,13 +29,18 @@ import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
 import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
 import { type BulkDoc, createOpenSearchClient, openSearchIndex } from '../../functions/shared/opensearch.ts'
-import { applySearchConfig } from '../../functions/shared/search-templates.ts'
+import type { Rejection } from '../../functions/shared/quarantine.ts'
+import {
+  applyIndexTemplates,
+  applySearchConfig,
+  indexTemplates,
+} from '../../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { EventSource } from '../../local/event-source/emulator.ts'
 import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
-import { asset, bar, trade } from '../helpers/events.ts'
+import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
@@ -380,6 +385,102 @@ describe('a bulk response with some failed items', () => {
       expect(count.body.count).toBe(2)
     } finally {
       await search.indices.delete({ index: blocked }).catch(() => undefined)
+    }
+  })
+})
+
+describe('bar revisions (external versioning on the real node)', () => {
+  const symbol = `IE${run}R/USD`
+  const minute = isoSeconds(start)
+  const revision1 = bar(symbol, minute, '97000.5', FIRST_REVISION)
+  const revision2 = { ...bar(symbol, minute, '97012.25', FIRST_REVISION + 45_000), volume: '1.75' }
+  let offset = 500
+
+  async function deliver(...events: BarEvent[]) {
+    const counts: Record<string, number> = {}
+    const quarantined: Rejection[] = []
+    const response = await indexEvents(
+      mskEvent(events.map((e) => mskRecord('crypto.bars', 0, offset++, e, symbol))),
+      {
+        index: openSearchIndex(search),
+        piiKey: 'b'.repeat(64),
+        counter: { count: (name, value) => (counts[name] = (counts[name] ?? 0) + value) },
+        quarantine: async (rejections) => quarantined.push(...rejections),
+        sleep: async () => {},
+        attempts: 2,
+      },
+    )
+    return { failures: response.batchItemFailures, counts, quarantined }
+  }
+
+  async function stored() {
+    const doc = await search.get({ index: 'crypto-bars-2026.11', id: revision1.event_id })
+    return {
+      version: doc.body._version,
+      seqNo: doc.body._seq_no,
+      source: doc.body._source as Record<string, unknown>,
+    }
+  }
+
+  it('keeps revision 2 when revision 1 arrives after it, and takes a redelivered revision 2 as a no-op', async () => {
+    await applyIndexTemplates(search, 0)
+    expect(await deliver(revision2)).toEqual({ failures: [], counts: { EventsIndexed: 1 }, quarantined: [] })
+    const first = await stored()
+    expect(first.version).toBe(Date.parse('2026-11-30T10:01:50Z'))
+    expect(first.source).toMatchObject({ close: '97012.25', volume: '1.75', revision: first.version })
+
+    expect(await deliver(revision1)).toEqual({
+      failures: [],
+      counts: { EventsIndexed: 0, StaleRevisionsSkipped: 1 },
+      quarantined: [],
+    })
+    expect(await stored()).toEqual(first)
+
+    expect(await deliver(revision2)).toEqual({
+      failures: [],
+      counts: { EventsIndexed: 0, StaleRevisionsSkipped: 1 },
+      quarantined: [],
+    })
+    // Not rewritten: the same sequence number, not only the same content.
+    expect(await stored()).toEqual(first)
+    expect(await docCounts('crypto-bars', 'event_id', [revision1.event_id])).toEqual({
+      [revision1.event_id]: 1,
+    })
+  })
+
+  it('takes a newer revision in the same batch as an older one, whatever their order', async () => {
+    const revision3 = { ...bar(symbol, minute, '97020', FIRST_REVISION + 90_000), high: '97030' }
+    expect(await deliver(revision3, revision1)).toEqual({
+      failures: [],
+      counts: { EventsIndexed: 1, StaleRevisionsSkipped: 1 },
+      quarantined: [],
+    })
+    const now = await stored()
+    expect(now.version).toBe(Date.parse('2026-11-30T10:02:35Z'))
+    expect(now.source).toMatchObject({ close: '97020', high: '97030' })
+  })
+
+  it('adds revision to a bar index created before the field existed', async () => {
+    const year = 1980 + Math.floor(Math.random() * 9)
+    const old = `crypto-bars-${year}.08`
+    const template = indexTemplates(0)['crypto-bars'].template.mappings
+    const { revision: _revision, ...before } = template.properties
+    try {
+      // Created with the mapping of bar contract v1 (no template applies to an explicit mapping).
+      await search.indices.create({
+        index: old,
+        body: { mappings: { dynamic: 'strict', properties: before } },
+      })
+      await applyIndexTemplates(search, 0)
+      const event = bar(symbol, `${year}-08-01T00:00:00Z`)
+      expect(await deliver(event)).toEqual({ failures: [], counts: { EventsIndexed: 1 }, quarantined: [] })
+      const mapping = await search.indices.getMapping({ index: old })
+      expect(
+        (mapping.body as Record<string, { mappings: { properties: Record<string, unknown> } }>)[old]?.mappings
+          .properties.revision,
+      ).toEqual({ type: 'long' })
+    } finally {
+      await search.indices.delete({ index: old }).catch(() => undefined)
     }
   })
 })

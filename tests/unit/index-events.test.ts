@@ -1,8 +1,14 @@
-import { describe, expect, it } from 'vitest'
+import type { Client } from '@opensearch-project/opensearch'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { decodeRecord, indexEvents, MAX_VALUE_BYTES, toBulkDoc } from '../../functions/index-events/core.ts'
-import type { BulkDoc, BulkItemResult, SearchIndex } from '../../functions/shared/opensearch.ts'
+import {
+  type BulkDoc,
+  type BulkItemResult,
+  openSearchIndex,
+  type SearchIndex,
+} from '../../functions/shared/opensearch.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
-import { asset, bar, trade } from '../helpers/events.ts'
+import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 
 const noSleep = async () => {}
@@ -71,6 +77,13 @@ describe('toBulkDoc', () => {
     expect(text).not.toContain('maria.souza@example.com.br')
     expect(text).not.toContain('52998224725')
     expect(doc.doc.document_id_token).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('versions a bar by its revision, and nothing else', () => {
+    const revised = bar('BTC/USD', '2026-11-30T10:00:00Z', '97001.5', FIRST_REVISION + 30_000)
+    expect(toBulkDoc('crypto.bars', revised, 'k'.repeat(32)).version).toBe(Date.parse('2026-11-30T10:01:35Z'))
+    expect(toBulkDoc('crypto.trades', trade(), 'k'.repeat(32))).not.toHaveProperty('version')
+    expect(toBulkDoc('crypto.assets', asset('LTC'), 'k'.repeat(32))).not.toHaveProperty('version')
   })
 
   it('keeps one document per asset', () => {
@@ -150,6 +163,113 @@ describe('indexEvents', () => {
     expect(response.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'crypto.bars-0', offset: 5 } },
       { itemIdentifier: { partition: 'crypto.bars-2', offset: 9 } },
+    ])
+  })
+})
+
+describe('indexEvents with bar revisions', () => {
+  const key = 'k'.repeat(32)
+  const conflict = (id: string): BulkItemResult => ({
+    status: 409,
+    error: {
+      type: 'version_conflict_engine_exception',
+      reason: `[${id}]: version conflict, current version [1796032895000] is higher or equal to the one provided [1796032865000]`,
+    },
+  })
+  beforeEach(() => {
+    counter.counts = {}
+  })
+
+  it('takes a 409 version conflict of a bar as done: no retry, no quarantine, no failure, counted', async () => {
+    const index = fakeIndex((docs) =>
+      docs.map((doc) => (doc.id.includes('BTC') ? conflict(doc.id) : { status: 201 })),
+    )
+    const quarantined: Rejection[] = []
+    const response = await indexEvents(
+      mskEvent([
+        mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')),
+        mskRecord('crypto.bars', 0, 2, bar('LTC/USD', '2026-11-30T10:00:00Z')),
+        mskRecord('crypto.bars', 0, 3, bar('BTC/USD', '2026-11-30T10:01:00Z')),
+      ]),
+      { index, piiKey: key, counter, sleep: noSleep, quarantine: async (r) => quarantined.push(...r) },
+    )
+    expect(response.batchItemFailures).toEqual([])
+    expect(index.calls).toHaveLength(1)
+    expect(quarantined).toEqual([])
+    expect(counter.counts).toEqual({ EventsIndexed: 1, StaleRevisionsSkipped: 2 })
+  })
+
+  it('quarantines a 409 of a document without a version (not a revision question)', async () => {
+    const index = fakeIndex((docs) => docs.map((doc) => conflict(doc.id)))
+    const quarantined: Rejection[] = []
+    const response = await indexEvents(mskEvent([mskRecord('crypto.assets', 0, 4, asset('LTC'), 'LTC')]), {
+      index,
+      piiKey: key,
+      counter,
+      sleep: noSleep,
+      quarantine: async (r) => quarantined.push(...r),
+    })
+    expect(response.batchItemFailures).toEqual([])
+    expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['index_rejected', '4']])
+    expect(counter.counts).toEqual({ EventsIndexed: 0 })
+  })
+})
+
+describe('openSearchIndex bulk actions', () => {
+  it('sends a versioned document with version_type external, the others without a version', async () => {
+    const bodies: unknown[][] = []
+    const client = {
+      async bulk({ body }: { body: unknown[] }) {
+        bodies.push(body)
+        return { body: { items: [{ index: { status: 201 } }, { index: { status: 201 } }] } }
+      },
+    } as unknown as Client
+    await openSearchIndex(client).bulkIndex([
+      { index: 'crypto-bars-2026.11', id: 'alpaca:BTC/USD:2026-11-30T10:00:00Z', doc: { a: 1 }, version: 7 },
+      { index: 'crypto-assets', id: 'LTC', doc: { b: 2 } },
+    ])
+    expect(bodies).toEqual([
+      [
+        {
+          index: {
+            _index: 'crypto-bars-2026.11',
+            _id: 'alpaca:BTC/USD:2026-11-30T10:00:00Z',
+            version: 7,
+            version_type: 'external',
+          },
+        },
+        { a: 1 },
+        { index: { _index: 'crypto-assets', _id: 'LTC' } },
+        { b: 2 },
+      ],
+    ])
+  })
+
+  it('passes a version conflict through as the item result', async () => {
+    const client = {
+      async bulk() {
+        return {
+          body: {
+            items: [
+              {
+                index: {
+                  status: 409,
+                  error: {
+                    type: 'version_conflict_engine_exception',
+                    reason: 'current version [2] is higher',
+                  },
+                },
+              },
+            ],
+          },
+        }
+      },
+    } as unknown as Client
+    expect(await openSearchIndex(client).bulkIndex([{ index: 'i', id: 'x', doc: {}, version: 1 }])).toEqual([
+      {
+        status: 409,
+        error: { type: 'version_conflict_engine_exception', reason: 'current version [2] is higher' },
+      },
     ])
   })
 })
