@@ -69,7 +69,8 @@ function events(): Array<{
         topic: 'crypto.bars',
         key: symbol,
         value: {
-          schema_version: 1,
+          schema_version: 2,
+          revision: Date.parse(`${MONTH}-01T${hour}:${minute}:05Z`),
           event_id: `alpaca:${symbol}:${at}`,
           source: 'alpaca',
           symbol,
