@@ -4,10 +4,18 @@
  * quarantined with its reason. An object that cannot be written is reported back as a partial
  * batch failure of its lowest offset, so the event source redelivers from there; the merge makes
  * that redelivery rewrite the same lines instead of adding copies.
+ *
+ * After its objects, each event-time partition the batch landed in gets its landing marker
+ * rewritten (functions/shared/lake-state.ts): the scheduled lake refresh plans from the markers
+ * changed since its last success, so late records and backfills reach the lake. A marker comes
+ * after the data it announces; a marker that cannot be written fails its records like an object
+ * write, and the redelivery writes it again (even when the merge itself has nothing to add).
  */
 import type { TopicName } from '../shared/contracts.ts'
 import { decodeRecord } from '../shared/decode-record.ts'
+import { landedMarkerKey } from '../shared/lake-state.ts'
 import { type KafkaBatchResponse, type MskEvent, type MskRecord, toBatchResponse } from '../shared/msk.ts'
+import type { ObjectStore } from '../shared/object-store.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import {
@@ -23,6 +31,9 @@ export interface LandRawDeps {
   store: RawObjectStore
   quarantine: (rejections: Rejection[]) => Promise<unknown>
   counter: Counter
+  /** Where the landing markers go (the raw bucket; only `put` is used). */
+  markers: Pick<ObjectStore, 'put'>
+  clock?: () => Date
   /** Objects merged at the same time; each merge is a read and a write. */
   concurrency?: number
   /** Called with each object that could not be written, before its records are reported. */
@@ -32,6 +43,8 @@ export interface LandRawDeps {
 export interface RawGroup {
   key: string
   topic: TopicName
+  /** The landing marker of the group's event-time partition. */
+  marker: string
   records: MskRecord[]
   lines: RawLine[]
 }
@@ -49,7 +62,13 @@ export function planRawObjects(event: MskEvent): { groups: RawGroup[]; rejection
       }
       const eventTime = eventTimeOf(decoded.topic, decoded.event)
       const key = rawKey(record.topic, record.partition, record.offset, eventTime)
-      const group = groups.get(key) ?? { key, topic: decoded.topic, records: [], lines: [] }
+      const group = groups.get(key) ?? {
+        key,
+        topic: decoded.topic,
+        marker: landedMarkerKey(record.topic, eventTime),
+        records: [],
+        lines: [],
+      }
       group.records.push(record)
       group.lines.push(toRawLine(record, decoded.text, decoded.event.event_id, eventTime))
       groups.set(key, group)
@@ -66,23 +85,40 @@ export async function landRaw(event: MskEvent, deps: LandRawDeps): Promise<Kafka
   const failed: MskRecord[] = []
   let landed = 0
   let written = 0
-  const queue = [...groups]
-  const worker = async () => {
-    for (let group = queue.shift(); group; group = queue.shift()) {
-      try {
-        const result = await mergeIntoObject(deps.store, group.key, group.lines)
-        landed += group.lines.length
-        if (result.written) written++
-      } catch (error) {
-        deps.onWriteError?.(group.key, error)
-        failed.push(...group.records)
-      }
+  const merged = new Map<string, MskRecord[]>()
+  await inParallel(groups, deps.concurrency, async (group) => {
+    try {
+      const result = await mergeIntoObject(deps.store, group.key, group.lines)
+      landed += group.lines.length
+      if (result.written) written++
+      merged.set(group.marker, [...(merged.get(group.marker) ?? []), ...group.records])
+    } catch (error) {
+      deps.onWriteError?.(group.key, error)
+      failed.push(...group.records)
     }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? 8) }, worker))
+  })
+  const clock = deps.clock ?? (() => new Date())
+  await inParallel([...merged], deps.concurrency, async ([marker, records]) => {
+    try {
+      const landedAt = clock().toISOString()
+      await deps.markers.put(marker, `${JSON.stringify({ landed_at: landedAt })}\n`, 'application/json')
+    } catch (error) {
+      deps.onWriteError?.(marker, error)
+      failed.push(...records)
+    }
+  })
 
   deps.counter.count('RawRecordsLanded', landed)
   deps.counter.count('RawObjectsWritten', written)
   if (failed.length > 0) deps.counter.count('BatchItemFailures', failed.length)
   return toBatchResponse(failed)
+}
+
+/** Runs `work` over `items`, at most `concurrency` (default 8) at a time. */
+async function inParallel<T>(items: T[], concurrency: number | undefined, work: (item: T) => Promise<void>) {
+  const queue = [...items]
+  const worker = async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item)
+  }
+  await Promise.all(Array.from({ length: Math.max(1, concurrency ?? 8) }, worker))
 }

@@ -24,11 +24,13 @@ const config = loadConfig(
   }),
 )
 const store = rawObjectStore(config)
+// Plain puts to the raw bucket: quarantine records and the lake's landing markers.
 const quarantineStore = rawStore(config)
 
 async function run(event: MskEvent) {
   const response = await landRaw(event, {
     store,
+    markers: quarantineStore,
     counter: powertoolsCounter,
     concurrency: config.RAW_WRITE_CONCURRENCY,
     quarantine: (rejections) => quarantine(quarantineStore, STAGE, rejections, new Date(), powertoolsCounter),

@@ -1,24 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidWindow, resolveWindow } from '../../functions/lake-window/core.ts'
+import {
+  InvalidWindow,
+  isGivenWindow,
+  type LandedMarker,
+  planWindow,
+  resolveWindow,
+} from '../../functions/lake-window/core.ts'
 import { tokenize } from '../../functions/shared/pii.ts'
 
-describe('resolveWindow', () => {
-  it('defaults to the previous full hour of the execution start', () => {
-    expect(resolveWindow({ input: {}, now: '2026-11-30T10:15:42.123Z' })).toEqual({
-      start: '2026-11-30T09:00:00Z',
-      end: '2026-11-30T10:00:00Z',
-      token: 'lake-20261130T0900Z-20261130T1000Z',
-    })
-  })
+const marker = (topic: string, hour: string, lastModified: string): LandedMarker => ({
+  key: `raw/_lake/landed/${topic}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}.json`,
+  topic,
+  hourStart: Date.parse(hour),
+  lastModified: new Date(lastModified),
+})
 
-  it('crosses midnight and month ends', () => {
-    expect(resolveWindow({ input: {}, now: '2026-12-01T00:00:05Z' })).toMatchObject({
-      start: '2026-11-30T23:00:00Z',
-      end: '2026-12-01T00:00:00Z',
-    })
-  })
-
-  it('keeps a given window and derives the token from it (and a rerun number)', () => {
+describe('resolveWindow (a given window)', () => {
+  it('keeps a given window for the refresh and quality, and derives the token from it (and a rerun number)', () => {
     expect(
       resolveWindow({
         input: { window: { start: '2026-11-01T00:00:00Z', end: '2026-11-08T00:00:00Z' }, rerun: 2 },
@@ -27,7 +25,9 @@ describe('resolveWindow', () => {
     ).toEqual({
       start: '2026-11-01T00:00:00Z',
       end: '2026-11-08T00:00:00Z',
+      quality: { start: '2026-11-01T00:00:00Z', end: '2026-11-08T00:00:00Z' },
       token: 'lake-20261101T0000Z-20261108T0000Z-r2',
+      skip: false,
     })
   })
 
@@ -43,9 +43,168 @@ describe('resolveWindow', () => {
     expect(attempt).toThrow(message)
   })
 
+  it('tells a given window from a scheduled input', () => {
+    expect(isGivenWindow({ input: {}, now: '2026-11-30T10:07:03Z' })).toBe(false)
+    expect(
+      isGivenWindow({
+        input: { window: { start: '2026-11-30T09:00:00Z', end: '2026-11-30T10:00:00Z' } },
+        now: '2026-11-30T10:07:03Z',
+      }),
+    ).toBe(true)
+  })
+})
+
+describe('planWindow (a scheduled run)', () => {
+  // The previous success listed at 09:07:05 and judged until 09:04.
+  const checkpoint = {
+    listed_at: '2026-11-30T09:07:05.000Z',
+    judged_until: '2026-11-30T09:04:00Z',
+    seen: { 'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json': '2026-11-30T09:06:59.000Z' },
+  }
+  const now = '2026-11-30T10:07:02.120Z'
+  const listedAt = new Date('2026-11-30T10:07:03.500Z')
+
+  it('refreshes the partitions changed since the checkpoint, from the hour quality last reached, and judges up to the settled minute', () => {
+    const window = planWindow({
+      now,
+      listedAt,
+      checkpoint,
+      markers: [
+        marker('crypto.bars', '2026-11-30T09:00:00Z', '2026-11-30T10:00:04Z'),
+        marker('crypto.bars', '2026-11-30T10:00:00Z', '2026-11-30T10:06:05Z'),
+        marker('crypto.trades', '2026-11-30T10:00:00Z', '2026-11-30T10:06:01Z'),
+        // untouched since long before the checkpoint
+        marker('crypto.assets', '2026-11-30T00:00:00Z', '2026-11-30T00:00:09Z'),
+      ],
+    })
+    expect(window).toEqual({
+      start: '2026-11-30T09:00:00Z',
+      end: '2026-11-30T11:00:00Z',
+      quality: { start: '2026-11-30T09:00:00Z', end: '2026-11-30T10:04:00Z' },
+      token: 'lake-20261130T0900Z-20261130T1100Z-p1007',
+      skip: false,
+      partitions: 3,
+      outside: 0,
+      checkpoint: expect.any(String),
+    })
+    // The margin of this listing (from 09:57:03.5 on) is remembered with its dates.
+    expect(JSON.parse(window.checkpoint ?? '')).toEqual({
+      listed_at: '2026-11-30T10:07:03.500Z',
+      judged_until: '2026-11-30T10:04:00Z',
+      seen: {
+        'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json': '2026-11-30T10:00:04.000Z',
+        'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json': '2026-11-30T10:06:05.000Z',
+        'raw/_lake/landed/crypto.trades/dt=2026-11-30/hour=10.json': '2026-11-30T10:06:01.000Z',
+      },
+    })
+  })
+
+  it('reaches back to a backfilled partition 20 h old, and counts what lies beyond the 48 h bound', () => {
+    const window = planWindow({
+      now,
+      listedAt,
+      checkpoint,
+      markers: [
+        marker('crypto.bars', '2026-11-29T14:00:00Z', '2026-11-30T09:50:00Z'),
+        marker('crypto.bars', '2026-11-28T09:00:00Z', '2026-11-30T09:50:00Z'),
+        marker('crypto.bars', '2026-11-28T10:00:00Z', '2026-11-30T09:50:00Z'),
+      ],
+    })
+    // Bound: floor(10:07:02 - 48 h) = 2026-11-28T10:00; 09:00 that day is out, 10:00 is in.
+    expect(window).toMatchObject({
+      start: '2026-11-28T10:00:00Z',
+      end: '2026-11-30T11:00:00Z',
+      quality: { start: '2026-11-28T10:00:00Z', end: '2026-11-30T10:04:00Z' },
+      partitions: 2,
+      outside: 1,
+      skip: false,
+    })
+  })
+
+  it('takes a marker dated inside the lookback before the last listing unless that listing saw it so', () => {
+    const markers = [
+      // seen at 09:06:59 by the last listing: not again
+      marker('crypto.bars', '2026-11-30T09:00:00Z', '2026-11-30T09:06:59Z'),
+      // dated 09:06:30, before the last listing at 09:07:05, but not in it (its PUT was in flight)
+      marker('crypto.trades', '2026-11-30T08:00:00Z', '2026-11-30T09:06:30Z'),
+      // dated before the lookback (08:57:05): an old, already refreshed landing
+      marker('crypto.assets', '2026-11-30T00:00:00Z', '2026-11-30T08:57:00Z'),
+    ]
+    expect(planWindow({ now, listedAt, checkpoint, markers })).toMatchObject({
+      start: '2026-11-30T08:00:00Z',
+      end: '2026-11-30T11:00:00Z',
+      partitions: 1,
+    })
+  })
+
+  it('skips when nothing landed since the last success', () => {
+    const window = planWindow({
+      now,
+      listedAt,
+      checkpoint,
+      markers: [
+        marker('crypto.bars', '2026-11-30T09:00:00Z', '2026-11-30T09:06:59Z'),
+        marker('crypto.assets', '2026-11-30T00:00:00Z', '2026-11-30T00:00:09Z'),
+      ],
+    })
+    expect(window).toMatchObject({ skip: true, partitions: 0, outside: 0 })
+    expect(window.checkpoint).toBeUndefined()
+  })
+
+  it('picks up, on the next run, a partition that landed while the previous refresh ran', () => {
+    const first = planWindow({
+      now,
+      listedAt,
+      checkpoint,
+      markers: [marker('crypto.bars', '2026-11-30T10:00:00Z', '2026-11-30T10:06:05Z')],
+    })
+    // While that refresh runs, hour 10 of trades lands (10:09) and hour 10 of bars again (10:11).
+    const next = planWindow({
+      now: '2026-11-30T11:07:01Z',
+      listedAt: new Date('2026-11-30T11:07:02Z'),
+      checkpoint: JSON.parse(first.checkpoint ?? ''),
+      markers: [
+        marker('crypto.bars', '2026-11-30T10:00:00Z', '2026-11-30T10:11:00Z'),
+        marker('crypto.trades', '2026-11-30T10:00:00Z', '2026-11-30T10:09:00Z'),
+      ],
+    })
+    expect(next).toMatchObject({
+      start: '2026-11-30T10:00:00Z',
+      end: '2026-11-30T12:00:00Z',
+      quality: { start: '2026-11-30T10:00:00Z', end: '2026-11-30T11:04:00Z' },
+      token: 'lake-20261130T1000Z-20261130T1200Z-p1107',
+      partitions: 2,
+    })
+  })
+
+  it('plans every marker within the bound on the first run (no checkpoint yet)', () => {
+    expect(
+      planWindow({
+        now,
+        listedAt,
+        checkpoint: undefined,
+        markers: [
+          marker('crypto.bars', '2026-11-30T10:00:00Z', '2026-11-30T10:06:05Z'),
+          marker('crypto.assets', '2026-11-30T00:00:00Z', '2026-11-30T00:00:09Z'),
+        ],
+      }),
+    ).toMatchObject({
+      start: '2026-11-30T00:00:00Z',
+      end: '2026-11-30T11:00:00Z',
+      quality: { start: '2026-11-30T00:00:00Z', end: '2026-11-30T10:04:00Z' },
+      partitions: 2,
+    })
+  })
+
   it('keeps client tokens inside the EMR pattern with room for the state suffix', () => {
-    const { token } = resolveWindow({ input: { rerun: 999 }, now: '2026-11-30T10:15:42Z' })
-    expect(token).toMatch(/^[A-Za-z0-9._-]+$/)
+    const { token } = planWindow({
+      now,
+      listedAt,
+      checkpoint: undefined,
+      rerun: 999,
+      markers: [marker('crypto.bars', '2026-11-28T10:00:00Z', '2026-11-30T10:06:05Z')],
+    })
+    expect(token).toBe('lake-20261128T1000Z-20261130T1100Z-p1007-r999')
     expect(`${token}-quality-a99`.length).toBeLessThanOrEqual(64)
   })
 })

@@ -31,6 +31,19 @@ function memoryStore(failKeys: string[] = []): RawObjectStore & { objects: Map<s
 
 const counter = { count() {} }
 
+/** The landing markers written, by key; keys in `failKeys` throw. */
+function memoryMarkers(failKeys: string[] = []) {
+  const written = new Map<string, string>()
+  return {
+    written,
+    async put(key: string, body: Uint8Array | string) {
+      if (failKeys.includes(key)) throw new Error('SlowDown')
+      written.set(key, String(body))
+    },
+  }
+}
+const clock = () => new Date('2026-11-30T10:02:03.456Z')
+
 async function linesOf(store: ReturnType<typeof memoryStore>): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {}
   for (const [key, object] of [...store.objects].sort(([a], [b]) => a.localeCompare(b))) {
@@ -103,6 +116,7 @@ describe('landRaw', () => {
     const quarantined: Rejection[] = []
     const response = await landRaw(mskEvent([...batch(), mskRecord('crypto.trades', 3, 8, 'nope')]), {
       store,
+      markers: memoryMarkers(),
       counter,
       quarantine: async (r) => quarantined.push(...r),
     })
@@ -121,7 +135,7 @@ describe('landRaw', () => {
 
   it('rewrites the same lines when the batch is redelivered, whole or cut differently', async () => {
     const store = memoryStore()
-    const deps = { store, counter, quarantine: async () => {} }
+    const deps = { store, markers: memoryMarkers(), counter, quarantine: async () => {} }
     const records = batch()
     await landRaw(mskEvent(records), deps)
     const first = await linesOf(store)
@@ -137,6 +151,7 @@ describe('landRaw', () => {
     const errors: string[] = []
     const response = await landRaw(mskEvent(batch()), {
       store,
+      markers: memoryMarkers(),
       counter,
       quarantine: async () => {},
       onWriteError: (key) => errors.push(key),
@@ -153,6 +168,7 @@ describe('landRaw', () => {
     await expect(
       landRaw(mskEvent([mskRecord('crypto.bars', 0, 1, 'nope')]), {
         store,
+        markers: memoryMarkers(),
         counter,
         quarantine: async () => {
           throw new Error('AccessDenied')
@@ -160,5 +176,64 @@ describe('landRaw', () => {
       }),
     ).rejects.toThrow('AccessDenied')
     expect(store.objects.size).toBe(0)
+  })
+
+  it('marks each event-time partition it landed in, after its objects, with the landing time', async () => {
+    const markers = memoryMarkers()
+    const response = await landRaw(mskEvent([...batch(), mskRecord('crypto.trades', 3, 8, 'nope')]), {
+      store: memoryStore(),
+      markers,
+      clock,
+      counter,
+      quarantine: async () => {},
+    })
+    expect(response.batchItemFailures).toEqual([])
+    expect(Object.fromEntries(markers.written)).toEqual({
+      'raw/_lake/landed/crypto.assets/dt=2026-11-30/hour=00.json':
+        '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
+      'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json': '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
+      'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json': '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
+      'raw/_lake/landed/crypto.trades/dt=2026-11-30/hour=10.json':
+        '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
+    })
+  })
+
+  it('marks a partition again when a redelivery has nothing new to merge (the marker may be what failed)', async () => {
+    const store = memoryStore()
+    await landRaw(mskEvent(batch()), { store, markers: memoryMarkers(), counter, quarantine: async () => {} })
+    const again = memoryMarkers()
+    await landRaw(mskEvent(batch().slice(0, 1)), {
+      store,
+      markers: again,
+      counter,
+      quarantine: async () => {},
+    })
+    expect([...again.written.keys()]).toEqual(['raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json'])
+  })
+
+  it('fails the records of a partition whose marker cannot be written, so they are redelivered', async () => {
+    const errors: string[] = []
+    const response = await landRaw(mskEvent(batch()), {
+      store: memoryStore(),
+      markers: memoryMarkers(['raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json']),
+      counter,
+      quarantine: async () => {},
+      onWriteError: (key) => errors.push(key),
+    })
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'crypto.bars-0', offset: 999 } },
+    ])
+    expect(errors).toEqual(['raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json'])
+  })
+
+  it('writes no marker for a partition whose only object failed', async () => {
+    const markers = memoryMarkers()
+    await landRaw(mskEvent(batch().slice(0, 1)), {
+      store: memoryStore(['raw/crypto.bars/dt=2026-11-30/hour=09/0-0-999.ndjson.gz']),
+      markers,
+      counter,
+      quarantine: async () => {},
+    })
+    expect(markers.written.size).toBe(0)
   })
 })
