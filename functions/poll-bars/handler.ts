@@ -1,6 +1,7 @@
 /**
  * poll-bars Lambda: wiring only (config, adapters, middy). The logic is in core.ts.
- * Scheduled every minute by EventBridge; locally by the scheduler with the same event shape.
+ * Scheduled at the start of every minute by EventBridge (`cron(* * * * ? *)`); the core then
+ * waits until POLL_AT_SECOND past it. Locally the scheduler sends the same event shape.
  */
 import { join } from 'node:path'
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
@@ -25,7 +26,7 @@ import { logRetry, scheduledRun } from '../shared/scheduled.ts'
 import { readAlpacaKeys } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
-import { pollBars } from './core.ts'
+import { DEFAULT_SETTLE_WINDOW_MINUTES, pollBars } from './core.ts'
 import { fileWatermarkStore, s3WatermarkStore, WATERMARK_KEY } from './watermark.ts'
 
 export const STAGE = 'poll-bars'
@@ -38,6 +39,10 @@ export const PollBarsEnv = z
     ...SymbolsEnv,
     BACKFILL_MAX_MINUTES: positiveInt.default(1440),
     INITIAL_LOOKBACK_MINUTES: positiveInt.default(5),
+    /** Closed minutes re-read on every poll for recalculated bars (see core.ts); 0 turns revisions off. */
+    SETTLE_WINDOW_MINUTES: z.coerce.number().int().min(0).max(60).default(DEFAULT_SETTLE_WINDOW_MINUTES),
+    /** Second of the scheduled minute the poll waits for: Alpaca publishes a bar ~1-3 s after its minute. */
+    POLL_AT_SECOND: z.coerce.number().int().min(0).max(30).default(3),
     ...HttpEnv({ timeoutMs: 10_000, retries: 4 }),
     ...KafkaEnv,
     ...ObjectStoreEnv,
@@ -96,6 +101,8 @@ const run = scheduledRun(
           symbols: config.SYMBOLS,
           backfillMaxMinutes: config.BACKFILL_MAX_MINUTES,
           initialLookbackMinutes: config.INITIAL_LOOKBACK_MINUTES,
+          settleWindowMinutes: config.SETTLE_WINDOW_MINUTES,
+          pollAtSecond: config.POLL_AT_SECOND,
         },
       },
     )

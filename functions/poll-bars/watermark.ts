@@ -1,9 +1,15 @@
 /**
- * The per-symbol watermark of poll-bars: the start of the last bar handled for each symbol, so
- * the next poll knows where to resume (and what to backfill after an outage). One small JSON
- * document, written with optimistic concurrency: on S3 a conditional write (`If-Match` on the
- * ETag, `If-None-Match: *` for the first write), locally a file compared-then-renamed. Two
- * invocations that overlap (a double-fired schedule) can then never move a watermark backwards.
+ * The state of poll-bars, one small JSON document:
+ * - `marks`: per symbol, the start of the last bar handled, so the next poll knows where to
+ *   resume (and what to backfill after an outage);
+ * - `settle`: per symbol, for each bar emitted inside the trailing settle window, the digest of
+ *   the content last seen and the revision last emitted, so a re-read emits a new revision only
+ *   when Alpaca recalculated the bar. Entries leave with the window (pruned on every save).
+ *   Documents written before revisions existed have no `settle` and load as empty.
+ * Written with optimistic concurrency: on S3 a conditional write (`If-Match` on the ETag,
+ * `If-None-Match: *` for the first write), locally a file compared-then-renamed. Two
+ * invocations that overlap (a double-fired schedule) merge: a watermark never moves backwards
+ * and each bar keeps its higher revision.
  */
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
@@ -18,8 +24,24 @@ export const WATERMARK_KEY = 'state/poll-bars/watermarks.json'
 /** Symbol -> ISO minute (`2026-11-30T08:15:00Z`) of the last bar start handled. */
 export type Watermarks = Record<string, string>
 
-export interface LoadedWatermarks {
+/**
+ * What poll-bars last saw of one bar inside the settle window: the digest of its content and
+ * the revision it was emitted with (0 when no valid version was ever emitted: a quarantined bar).
+ */
+export interface SettledBar {
+  digest: string
+  revision: number
+}
+
+/** Symbol -> ISO minute of the bar start -> {@link SettledBar}. */
+export type SettleState = Record<string, Record<string, SettledBar>>
+
+export interface WatermarkState {
   marks: Watermarks
+  settle: SettleState
+}
+
+export interface LoadedWatermarks extends WatermarkState {
   /** Opaque version of what was read (ETag, content hash); undefined when nothing is stored yet. */
   version?: string
 }
@@ -27,10 +49,11 @@ export interface LoadedWatermarks {
 export interface WatermarkStore {
   load(): Promise<LoadedWatermarks>
   /**
-   * Stores `marks` if the stored document is still at `version` (undefined: still absent) and
-   * returns the new version; throws {@link WatermarkConflictError} when someone wrote in between.
+   * Stores `marks` and `settle` (none by default) if the stored document is still at `version`
+   * (undefined: still absent) and returns the new version; throws
+   * {@link WatermarkConflictError} when someone wrote in between.
    */
-  save(marks: Watermarks, version: string | undefined): Promise<string>
+  save(marks: Watermarks, version: string | undefined, settle?: SettleState): Promise<string>
 }
 
 export class WatermarkConflictError extends Error {
@@ -39,19 +62,32 @@ export class WatermarkConflictError extends Error {
 
 const WatermarkDocument = z.object({
   marks: z.record(CryptoSymbol, IsoMinute),
+  // Optional: documents written before bar revisions have none.
+  settle: z
+    .record(
+      CryptoSymbol,
+      z.record(IsoMinute, z.object({ digest: z.string().min(1), revision: z.int().min(0) })),
+    )
+    .optional(),
   updated_at: z.string().optional(),
 })
 
-function parseDocument(text: string, where: string): Watermarks {
+function parseDocument(text: string, where: string): WatermarkState {
   const parsed = WatermarkDocument.safeParse(JSON.parse(text))
   // A corrupt watermark must stop the poller, not silently restart it from scratch.
   if (!parsed.success) throw new Error(`invalid watermark document at ${where}: ${parsed.error.message}`)
-  return parsed.data.marks
+  return { marks: parsed.data.marks, settle: parsed.data.settle ?? {} }
 }
 
-function renderDocument(marks: Watermarks): string {
-  const sorted = Object.fromEntries(Object.entries(marks).sort(([a], [b]) => a.localeCompare(b)))
-  return `${JSON.stringify({ marks: sorted, updated_at: new Date().toISOString() }, null, 2)}\n`
+const sortedEntries = <T>(record: Record<string, T>) =>
+  Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)))
+
+function renderDocument(state: WatermarkState): string {
+  const settle = Object.fromEntries(
+    Object.entries(sortedEntries(state.settle)).map(([symbol, bars]) => [symbol, sortedEntries(bars)]),
+  )
+  const document = { marks: sortedEntries(state.marks), settle, updated_at: new Date().toISOString() }
+  return `${JSON.stringify(document, null, 2)}\n`
 }
 
 /** Per symbol, the later of the two marks (ISO minutes in one format compare as strings). */
@@ -64,27 +100,63 @@ export function mergeWatermarks(a: Watermarks, b: Watermarks): Watermarks {
   return merged
 }
 
-const sameMarks = (a: Watermarks, b: Watermarks) =>
-  Object.keys(a).length === Object.keys(b).length &&
-  Object.entries(a).every(([symbol, mark]) => b[symbol] === mark)
+/**
+ * Per bar, the entry with the higher revision: two overlapping invocations that both emitted a
+ * revision of the same bar leave the newer one, which is the one every sink keeps. On a tie
+ * (the same revision, e.g. a quarantined version recorded over the bar's last valid one) `b`,
+ * the caller's fresher observation, wins.
+ */
+export function mergeSettle(a: SettleState, b: SettleState): SettleState {
+  const merged: SettleState = {}
+  for (const symbol of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const bars = { ...a[symbol] }
+    for (const [start, entry] of Object.entries(b[symbol] ?? {})) {
+      const current = bars[start]
+      if (current === undefined || entry.revision >= current.revision) bars[start] = entry
+    }
+    merged[symbol] = bars
+  }
+  return merged
+}
+
+/** Drops the entries of bars that started before `fromMs` (they left the settle window), and empty symbols. */
+export function pruneSettle(settle: SettleState, fromMs: number): SettleState {
+  const pruned: SettleState = {}
+  for (const [symbol, bars] of Object.entries(settle)) {
+    const kept = Object.entries(bars).filter(([start]) => Date.parse(start) >= fromMs)
+    if (kept.length > 0) pruned[symbol] = Object.fromEntries(kept)
+  }
+  return pruned
+}
+
+const renderSettle = (settle: SettleState) =>
+  Object.entries(sortedEntries(settle)).map(([symbol, bars]) => [symbol, sortedEntries(bars)])
+const sameState = (a: WatermarkState, b: WatermarkState) =>
+  JSON.stringify([sortedEntries(a.marks), renderSettle(a.settle)]) ===
+  JSON.stringify([sortedEntries(b.marks), renderSettle(b.settle)])
 
 /**
- * Moves the stored watermarks forward to `updates` (never backwards). A lost conditional write
- * means another invocation advanced them: reload, merge, try again (bounded).
- * Returns the marks now stored.
+ * Moves the stored watermarks forward to `updates.marks` (never backwards), merges
+ * `updates.settle` into the stored settle state (higher revision wins) and prunes what started
+ * before `settleFromMs`. A lost conditional write means another invocation wrote in between:
+ * reload, merge, try again (bounded). Returns the state now stored.
  */
 export async function advanceWatermarks(
   store: WatermarkStore,
   loaded: LoadedWatermarks,
-  updates: Watermarks,
+  updates: { marks: Watermarks; settle?: SettleState },
+  settleFromMs = Number.NEGATIVE_INFINITY,
   attempts = 5,
-): Promise<Watermarks> {
+): Promise<WatermarkState> {
   let current = loaded
   for (let attempt = 1; ; attempt++) {
-    const next = mergeWatermarks(current.marks, updates)
-    if (sameMarks(next, current.marks)) return current.marks
+    const next: WatermarkState = {
+      marks: mergeWatermarks(current.marks, updates.marks),
+      settle: pruneSettle(mergeSettle(current.settle, updates.settle ?? {}), settleFromMs),
+    }
+    if (sameState(next, current)) return { marks: current.marks, settle: current.settle }
     try {
-      await store.save(next, current.version)
+      await store.save(next.marks, current.version, next.settle)
       return next
     } catch (error) {
       if (!(error instanceof WatermarkConflictError) || attempt >= attempts) throw error
@@ -112,14 +184,14 @@ export function fileWatermarkStore(path: string): WatermarkStore {
   return {
     async load() {
       const text = await read()
-      if (text === undefined) return { marks: {} }
-      return { marks: parseDocument(text, path), version: digest(text) }
+      if (text === undefined) return { marks: {}, settle: {} }
+      return { ...parseDocument(text, path), version: digest(text) }
     },
-    async save(marks, version) {
+    async save(marks, version, settle = {}) {
       const text = await read()
       const stored = text === undefined ? undefined : digest(text)
       if (stored !== version) throw new WatermarkConflictError(`${path} changed since it was read`)
-      const body = renderDocument(marks)
+      const body = renderDocument({ marks, settle })
       await mkdir(dirname(path), { recursive: true })
       const partial = `${path}.${process.pid}.partial`
       await writeFile(partial, body)
@@ -147,19 +219,19 @@ export function s3WatermarkStore(client: S3Client, bucket: string, key: string):
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
         const text = out.Body ? await out.Body.transformToString() : ''
-        return { marks: parseDocument(text, `s3://${bucket}/${key}`), version: out.ETag }
+        return { ...parseDocument(text, `s3://${bucket}/${key}`), version: out.ETag }
       } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchKey') return { marks: {} }
+        if ((error as { name?: string }).name === 'NoSuchKey') return { marks: {}, settle: {} }
         throw error
       }
     },
-    async save(marks, version) {
+    async save(marks, version, settle = {}) {
       try {
         const out = await client.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: key,
-            Body: renderDocument(marks),
+            Body: renderDocument({ marks, settle }),
             ContentType: 'application/json',
             ...(version === undefined ? { IfNoneMatch: '*' } : { IfMatch: version }),
           }),

@@ -9,6 +9,12 @@
 import { z } from 'zod'
 
 export const SCHEMA_VERSION = 1
+/**
+ * Version 2 of the bar contract adds `revision`: Alpaca recalculates a published minute bar when
+ * late trades arrive (same `start`, new values), and poll-bars emits each new content as a new
+ * revision of the same `event_id`. Every sink keeps the highest revision of a bar.
+ */
+export const BAR_SCHEMA_VERSION = 2
 
 export const TOPICS = {
   bars: 'crypto.bars',
@@ -48,9 +54,23 @@ const envelope = {
   event_id: z.string().min(1).max(200),
 }
 
+/**
+ * A bar's revision: the epoch milliseconds at which poll-bars first saw this content of the bar
+ * (at least the previous revision + 1), so it strictly increases from one revision of a bar to
+ * the next whichever invocation emitted it. Sinks compare it to keep the newest revision
+ * (OpenSearch external version, the lake's MERGE).
+ */
+export const BarRevision = z
+  .int()
+  .positive()
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe('epoch ms at which this content of the bar was first seen; higher = newer revision')
+
 export const BarEventSchema = z
   .object({
     ...envelope,
+    schema_version: z.literal(BAR_SCHEMA_VERSION),
+    revision: BarRevision,
     source: z.literal('alpaca'),
     symbol: CryptoSymbol,
     timeframe: z.literal('1Min'),

@@ -1,8 +1,12 @@
 import type { AssetEvent, BarEvent, TradeEvent } from '../../functions/shared/contracts.ts'
 
-export function bar(symbol: string, start: string, close = '97000.5'): BarEvent {
+/** A bar's first revision: seen 5 s after its minute closed (as `ingested_at` says). */
+export const FIRST_REVISION = Date.parse('2026-11-30T10:01:05Z')
+
+export function bar(symbol: string, start: string, close = '97000.5', revision = FIRST_REVISION): BarEvent {
   return {
-    schema_version: 1,
+    schema_version: 2,
+    revision,
     event_id: `alpaca:${symbol}:${start}`,
     source: 'alpaca',
     symbol,

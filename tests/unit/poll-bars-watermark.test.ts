@@ -7,7 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   advanceWatermarks,
   fileWatermarkStore,
+  mergeSettle,
   mergeWatermarks,
+  pruneSettle,
   s3WatermarkStore,
   WatermarkConflictError,
 } from '../../functions/poll-bars/watermark.ts'
@@ -31,6 +33,42 @@ describe('mergeWatermarks', () => {
   })
 })
 
+describe('mergeSettle and pruneSettle', () => {
+  const bar = (digest: string, revision: number) => ({ digest, revision })
+
+  it('keeps the higher revision per bar; on a tie the fresher observation (b)', () => {
+    expect(
+      mergeSettle(
+        {
+          'BTC/USD': { '2026-11-30T08:13:00Z': bar('a', 5), '2026-11-30T08:14:00Z': bar('a', 9) },
+          'LTC/USD': { '2026-11-30T08:14:00Z': bar('l', 3) },
+        },
+        {
+          'BTC/USD': { '2026-11-30T08:13:00Z': bar('b', 7), '2026-11-30T08:14:00Z': bar('b', 8) },
+          'ETH/USD': { '2026-11-30T08:14:00Z': bar('e', 1) },
+          'LTC/USD': { '2026-11-30T08:14:00Z': bar('rejected', 3) },
+        },
+      ),
+    ).toEqual({
+      'BTC/USD': { '2026-11-30T08:13:00Z': bar('b', 7), '2026-11-30T08:14:00Z': bar('a', 9) },
+      'ETH/USD': { '2026-11-30T08:14:00Z': bar('e', 1) },
+      'LTC/USD': { '2026-11-30T08:14:00Z': bar('rejected', 3) },
+    })
+  })
+
+  it('drops the bars that left the window, and symbols left empty', () => {
+    expect(
+      pruneSettle(
+        {
+          'BTC/USD': { '2026-11-30T08:11:00Z': bar('a', 1), '2026-11-30T08:12:00Z': bar('b', 2) },
+          'LTC/USD': { '2026-11-30T08:11:00Z': bar('c', 3) },
+        },
+        Date.parse('2026-11-30T08:12:00Z'),
+      ),
+    ).toEqual({ 'BTC/USD': { '2026-11-30T08:12:00Z': bar('b', 2) } })
+  })
+})
+
 describe('fileWatermarkStore', () => {
   let dir: string
   beforeEach(async () => {
@@ -42,10 +80,10 @@ describe('fileWatermarkStore', () => {
 
   it('starts empty, then round-trips what it saved', async () => {
     const store = fileWatermarkStore(join(dir, 'state/poll-bars/watermarks.json'))
-    expect(await store.load()).toEqual({ marks: {} })
+    expect(await store.load()).toEqual({ marks: {}, settle: {} })
     const version = await store.save({ 'BTC/USD': '2026-11-30T08:14:00Z' }, undefined)
     const loaded = await store.load()
-    expect(loaded).toEqual({ marks: { 'BTC/USD': '2026-11-30T08:14:00Z' }, version })
+    expect(loaded).toEqual({ marks: { 'BTC/USD': '2026-11-30T08:14:00Z' }, settle: {}, version })
     const text = await readFile(join(dir, 'state/poll-bars/watermarks.json'), 'utf8')
     expect(JSON.parse(text).marks).toEqual({ 'BTC/USD': '2026-11-30T08:14:00Z' })
   })
@@ -70,18 +108,57 @@ describe('fileWatermarkStore', () => {
     // Another invocation saves first.
     await store.save({ 'BTC/USD': '2026-11-30T08:20:00Z' }, ours.version)
     const stored = await advanceWatermarks(store, ours, {
-      'BTC/USD': '2026-11-30T08:14:00Z',
-      'LTC/USD': '2026-11-30T08:14:00Z',
+      marks: { 'BTC/USD': '2026-11-30T08:14:00Z', 'LTC/USD': '2026-11-30T08:14:00Z' },
     })
-    expect(stored).toEqual({ 'BTC/USD': '2026-11-30T08:20:00Z', 'LTC/USD': '2026-11-30T08:14:00Z' })
-    expect((await store.load()).marks).toEqual(stored)
+    expect(stored.marks).toEqual({ 'BTC/USD': '2026-11-30T08:20:00Z', 'LTC/USD': '2026-11-30T08:14:00Z' })
+    expect((await store.load()).marks).toEqual(stored.marks)
+  })
+
+  it('round-trips the settle state, and loads a document written before it existed', async () => {
+    const path = join(dir, 'w.json')
+    await writeFile(path, '{"marks":{"BTC/USD":"2026-11-30T08:14:00Z"},"updated_at":"2026-11-30T08:15:01Z"}')
+    const store = fileWatermarkStore(path)
+    const old = await store.load()
+    expect(old.settle).toEqual({})
+    const settle = { 'BTC/USD': { '2026-11-30T08:14:00Z': { digest: 'abc', revision: 1796026503250 } } }
+    await store.save(old.marks, old.version, settle)
+    expect((await store.load()).settle).toEqual(settle)
+  })
+
+  it('advanceWatermarks keeps the higher revision of each bar when a concurrent writer emitted one too', async () => {
+    const store = fileWatermarkStore(join(dir, 'w.json'))
+    const ours = await store.load()
+    const bar = '2026-11-30T08:14:00Z'
+    // The other invocation saw the recalculated bar later (higher revision) and saved first.
+    await store.save({ 'BTC/USD': bar }, ours.version, {
+      'BTC/USD': { [bar]: { digest: 'recalculated', revision: 1796026530000 } },
+    })
+    const stored = await advanceWatermarks(
+      store,
+      ours,
+      {
+        marks: { 'BTC/USD': bar },
+        settle: {
+          'BTC/USD': {
+            [bar]: { digest: 'recalculated', revision: 1796026529000 },
+            '2026-11-30T08:10:00Z': { digest: 'old', revision: 1796026260000 },
+          },
+        },
+      },
+      Date.parse('2026-11-30T08:12:00Z'),
+    )
+    // 08:10 left the window (it starts before 08:12): pruned.
+    expect(stored.settle).toEqual({
+      'BTC/USD': { [bar]: { digest: 'recalculated', revision: 1796026530000 } },
+    })
+    expect((await store.load()).settle).toEqual(stored.settle)
   })
 
   it('advanceWatermarks writes nothing when nothing moves', async () => {
     const store = fileWatermarkStore(join(dir, 'w.json'))
     await store.save({ 'BTC/USD': '2026-11-30T08:20:00Z' }, undefined)
     const loaded = await store.load()
-    await advanceWatermarks(store, loaded, { 'BTC/USD': '2026-11-30T08:10:00Z' })
+    await advanceWatermarks(store, loaded, { marks: { 'BTC/USD': '2026-11-30T08:10:00Z' } })
     expect((await store.load()).version).toBe(loaded.version)
   })
 })
@@ -94,7 +171,7 @@ describe('s3WatermarkStore', () => {
 
   it('loads nothing when the object does not exist', async () => {
     s3.on(GetObjectCommand).rejects(Object.assign(new Error('no such key'), { name: 'NoSuchKey' }))
-    expect(await store().load()).toEqual({ marks: {} })
+    expect(await store().load()).toEqual({ marks: {}, settle: {} })
   })
 
   it('loads the marks with the ETag as version', async () => {
@@ -106,6 +183,7 @@ describe('s3WatermarkStore', () => {
     })
     expect(await store().load()).toEqual({
       marks: { 'BTC/USD': '2026-11-30T08:14:00Z' },
+      settle: {},
       version: '"etag-1"',
     })
   })

@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAlpacaClient, isRequestRejected } from '../../functions/poll-bars/alpaca.ts'
 import {
   closedMinuteEnd,
+  DEFAULT_SETTLE_WINDOW_MINUTES,
   type FetchBars,
   type FetchedBars,
   type PollBarsConfig,
@@ -10,13 +12,15 @@ import {
   planBarRequests,
   pollBars,
   toBarEvents,
+  waitForPollSecond,
 } from '../../functions/poll-bars/core.ts'
 import {
+  type SettleState,
   WatermarkConflictError,
   type WatermarkStore,
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
-import type { BarEvent } from '../../functions/shared/contracts.ts'
+import { type BarEvent, BarEventSchema } from '../../functions/shared/contracts.ts'
 import { HttpStatusError, MalformedBodyError, TimeoutError } from '../../functions/shared/http.ts'
 import type { EventProducer, OutgoingRecord } from '../../functions/shared/kafka.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
@@ -41,30 +45,33 @@ function minutes(from: string, to: string): string[] {
 // fakes
 
 function memoryWatermarks(initial: Watermarks = {}) {
-  let stored: { marks: Watermarks; version?: string } = {
+  let stored: { marks: Watermarks; settle: SettleState; version?: string } = {
     marks: { ...initial },
+    settle: {},
     version: Object.keys(initial).length ? 'v0' : undefined,
   }
   let writes = 0
   const store: WatermarkStore & {
     current: () => Watermarks
+    settle: () => SettleState
     writes: () => number
-    set: (marks: Watermarks) => void
+    set: (marks: Watermarks, settle?: SettleState) => void
   } = {
     async load() {
-      return { marks: { ...stored.marks }, version: stored.version }
+      return { marks: { ...stored.marks }, settle: structuredClone(stored.settle), version: stored.version }
     },
-    async save(marks, version) {
+    async save(marks, version, settle = {}) {
       if (version !== stored.version) throw new WatermarkConflictError('changed')
       writes++
-      stored = { marks: { ...marks }, version: `v${writes}` }
+      stored = { marks: { ...marks }, settle: structuredClone(settle), version: `v${writes}` }
       return stored.version as string
     },
     current: () => stored.marks,
+    settle: () => stored.settle,
     writes: () => writes,
-    set(marks) {
+    set(marks, settle = {}) {
       writes++
-      stored = { marks: { ...marks }, version: `other${writes}` }
+      stored = { marks: { ...marks }, settle: structuredClone(settle), version: `other${writes}` }
     },
   }
   return store
@@ -120,10 +127,12 @@ function fakeApi(
   return { fetchBars, calls }
 }
 
+/** The watermark path alone; 'bar revisions' below turns the settle window on. */
 const config: PollBarsConfig = {
   symbols: ['BTC/USD', 'LTC/USD'],
   backfillMaxMinutes: 1440,
   initialLookbackMinutes: 5,
+  settleWindowMinutes: 0,
 }
 
 function harness(options: {
@@ -267,7 +276,7 @@ describe('planBarRequests', () => {
 })
 
 describe('toBarEvents', () => {
-  const ingestedAt = '2026-11-30T08:15:03Z'
+  const ingestedAt = new Date('2026-11-30T08:15:03.250Z')
 
   it('turns raw bars into contract events, exact decimals, sorted by start', () => {
     const { events, rejections } = toBarEvents(
@@ -289,8 +298,10 @@ describe('toBarEvents', () => {
     expect(rejections).toEqual([])
     expect(events).toEqual([
       {
-        schema_version: 1,
+        schema_version: 2,
         event_id: 'alpaca:BTC/USD:2026-11-30T08:00:00Z',
+        // The observation time in epoch ms: 2026-11-30T08:15:03.250Z.
+        revision: 1796026503250,
         source: 'alpaca',
         symbol: 'BTC/USD',
         timeframe: '1Min',
@@ -305,8 +316,9 @@ describe('toBarEvents', () => {
         ingested_at: '2026-11-30T08:15:03Z',
       },
       {
-        schema_version: 1,
+        schema_version: 2,
         event_id: 'alpaca:BTC/USD:2026-11-30T08:01:00Z',
+        revision: 1796026503250,
         source: 'alpaca',
         symbol: 'BTC/USD',
         timeframe: '1Min',
@@ -419,8 +431,9 @@ describe('pollBars', () => {
       ...minutes('08:10', '08:14').map((t) => ['crypto.bars', 'LTC/USD', t]),
     ])
     expect(h.producer.events()[0]).toEqual({
-      schema_version: 1,
+      schema_version: 2,
       event_id: 'alpaca:BTC/USD:2026-11-30T08:10:00Z',
+      revision: 1796026530000,
       source: 'alpaca',
       symbol: 'BTC/USD',
       timeframe: '1Min',
@@ -438,12 +451,14 @@ describe('pollBars', () => {
     expect(summary).toEqual({
       asOf: '2026-11-30T08:15:30Z',
       emitted: 10,
+      revised: 0,
       rejected: 0,
       perSymbol: {
         'BTC/USD': {
           status: 'ok',
           window: { start: at('08:10'), end: at('08:14') },
           emitted: 5,
+          revised: 0,
           rejected: 0,
           truncatedMinutes: 0,
           watermark: at('08:14'),
@@ -452,6 +467,7 @@ describe('pollBars', () => {
           status: 'ok',
           window: { start: at('08:10'), end: at('08:14') },
           emitted: 5,
+          revised: 0,
           rejected: 0,
           truncatedMinutes: 0,
           watermark: at('08:14'),
@@ -698,8 +714,256 @@ describe('pollBars', () => {
     const second = harness({ market: btcAndLtc('08:00', '08:20'), now: '2026-11-30T08:15:59Z' })
     await first.run()
     await second.run()
-    const strip = (events: BarEvent[]) => events.map(({ ingested_at: _ignored, ...rest }) => rest)
+    // Only when it was seen differs: `ingested_at` and `revision` (sinks keep the higher).
+    const strip = (events: BarEvent[]) =>
+      events.map(({ ingested_at: _at, revision: _revision, ...rest }) => rest)
     expect(strip(second.producer.events())).toEqual(strip(first.producer.events()))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('bar revisions (settle window)', () => {
+  const settled = { settleWindowMinutes: 3 }
+  const ms = (iso: string) => Date.parse(iso)
+  /** BTC's bar as Alpaca recalculates it: late trades moved high, close, volume, count, VWAP. */
+  const recalculated = (t: string) => raw(t, { h: '101.5', c: '101.4', v: '1.9', n: '5', vw: '100.9' })
+
+  it('the default settle window is 3 minutes', () => {
+    expect(DEFAULT_SETTLE_WINDOW_MINUTES).toBe(3)
+  })
+
+  it('emits a bar at first sight, nothing on an unchanged re-read, a higher revision on a changed one', async () => {
+    const market = btcAndLtc('08:00', '08:20')
+    const h = harness({
+      market,
+      now: '2026-11-30T08:15:02.500Z',
+      watermarks: { 'BTC/USD': at('08:13'), 'LTC/USD': at('08:13') },
+      config: settled,
+    })
+    const first = await h.run()
+    // The re-read window 08:12..08:14 (3 minutes) plus nothing older: the marks are recent.
+    expect(h.api.calls).toEqual([{ symbols: ['BTC/USD', 'LTC/USD'], start: at('08:12'), end: at('08:14') }])
+    // No settle state yet (an upgrade from marks alone): 08:12 and 08:13 are emitted once more.
+    expect(first.emitted).toBe(6)
+    expect(h.producer.events().map((e) => [e.symbol, e.start, e.revision])).toContainEqual([
+      'BTC/USD',
+      at('08:14'),
+      ms('2026-11-30T08:15:02.500Z'),
+    ])
+
+    // 08:15:33: nothing changed upstream: no record at all.
+    h.setNow('2026-11-30T08:15:33Z')
+    const unchanged = await h.run()
+    expect(unchanged).toMatchObject({ emitted: 0, revised: 0 })
+    expect(unchanged.perSymbol['BTC/USD']).toMatchObject({ status: 'ok', window: { start: at('08:12') } })
+    expect(h.producer.sent).toHaveLength(6)
+
+    // 08:16:03: BTC's 08:14 was recalculated; 08:15 is new.
+    market['BTC/USD'][14] = recalculated(at('08:14'))
+    h.setNow('2026-11-30T08:16:03Z')
+    const changed = await h.run()
+    const fresh = h.producer.events().slice(6)
+    expect(fresh.map((e) => [e.symbol, e.start, e.revision, e.close])).toEqual([
+      ['BTC/USD', at('08:14'), ms('2026-11-30T08:16:03Z'), '101.4'],
+      ['BTC/USD', at('08:15'), ms('2026-11-30T08:16:03Z'), '100.75'],
+      ['LTC/USD', at('08:15'), ms('2026-11-30T08:16:03Z'), '90.2'],
+    ])
+    expect(changed).toMatchObject({ emitted: 3, revised: 1 })
+    expect(h.counter.total('BarsRevised')).toBe(1)
+    expect(h.watermarks.settle()['BTC/USD']?.[at('08:14')]?.revision).toBe(ms('2026-11-30T08:16:03Z'))
+  })
+
+  it('a revision is above the previous one even when this clock is behind the one that emitted it', async () => {
+    const market = btcAndLtc('08:00', '08:20')
+    const h = harness({ market, now: '2026-11-30T08:15:30Z', config: { ...settled, symbols: ['BTC/USD'] } })
+    await h.run()
+    market['BTC/USD'][14] = recalculated(at('08:14'))
+    // Another container whose clock is 10 s behind: the observation time alone would regress.
+    h.setNow('2026-11-30T08:15:20Z')
+    await h.run({ scheduledAt: '2026-11-30T08:15:20Z' })
+    const revisions = h.producer
+      .events()
+      .filter((e) => e.start === at('08:14'))
+      .map((e) => e.revision)
+    expect(revisions).toEqual([ms('2026-11-30T08:15:30Z'), ms('2026-11-30T08:15:30Z') + 1])
+  })
+
+  it('keeps digests only for the bars inside the window, pruned as they leave it', async () => {
+    const market = btcAndLtc('08:00', '08:30')
+    const h = harness({ market, now: '2026-11-30T08:15:30Z', config: { ...settled, symbols: ['BTC/USD'] } })
+    await h.run()
+    // First poll: lookback 08:10..08:14; only 08:12..08:14 are in the window.
+    expect(Object.keys(h.watermarks.settle()['BTC/USD'] ?? {})).toEqual([
+      at('08:12'),
+      at('08:13'),
+      at('08:14'),
+    ])
+    h.setNow('2026-11-30T08:17:04Z')
+    await h.run()
+    expect(Object.keys(h.watermarks.settle()['BTC/USD'] ?? {})).toEqual([
+      at('08:14'),
+      at('08:15'),
+      at('08:16'),
+    ])
+    // A change after a bar left the window is not polled any more: 08:12 stays as first emitted.
+    market['BTC/USD'][12] = recalculated(at('08:12'))
+    h.setNow('2026-11-30T08:17:40Z')
+    expect((await h.run()).emitted).toBe(0)
+  })
+
+  it('a double-fired schedule: both emit the recalculated bar, the stored revision is the higher', async () => {
+    const market = btcAndLtc('08:00', '08:20')
+    const shared = harness({
+      market,
+      now: '2026-11-30T08:15:30Z',
+      config: { ...settled, symbols: ['BTC/USD'] },
+    })
+    await shared.run()
+    market['BTC/USD'][14] = recalculated(at('08:14'))
+    // Invocation A reads the document, then B (later clock) runs whole and saves before A does.
+    const b = {
+      ...shared.deps,
+      clock: () => new Date('2026-11-30T08:16:04Z'),
+    }
+    const load = shared.watermarks.load.bind(shared.watermarks)
+    let interleaved = false
+    shared.watermarks.load = async () => {
+      const loaded = await load()
+      if (!interleaved) {
+        interleaved = true
+        await pollBars({ scheduledAt: new Date('2026-11-30T08:16:00Z') }, b)
+      }
+      return loaded
+    }
+    shared.setNow('2026-11-30T08:16:02Z')
+    await shared.run({ scheduledAt: '2026-11-30T08:16:00Z' })
+    const revisions = shared.producer
+      .events()
+      .filter((e) => e.start === at('08:14'))
+      .map((e) => e.revision)
+    // First version, then B's and A's sightings of the recalculated content (sinks keep B's).
+    expect(revisions).toEqual([
+      ms('2026-11-30T08:15:30Z'),
+      ms('2026-11-30T08:16:04Z'),
+      ms('2026-11-30T08:16:02Z'),
+    ])
+    expect(shared.watermarks.settle()['BTC/USD']?.[at('08:14')]?.revision).toBe(ms('2026-11-30T08:16:04Z'))
+    expect(shared.watermarks.current()['BTC/USD']).toBe(at('08:15'))
+    shared.watermarks.load = load
+    shared.setNow('2026-11-30T08:16:30Z')
+    expect((await shared.run()).emitted).toBe(0)
+  })
+
+  it('backfills an outage exactly once per bar content, then re-reads only the window', async () => {
+    const market = btcAndLtc('08:00', '09:00')
+    const h = harness({
+      market,
+      watermarks: { 'BTC/USD': at('08:14'), 'LTC/USD': at('08:14') },
+      now: '2026-11-30T08:45:03Z',
+      config: settled,
+    })
+    expect((await h.run()).emitted).toBe(60)
+    h.setNow('2026-11-30T08:45:40Z')
+    expect((await h.run()).emitted).toBe(0)
+    expect(h.api.calls[1]).toEqual({ symbols: ['BTC/USD', 'LTC/USD'], start: at('08:42'), end: at('08:44') })
+    h.setNow('2026-11-30T08:46:03Z')
+    expect((await h.run()).emitted).toBe(2)
+    const ids = h.producer.events().map((e) => e.event_id)
+    expect(ids).toHaveLength(62)
+    expect(new Set(ids).size).toBe(62)
+  })
+
+  it('does not quarantine the same bad bar again on a re-read, but does when it changed', async () => {
+    const market = btcAndLtc('08:10', '08:20')
+    market['BTC/USD'][4] = raw(at('08:14'), { c: 'NaN' })
+    const h = harness({ market, now: '2026-11-30T08:15:30Z', config: { ...settled, symbols: ['BTC/USD'] } })
+    await h.run()
+    h.setNow('2026-11-30T08:16:03Z')
+    await h.run()
+    expect(h.quarantined.map((r) => r.detail)).toEqual(['c is not a finite number: "NaN"'])
+    // Recalculated into a valid bar: emitted, first valid version of it.
+    market['BTC/USD'][4] = raw(at('08:14'))
+    h.setNow('2026-11-30T08:16:40Z')
+    const summary = await h.run()
+    expect(h.producer.events().at(-1)).toMatchObject({
+      start: at('08:14'),
+      revision: ms('2026-11-30T08:16:40Z'),
+    })
+    expect(summary).toMatchObject({ emitted: 1, revised: 0, rejected: 0 })
+  })
+
+  it('quarantines a bar under an unrequested symbol once, not on every re-read', async () => {
+    const fetchBars: FetchBars = async (_symbols, start) => ({
+      bars: {
+        'BTC/USD': minutes('08:12', '08:15')
+          .filter((t) => t >= start)
+          .map((t) => raw(t)),
+        'ZZZ/USD': [raw(at('08:14'))].filter((bar) => String(bar.t) >= start),
+      },
+      malformed: [],
+    })
+    const h = harness({
+      fetchBars,
+      now: '2026-11-30T08:15:30Z',
+      watermarks: { 'BTC/USD': at('08:13') },
+      config: { ...settled, symbols: ['BTC/USD'] },
+    })
+    await h.run()
+    h.setNow('2026-11-30T08:16:03Z')
+    await h.run()
+    expect(h.quarantined.map((r) => r.key)).toEqual(['ZZZ/USD'])
+  })
+})
+
+describe('bar contract v2', () => {
+  const valid = () => toBarEvents('BTC/USD', [raw(at('08:00'))], new Date('2026-11-30T08:01:02Z')).events[0]
+
+  it('requires schema_version 2 and an integer revision in epoch ms', () => {
+    const event = valid()
+    expect(BarEventSchema.safeParse(event).success).toBe(true)
+    const { revision: _dropped, ...withoutRevision } = event as BarEvent
+    expect(BarEventSchema.safeParse(withoutRevision).success).toBe(false)
+    expect(BarEventSchema.safeParse({ ...event, revision: 1.5 }).success).toBe(false)
+    expect(BarEventSchema.safeParse({ ...event, revision: 0 }).success).toBe(false)
+    expect(BarEventSchema.safeParse({ ...event, schema_version: 1 }).success).toBe(false)
+  })
+
+  it('the exported JSON Schema, which the lake validates against, says the same', async () => {
+    const schema = JSON.parse(
+      await readFile(new URL('../fixtures/contracts/crypto.bars.schema.json', import.meta.url), 'utf8'),
+    )
+    expect(schema.required).toContain('revision')
+    expect(schema.properties.revision).toMatchObject({ type: 'integer', exclusiveMinimum: 0 })
+    expect(schema.properties.schema_version).toMatchObject({ const: 2 })
+  })
+})
+
+describe('waitForPollSecond', () => {
+  const wait = async (now: string, scheduledAt: string, deadline = Number.POSITIVE_INFINITY) => {
+    const sleeps: number[] = []
+    await waitForPollSecond(new Date(scheduledAt), deadline, {
+      clock: () => new Date(now),
+      sleep: async (ms) => {
+        sleeps.push(ms)
+      },
+      config: { ...config, pollAtSecond: 3 },
+    })
+    return sleeps
+  }
+
+  it('waits until the configured second of the scheduled minute', async () => {
+    expect(await wait('2026-11-30T08:16:00.400Z', '2026-11-30T08:16:00Z')).toEqual([2600])
+  })
+
+  it('never for more than half the time left before the deadline', async () => {
+    const deadline = Date.parse('2026-11-30T08:16:02.400Z')
+    expect(await wait('2026-11-30T08:16:00.400Z', '2026-11-30T08:16:00Z', deadline)).toEqual([1000])
+  })
+
+  it('not at all when already past it, or when the clock is behind the scheduled minute', async () => {
+    expect(await wait('2026-11-30T08:16:05Z', '2026-11-30T08:16:00Z')).toEqual([])
+    expect(await wait('2026-11-30T08:15:58Z', '2026-11-30T08:16:00Z')).toEqual([])
   })
 })
 
