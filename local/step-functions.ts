@@ -4,12 +4,14 @@
  * their service integrations by local handlers:
  *   - `arn:aws:states:::emr-serverless:startJobRun.sync` -> local spark-submit (local/emr.ts)
  *   - `arn:aws:states:::sns:publish`                    -> a line in `.local/<profile>/notifications.log`
+ *   - `arn:aws:states:::aws-sdk:s3:putObject`           -> a file in the bucket's local directory
  *   - a Lambda function ARN                             -> the function's real handler (local/lambda.ts)
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
 import { parse, type Tags } from 'yaml'
+import { fileObjectStore } from '../functions/shared/object-store.ts'
 import { type LocalEmrOptions, localEmr } from './emr.ts'
 import { loadFunction } from './lambda.ts'
 import { type Profile, projectRoot } from './services/paths.ts'
@@ -134,21 +136,49 @@ function publishLocally(path: string) {
   }
 }
 
-type Handler = (input: unknown) => Promise<unknown> | unknown
+export type Handler = (input: unknown) => Promise<unknown> | unknown
+
+/** `s3:putObject` into the local directory of the bucket it names (the raw bucket only). */
+function putObjectLocally(buckets: Record<string, string>): Handler {
+  return async (input) => {
+    const { Bucket, Key, Body } = input as { Bucket: string; Key: string; Body: string }
+    const dir = buckets[Bucket]
+    if (!dir)
+      throw Object.assign(new Error(`no local directory for bucket ${Bucket}`), { name: 'S3.NoSuchBucket' })
+    await fileObjectStore(dir).put(Key, Body)
+    return { ETag: `"local-${Date.now()}"` }
+  }
+}
+
+/**
+ * The functions read their configuration once, at import: lake-window lists the raw bucket that
+ * RAW_DIR names. Set it to the lake's raw dir unless it is set already, and refuse another one
+ * (the module would keep reading the first).
+ */
+function useRawDir(rawDir: string) {
+  if (process.env.RAW_BUCKET) return
+  if (process.env.RAW_DIR === undefined) process.env.RAW_DIR = rawDir
+  else if (process.env.RAW_DIR !== rawDir)
+    throw new Error(`RAW_DIR is ${process.env.RAW_DIR}, this lake's raw bucket is ${rawDir}: one per process`)
+}
 
 /** The local handler of every Task state, chosen by its Resource. */
 export async function localHandlers(
   definition: { States: Record<string, { Type: string; Resource?: string }> },
   lake: LocalLake,
+  given: Record<string, Handler> = {},
 ): Promise<Record<string, Handler>> {
   const handlers: Record<string, Handler> = {}
   const emr = localEmr(emrOptions(lake))
   const sns = publishLocally(lake.notificationsLog)
   for (const [name, state] of Object.entries(definition.States)) {
-    if (state.Type !== 'Task' || !state.Resource) continue
+    if (state.Type !== 'Task' || !state.Resource || given[name]) continue
     if (state.Resource === 'arn:aws:states:::emr-serverless:startJobRun.sync') handlers[name] = emr
     else if (state.Resource === 'arn:aws:states:::sns:publish') handlers[name] = sns
+    else if (state.Resource === 'arn:aws:states:::aws-sdk:s3:putObject')
+      handlers[name] = putObjectLocally({ [LOCAL_REFERENCES.RawBucket ?? '']: lake.rawDir })
     else if (state.Resource.startsWith('arn:aws:lambda:')) {
+      useRawDir(lake.rawDir)
       const fn = await loadFunction(projectRoot, state.Resource.split(':').pop() ?? '', 30)
       handlers[name] = (input) => fn.invoke(input)
     } else throw new Error(`state ${name}: no local handler for ${state.Resource}`)
@@ -173,10 +203,14 @@ export async function runStateMachine(
   name: string,
   input: Json,
   lake: LocalLake,
-  options: { retryDelayMs?: number } = {},
+  options: {
+    retryDelayMs?: number
+    /** Stand-ins for some Task states, by state name (tests of the definition's control flow). */
+    handlers?: Record<string, Handler>
+  } = {},
 ): Promise<RunResult> {
   const definition = loadDefinition(join(projectRoot, 'state-machines', `${name}.asl.yml`), LOCAL_REFERENCES)
-  const handlers = await localHandlers(definition, lake)
+  const handlers = { ...(await localHandlers(definition, lake, options.handlers)), ...options.handlers }
   const retryable = Object.entries(definition.States)
     .filter(([, state]) => 'Retry' in (state as object))
     .map(([state]) => state)

@@ -62,8 +62,8 @@ export interface ResolvedWindow {
   token: string
   /** True when a scheduled run found nothing new: the state machine ends before EMR. */
   skip: boolean
-  /** Scheduled runs: the checkpoint to write after success (JSON text). */
-  checkpoint?: string
+  /** Scheduled runs: the checkpoint to write after success. */
+  checkpoint?: RefreshCheckpoint
   /** Scheduled runs: partitions planned, and changed partitions left out as older than the bound. */
   partitions?: number
   outside?: number
@@ -194,7 +194,7 @@ export function planWindow(plan: PlanInput): ResolvedWindow {
     quality: { start: iso(Math.min(startMs, qualityEnd - HOUR_MS)), end: iso(qualityEnd) },
     token: `lake-${compact(start)}-${compact(end)}${planned}${rerun}`,
     skip: false,
-    checkpoint: JSON.stringify(checkpoint),
+    checkpoint,
     partitions: inside.length,
     outside,
   }

@@ -1176,17 +1176,75 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       }
     })
 
-    it('sends failed EMR Serverless job runs of the lake application from EventBridge to the alarm topic', () => {
-      const apps = resourcesOfType(template(), 'AWS::EMRServerless::Application').map(([id]) => id)
-      expect(apps).toEqual(['LakeSparkApplication'])
-      const appId = apps[0]
-      const rule = props(template(), 'EmrJobFailedRule')
-      expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: 'AlarmTopic' } })])
-      expect(rule.EventPattern).toEqual({
-        source: ['aws.emr-serverless'],
-        'detail-type': ['EMR Serverless Job Run State Change'],
-        detail: { state: ['FAILED'], applicationId: [{ Ref: appId }] },
-      })
+    it('notifies no single EMR job run: a Retry may heal it, only a finally failed execution notifies', () => {
+      const emrRules = resourcesOfType(template(), 'AWS::Events::Rule').filter(([, r]) =>
+        JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.emr-serverless'),
+      )
+      expect(emrRules.map(([id]) => id)).toEqual([])
+    })
+
+    const scheduleOfMachine = (machineName: string) => {
+      const [id] = machines().find(([, r]) => r.Properties?.StateMachineName === machineName) ?? []
+      return resourcesOfType(template(), 'AWS::Events::Rule')
+        .filter(([, r]) =>
+          asArray(r.Properties?.Targets as Array<{ Arn: unknown; Input?: string }>).some(
+            (t) => JSON.stringify(t.Arn) === JSON.stringify({ Ref: id }),
+          ),
+        )
+        .map(([, r]) => ({
+          expression: r.Properties?.ScheduleExpression,
+          input: asArray(r.Properties?.Targets as Array<{ Input?: string }>)[0]?.Input,
+        }))
+    }
+
+    it('schedules lake-refresh hourly and lake-maintenance daily with cron at different minutes, never together', () => {
+      const refresh = scheduleOfMachine(`crypto-data-lake-${stage}-lake-refresh`)
+      const maintenance = scheduleOfMachine(`crypto-data-lake-${stage}-lake-maintenance`)
+      expect(refresh).toEqual([{ expression: 'cron(7 * * * ? *)', input: '{}' }])
+      expect(maintenance).toEqual([{ expression: 'cron(37 3 * * ? *)', input: '{}' }])
+      // cron fires at second 0 of its minute: disjoint minutes of the hour never coincide, whereas
+      // two rate rules of one deploy fire at the same second (their creation).
+      const minuteOf = (expression: unknown) => String(expression).replace(/^cron\((\S+) .*$/, '$1')
+      expect(minuteOf(refresh[0]?.expression)).not.toBe(minuteOf(maintenance[0]?.expression))
+    })
+
+    it('lets lake-window read only the lake state of the raw bucket, and the state machine write only the checkpoint', () => {
+      const window = props(template(), 'LakeWindowRole')
+      const statements = (
+        window.Policies as Array<{ PolicyDocument: { Statement: Array<Record<string, unknown>> } }>
+      ).flatMap((policy) => policy.PolicyDocument.Statement)
+      const s3 = statements.filter((st) => asArray(st.Action as string[]).some((a) => a.startsWith('s3:')))
+      expect(s3).toEqual([
+        {
+          Sid: 'ListLandingMarkers',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: { 'Fn::GetAtt': ['RawBucket', 'Arn'] },
+          Condition: { StringLike: { 's3:prefix': 'raw/_lake/*' } },
+        },
+        {
+          Sid: 'ReadLakeState',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not JS
+          Resource: { 'Fn::Sub': '${RawBucket.Arn}/raw/_lake/*' },
+        },
+      ])
+      const machine = props(template(), 'LakeStateMachineRole')
+      const machineS3 = (
+        machine.Policies as Array<{ PolicyDocument: { Statement: Array<Record<string, unknown>> } }>
+      )
+        .flatMap((policy) => policy.PolicyDocument.Statement)
+        .filter((st) => asArray(st.Action as string[]).some((a) => a.startsWith('s3:')))
+      expect(machineS3).toEqual([
+        {
+          Sid: 'WriteRefreshCheckpoint',
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not JS
+          Resource: { 'Fn::Sub': '${RawBucket.Arn}/raw/_lake/refresh-checkpoint.json' },
+        },
+      ])
     })
   })
 
