@@ -4,8 +4,13 @@
  *
  * Every bar is a pure function of (seed, symbol, minute): a slow deterministic trend (smooth
  * noise with daily and hourly knots around a realistic price level) plus per-minute noise from
- * a hash. So the same minute yields the same bar whatever the request, page or time of asking,
- * which is what lets tests compute expected results by hand and pollers re-poll idempotently.
+ * a hash. So the same minute yields the same final bar whatever the request or page, which is
+ * what lets tests compute expected results by hand and pollers re-poll idempotently.
+ *
+ * In time it behaves like Alpaca (the `realistic` timing, the default): a bar is published
+ * `publishDelayMs` after its minute closes, and a seeded fraction of bars is first served in a
+ * preliminary version and recalculated `recalcDelayMs` later, as Alpaca does when late trades
+ * arrive (same `t`, new h/l/c/v/n/vw). `ideal` timing serves every closed minute at once, final.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hashText, mulberry32 } from '../../functions/shared/seeded-random.ts'
@@ -65,6 +70,43 @@ export interface FaultConfig {
   missingMinutes?: number | Array<string | MinuteRange>
 }
 
+/**
+ * When bars appear and change. `realistic` (the default, what `make run` uses) follows Alpaca:
+ * published ~1 s after the minute, a fraction recalculated ~30 s later. `ideal`: every closed
+ * minute is there, final, the instant it closes.
+ */
+export interface SimulatorTiming {
+  mode: 'realistic' | 'ideal'
+  /** Realistic: ms after a minute closes before its bar is served (default 1000). */
+  publishDelayMs?: number
+  /** Realistic: ms after publication at which a recalculated bar changes (default 30000). */
+  recalcDelayMs?: number
+  /** Realistic: the fraction in [0, 1] of bars recalculated, chosen per (seed, symbol, minute) (default 0.3). */
+  recalcFraction?: number
+}
+
+export const DEFAULT_TIMING: Required<SimulatorTiming> = {
+  mode: 'realistic',
+  publishDelayMs: 1_000,
+  recalcDelayMs: 30_000,
+  recalcFraction: 0.3,
+}
+
+/** The timing in force: `ideal` is zero delays and no recalculation. */
+export function resolveTiming(
+  timing: SimulatorTiming | SimulatorTiming['mode'] | undefined,
+): Required<SimulatorTiming> {
+  const given = typeof timing === 'string' ? { mode: timing } : (timing ?? { mode: 'realistic' as const })
+  if (given.mode === 'ideal') return { mode: 'ideal', publishDelayMs: 0, recalcDelayMs: 0, recalcFraction: 0 }
+  const resolved = { ...DEFAULT_TIMING, ...given }
+  for (const key of ['publishDelayMs', 'recalcDelayMs'] as const)
+    if (!(Number.isInteger(resolved[key]) && resolved[key] >= 0))
+      throw new Error(`timing ${key} must be an integer >= 0`)
+  if (!(resolved.recalcFraction >= 0 && resolved.recalcFraction <= 1))
+    throw new Error('timing recalcFraction must be in [0, 1]')
+  return resolved
+}
+
 export interface SimulatorOptions {
   /** 0 (default) picks a free port. */
   port?: number
@@ -75,6 +117,8 @@ export interface SimulatorOptions {
   /** Default: parsed from the ALPACA_SIM_FAULTS environment variable (see {@link parseFaults}). */
   faults?: FaultConfig
   now?: () => Date
+  /** Default `realistic` (see {@link SimulatorTiming}); tests that need instant, final bars pass `ideal`. */
+  timing?: SimulatorTiming | SimulatorTiming['mode']
 }
 
 export interface SimulatorStats {
@@ -89,6 +133,10 @@ export interface SimulatorStats {
   authenticated: number
   barsServed: number
   badBarsServed: number
+  /** Bars served in their preliminary version (recalculated later). */
+  preliminaryBarsServed: number
+  /** Bars served in their recalculated version. */
+  recalculatedBarsServed: number
   /** The last 1000 requests: path with query, and the status answered. */
   log: Array<{ url: string; status: number }>
 }
@@ -216,6 +264,62 @@ export function simulatedBar(seed: number, symbol: string, minute: number): SimB
     n: 1 + Math.floor(u5 * 40),
     vw: fix(vwap),
   }
+}
+
+/**
+ * Whether Alpaca (the simulator) recalculates this bar after publishing it: a seeded fraction
+ * of the minutes with trades (a minute without trades has no late trade to add).
+ */
+export function isRecalculated(seed: number, symbol: string, minute: number, fraction: number): boolean {
+  if (fraction <= 0 || simulatedBar(seed, symbol, minute).v === '0') return false
+  return (uniforms(seed, symbol, 'recalc', minute)[0] ?? 1) < fraction
+}
+
+/**
+ * The version of a recalculated bar served before its recalculation: the same open, the late
+ * trades missing, so a close part of the way to the final one, a narrower range, less volume,
+ * fewer trades. Still a valid bar: open and close within [low, high].
+ */
+export function preliminaryBar(seed: number, symbol: string, minute: number): SimBar {
+  const final = simulatedBar(seed, symbol, minute)
+  const decimals = priceDecimals(symbol)
+  const fix = (value: number) => value.toFixed(decimals)
+  const [r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0] = uniforms(seed, symbol, 'preliminary', minute)
+  const open = Number(final.o)
+  const close = Number(fix(open + (Number(final.c) - open) * (0.3 + 0.5 * r1)))
+  const high = Number(fix(Math.max(open, close) * (1 + 0.0002 * r2)))
+  const low = Number(fix(Math.min(open, close) * (1 - 0.0002 * r3)))
+  const vwap = Math.min(high, Math.max(low, Number(fix(low + (high - low) * r6))))
+  return {
+    t: final.t,
+    o: final.o,
+    h: fix(high),
+    l: fix(low),
+    c: fix(close),
+    v: (Number(final.v) * (0.6 + 0.3 * r4)).toFixed(8),
+    n: Math.max(1, final.n - 1 - Math.floor(r5 * 3)),
+    vw: fix(vwap),
+  }
+}
+
+/**
+ * The bar of `minute` as served at `nowMs`, or undefined before it is published; `version`
+ * tells which one a recalculated bar is in.
+ */
+export function servedBar(
+  seed: number,
+  symbol: string,
+  minute: number,
+  nowMs: number,
+  timing: Required<SimulatorTiming>,
+): { bar: SimBar; version: 'final' | 'preliminary' | 'recalculated' } | undefined {
+  const publishedAt = (minute + 1) * MINUTE + timing.publishDelayMs
+  if (nowMs < publishedAt) return undefined
+  if (!isRecalculated(seed, symbol, minute, timing.recalcFraction))
+    return { bar: simulatedBar(seed, symbol, minute), version: 'final' }
+  if (nowMs < publishedAt + timing.recalcDelayMs)
+    return { bar: preliminaryBar(seed, symbol, minute), version: 'preliminary' }
+  return { bar: simulatedBar(seed, symbol, minute), version: 'recalculated' }
 }
 
 type JsonBar = Record<string, unknown>
@@ -387,6 +491,7 @@ function decodeToken(token: string): { symbol: string; minute: number } {
 export async function startAlpacaSimulator(options: SimulatorOptions = {}): Promise<AlpacaSimulator> {
   const seed = options.seed ?? 1
   const now = options.now ?? (() => new Date())
+  const timing = resolveTiming(options.timing)
   const served = options.symbols ? new Set(options.symbols) : undefined
   let faults = options.faults
     ? validateFaults({ ...options.faults })
@@ -405,6 +510,8 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     authenticated: 0,
     barsServed: 0,
     badBarsServed: 0,
+    preliminaryBarsServed: 0,
+    recalculatedBarsServed: 0,
     log: [],
   }
 
@@ -436,16 +543,31 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     )?.kind
   }
 
-  /** The served bar (possibly spoiled) and the key it is served under, or undefined for a missing minute. */
-  function barAt(symbol: string, minute: number): { key: string; bar: JsonBar; bad: boolean } | undefined {
+  /**
+   * The served bar (possibly spoiled), the key it is served under and its version, or undefined
+   * for a missing or not yet published minute.
+   */
+  function barAt(
+    symbol: string,
+    minute: number,
+    nowMs: number,
+  ): { key: string; bar: JsonBar; bad: boolean; version: string } | undefined {
     if (isMissing(symbol, minute)) return undefined
-    const bar = barJson(simulatedBar(seed, symbol, minute))
+    const served = servedBar(seed, symbol, minute, nowMs, timing)
+    if (served === undefined) return undefined
+    const bar = barJson(served.bar)
     const kind = badKind(symbol, minute)
-    if (kind === undefined) return { key: symbol, bar, bad: false }
-    return { key: kind === 'unknown_symbol' ? UNKNOWN_SYMBOL : symbol, bar: spoil(bar, kind), bad: true }
+    if (kind === undefined) return { key: symbol, bar, bad: false, version: served.version }
+    return {
+      key: kind === 'unknown_symbol' ? UNKNOWN_SYMBOL : symbol,
+      bar: spoil(bar, kind),
+      bad: true,
+      version: served.version,
+    }
   }
 
-  const lastClosedMinute = () => Math.floor(now().getTime() / MINUTE) - 1
+  /** The last minute whose bar is published: closed `publishDelayMs` ago. */
+  const lastPublishedMinute = (nowMs: number) => Math.floor((nowMs - timing.publishDelayMs) / MINUTE) - 1
 
   function requestedSymbols(params: URLSearchParams): string[] {
     const raw = params.get('symbols')
@@ -459,6 +581,8 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     body: unknown
     bars: number
     bad: number
+    preliminary?: number
+    recalculated?: number
   }
 
   function bars(params: URLSearchParams): Answer {
@@ -476,15 +600,17 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     const startMs = parseTime('start', params.get('start'), Math.floor(nowMs / 86_400_000) * 86_400_000)
     const endMs = parseTime('end', params.get('end'), nowMs)
     if (endMs < startMs) throw new BadRequest('end must not be before start')
-    // Both ends inclusive; only closed minutes are served.
+    // Both ends inclusive; only published minutes are served.
     const first = Math.ceil(startMs / MINUTE)
-    const last = Math.min(Math.floor(endMs / MINUTE), lastClosedMinute())
+    const last = Math.min(Math.floor(endMs / MINUTE), lastPublishedMinute(nowMs))
     const token = params.get('page_token')
     const cursor = token ? decodeToken(token) : undefined
 
     const out: Record<string, JsonBar[]> = {}
     let count = 0
     let bad = 0
+    let preliminary = 0
+    let recalculated = 0
     let next: string | null = null
     outer: for (const symbol of symbols) {
       if (cursor && symbol < cursor.symbol) continue
@@ -493,7 +619,7 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
       const to = sort === 'desc' ? Math.min(last, resume ?? last) : last
       const step = sort === 'asc' ? 1 : -1
       for (let minute = sort === 'asc' ? from : to; minute >= from && minute <= to; minute += step) {
-        const hit = barAt(symbol, minute)
+        const hit = barAt(symbol, minute, nowMs)
         if (hit === undefined) continue
         if (count === limit) {
           next = encodeToken(symbol, minute)
@@ -503,21 +629,29 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
         out[hit.key]?.push(hit.bar)
         count++
         if (hit.bad) bad++
+        if (hit.version === 'preliminary') preliminary++
+        if (hit.version === 'recalculated') recalculated++
       }
     }
-    return { body: { bars: out, next_page_token: next }, bars: count, bad }
+    return { body: { bars: out, next_page_token: next }, bars: count, bad, preliminary, recalculated }
+  }
+
+  /** The most recent published bar of `symbol` as served now, looking back at most a day. */
+  function latestBar(symbol: string, nowMs: number): SimBar | undefined {
+    const last = lastPublishedMinute(nowMs)
+    for (let minute = last; minute > last - 1440; minute--) {
+      if (isMissing(symbol, minute)) continue
+      return servedBar(seed, symbol, minute, nowMs, timing)?.bar
+    }
+    return undefined
   }
 
   function latestBars(params: URLSearchParams): Answer {
     const out: Record<string, JsonBar> = {}
-    const last = lastClosedMinute()
+    const nowMs = now().getTime()
     for (const symbol of requestedSymbols(params)) {
-      // The most recent closed minute that has a bar, looking back at most a day.
-      for (let minute = last; minute > last - 1440; minute--) {
-        if (isMissing(symbol, minute)) continue
-        out[symbol] = barJson(simulatedBar(seed, symbol, minute))
-        break
-      }
+      const bar = latestBar(symbol, nowMs)
+      if (bar !== undefined) out[symbol] = barJson(bar)
     }
     return { body: { bars: out }, bars: Object.keys(out).length, bad: 0 }
   }
@@ -528,7 +662,9 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
     const second = Math.floor(at.getTime() / 1000)
     for (const symbol of requestedSymbols(params)) {
       const decimals = priceDecimals(symbol)
-      const close = Number(simulatedBar(seed, symbol, lastClosedMinute()).c)
+      // Around the close of the latest bar as served now: quotes and bars tell the same story.
+      const latest = latestBar(symbol, at.getTime())
+      const close = Number(latest?.c ?? simulatedBar(seed, symbol, lastPublishedMinute(at.getTime())).c)
       const [u1 = 0, u2 = 0, u3 = 0] = uniforms(seed, symbol, 'quote', second)
       const halfSpread = close * (0.00003 + 0.0001 * u1)
       const tick = 10 ** -decimals
@@ -643,6 +779,8 @@ export async function startAlpacaSimulator(options: SimulatorOptions = {}): Prom
       }
       stats.barsServed += answer.bars
       stats.badBarsServed += answer.bad
+      stats.preliminaryBarsServed += answer.preliminary ?? 0
+      stats.recalculatedBarsServed += answer.recalculated ?? 0
       record(200)
       return send(res, 200, text, headers)
     }

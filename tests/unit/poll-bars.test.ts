@@ -1154,6 +1154,8 @@ describe('pollBars against the simulator with faults', () => {
     sim = await startAlpacaSimulator({
       seed: 3,
       now: () => now,
+      // Faults, not timing, are under test here: every closed minute at once, final.
+      timing: 'ideal',
       faults: {
         rateLimitEvery: 4,
         retryAfterSeconds: 1,
