@@ -2,7 +2,8 @@
  * The accounting report of a run. Every number is read back from the sinks — the topics, the
  * OpenSearch indices, the quarantine — never inferred from counters: `lost` is produced
  * event_ids missing from a sink that should hold them, `duplicates` event_ids a sink holds
- * more than once.
+ * more than once, `stale` event_ids a sink holds at an older revision than the newest produced
+ * (bars: a recalculated bar is re-emitted with the same event_id and a higher `revision`).
  */
 import type { Client } from '@opensearch-project/opensearch'
 import {
@@ -17,17 +18,20 @@ import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
 import { eventTimeOf } from '../functions/shared/raw-zone.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../functions/shared/search-templates.ts'
 import { endOffsets, type Offsets, readRange } from './kafka-read.ts'
+import { addRevision, type RevisionsById, revisionOf } from './report-stream.ts'
 
 export interface Report {
   started_at: string
   ended_at: string
   services: { kafka: string; opensearch: string }
-  topics: Record<string, { produced: number; records: number; rejected: number }>
-  opensearch: Record<string, { documents: number; lost: number; duplicates: number }>
+  topics: Record<string, { produced: number; records: number; revisions?: number; rejected: number }>
+  opensearch: Record<string, { documents: number; lost: number; duplicates: number; stale: number }>
   raw: Record<string, { records: number; objects: number; lost: number; duplicates: number }>
   quarantined: { total: number; by_reason: Record<string, number> }
   lost: number
   duplicates: number
+  /** Bars a sink holds at an older revision than the newest produced: fails the run like `lost`. */
+  stale?: number
   [section: string]: unknown
 }
 
@@ -51,6 +55,17 @@ export interface ProducedEvents {
   searchIds: Set<string>
   /** Their event times (what partitions them in the raw zone and the lake). */
   eventTimes: string[]
+  /**
+   * Every revision produced of each revised event (bars), by event id: the raw zone must hold each
+   * one, OpenSearch and the lake the highest. Empty for topics without revisions; absent when
+   * nobody collected them (nothing is then checked per revision).
+   */
+  revisionsById?: RevisionsById
+  /**
+   * Records that were a further revision of an event: distinct (event_id, revision) beyond the
+   * first revision of each id seen in the range (a redelivered revision is not another one).
+   */
+  revisions?: number
 }
 
 /**
@@ -67,6 +82,7 @@ export async function producedBetween(
   const eventIds = new Set<string>()
   const searchIds = new Set<string>()
   const eventTimes: string[] = []
+  const revisionsById: RevisionsById = new Map()
   for (const message of messages) {
     let json: unknown
     try {
@@ -79,18 +95,42 @@ export async function producedBetween(
     eventIds.add(parsed.data.event_id)
     searchIds.add(SEARCH_SINKS[topic].idOf(parsed.data))
     eventTimes.push(eventTimeOf(topic, parsed.data))
+    addRevision(revisionsById, parsed.data.event_id, revisionOf(parsed.data))
   }
-  return { records: messages.length, eventIds, searchIds, eventTimes }
+  let revisions = 0
+  for (const seen of revisionsById.values()) revisions += seen.size - 1
+  return { records: messages.length, eventIds, searchIds, eventTimes, revisionsById, revisions }
 }
 
-/** How many of `ids` the sink holds, and how many it holds more than once. */
-export async function searchSinkCounts(client: Client, topic: TopicName, ids: Set<string>) {
+/** The newest revision produced of each revised event. */
+export function newestRevisions(revisionsById: RevisionsById): Map<string, number> {
+  return new Map([...revisionsById].map(([id, seen]) => [id, Math.max(...seen)]))
+}
+
+/** True when the report shows anything lost, duplicated or left at an older revision. */
+export function reportFailed(report: Pick<Report, 'lost' | 'duplicates' | 'stale'>): boolean {
+  return report.lost > 0 || report.duplicates > 0 || (report.stale ?? 0) > 0
+}
+
+/**
+ * How many of `ids` the sink holds, how many it holds more than once, and — for revised events,
+ * given the revisions produced — how many it holds at an older revision than the newest (`stale`;
+ * a document without `revision` counts as older).
+ */
+export async function searchSinkCounts(
+  client: Client,
+  topic: TopicName,
+  ids: Set<string>,
+  revisionsById?: RevisionsById,
+) {
   const { alias, idField } = SEARCH_SINKS[topic]
   const exists = await client.indices.exists({ index: alias })
-  if (!exists.body || ids.size === 0) return { documents: 0, lost: ids.size, duplicates: 0 }
+  if (!exists.body || ids.size === 0) return { documents: 0, lost: ids.size, duplicates: 0, stale: 0 }
   await client.indices.refresh({ index: alias })
+  const newest = newestRevisions(revisionsById ?? new Map())
   let found = 0
   let duplicates = 0
+  let stale = 0
   const all = [...ids]
   for (let i = 0; i < all.length; i += 1000) {
     const chunk = all.slice(i, i + 1000)
@@ -101,15 +141,30 @@ export async function searchSinkCounts(client: Client, topic: TopicName, ids: Se
       body: {
         size: 0,
         query: { terms: { [idField]: chunk } },
-        aggs: { ids: { terms: { field: idField, size: chunk.length, min_doc_count: 1 } } },
+        aggs: {
+          ids: {
+            terms: { field: idField, size: chunk.length, min_doc_count: 1 },
+            // The oldest revision held: with one document per id (else a duplicate) it is the revision.
+            ...(newest.size > 0 ? { aggs: { revision: { min: { field: 'revision' } } } } : {}),
+          },
+        },
       },
     })
-    const buckets = (response.body as { aggregations: { ids: { buckets: Array<{ doc_count: number }> } } })
-      .aggregations.ids.buckets
+    const buckets = (
+      response.body as {
+        aggregations: {
+          ids: { buckets: Array<{ key: string; doc_count: number; revision?: { value: number | null } }> }
+        }
+      }
+    ).aggregations.ids.buckets
     found += buckets.length
     duplicates += buckets.filter((bucket) => bucket.doc_count > 1).length
+    for (const bucket of buckets) {
+      const expected = newest.get(bucket.key)
+      if (expected !== undefined && (bucket.revision?.value ?? 0) < expected) stale++
+    }
   }
-  return { documents: found, lost: ids.size - found, duplicates }
+  return { documents: found, lost: ids.size - found, duplicates, stale }
 }
 
 /** Quarantine records written since `since` (by their own `quarantined_at`). */

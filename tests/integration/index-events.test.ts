@@ -38,6 +38,7 @@ import {
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { EventSource } from '../../local/event-source/emulator.ts'
 import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
+import { searchSinkCounts } from '../../local/report.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
@@ -458,6 +459,22 @@ describe('bar revisions (external versioning on the real node)', () => {
     const now = await stored()
     expect(now.version).toBe(Date.parse('2026-11-30T10:02:35Z'))
     expect(now.source).toMatchObject({ close: '97020', high: '97030' })
+  })
+
+  it('is reported stale when the node holds an older revision than the newest produced', async () => {
+    const ids = new Set([revision1.event_id])
+    const produced = (...revisions: number[]) => new Map([[revision1.event_id, new Set(revisions)]])
+    // The node holds revision 3 (seen 90 s after revision 1).
+    const revision3 = FIRST_REVISION + 90_000
+    expect(await searchSinkCounts(search, 'crypto.bars', ids, produced(FIRST_REVISION, revision3))).toEqual({
+      documents: 1,
+      lost: 0,
+      duplicates: 0,
+      stale: 0,
+    })
+    expect(
+      await searchSinkCounts(search, 'crypto.bars', ids, produced(FIRST_REVISION, revision3 + 1)),
+    ).toEqual({ documents: 1, lost: 0, duplicates: 0, stale: 1 })
   })
 
   it('adds revision to a bar index created before the field existed', async () => {

@@ -23,7 +23,7 @@ import {
   toRawLine,
 } from '../../functions/shared/raw-zone.ts'
 import { rawSinkCounts, validEventIds } from '../../local/report-stream.ts'
-import { asset, bar, trade } from '../helpers/events.ts'
+import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskRecord } from '../helpers/msk.ts'
 
 function line(offset: number, value = `{"n":${offset}}`): RawLine {
@@ -241,6 +241,41 @@ describe('rawSinkCounts', () => {
       duplicates: 0,
       events: 0,
     })
+  })
+
+  it('holds every revision of a bar as its own record, and counts a produced revision missing as lost', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'raw-zone-'))
+    const store = fileObjectStore(root)
+    const minute = '2026-11-30T10:00:00Z'
+    const id = `alpaca:BTC/USD:${minute}`
+    const revised = (offset: number, revision: number): RawLine => ({
+      ...line(offset, JSON.stringify(bar('BTC/USD', minute, `9700${offset}.5`, revision))),
+      event_id: id,
+    })
+    // Revision 1, revision 2, and revision 2 re-emitted (a new record, offset 12): all kept.
+    const lines = [
+      revised(10, FIRST_REVISION),
+      revised(11, FIRST_REVISION + 20_000),
+      revised(12, FIRST_REVISION + 20_000),
+    ]
+    await store.put('raw/crypto.bars/dt=2026-11-30/hour=10/0-0-999.ndjson.gz', await encodeLines(lines))
+    expect(await readRawTopic(store, 'crypto.bars')).toEqual({ objects: 1, lines })
+
+    const produced = new Map([
+      [id, new Set([FIRST_REVISION, FIRST_REVISION + 20_000, FIRST_REVISION + 40_000])],
+    ])
+    // Revision 3 never landed: one lost. Revision 2 at two offsets is two records, not a duplicate.
+    expect(await rawSinkCounts(store, 'crypto.bars', new Set([id]), produced)).toEqual({
+      records: 3,
+      objects: 1,
+      lost: 1,
+      duplicates: 0,
+      events: 1,
+    })
+    // A produced bar absent altogether: lost once per revision produced.
+    const absent = 'alpaca:LTC/USD:2026-11-30T10:00:00Z'
+    const both = new Map([...produced, [absent, new Set([FIRST_REVISION, FIRST_REVISION + 5_000])]])
+    expect(await rawSinkCounts(store, 'crypto.bars', new Set([id, absent]), both)).toMatchObject({ lost: 3 })
   })
 
   it('takes as produced only the ids of contract-valid events', () => {
