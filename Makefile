@@ -11,7 +11,7 @@ NPM_STAMP := node_modules/.installed
 
 ARGS ?=
 
-.PHONY: help setup run test lint typecheck contracts unit integration pytest services-up services-down package cost bench query clean-local
+.PHONY: help setup browser run test lint typecheck contracts unit integration pytest services-up services-down package cost bench query clean-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,7 +49,10 @@ unit: $(NPM_STAMP) ## unit tests and the packaged-template contract tests
 	@echo "[test] unit and contract tests (vitest)..."
 	@vitest run --project unit --project contract
 
-integration: setup ## integration and end-to-end tests on real Kafka and OpenSearch (test profile)
+browser: $(NPM_STAMP) ## find the system Chromium for the browser test, or install Debian's chromium package
+	@tsx local/services/chromium-cli.ts
+
+integration: setup browser ## integration and end-to-end tests on real Kafka and OpenSearch (test profile)
 	@echo "[test] integration and e2e tests on real Kafka and OpenSearch (vitest)..."
 	@vitest run --project integration
 

@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { runPipeline } from './run.ts'
 import { isProfile, type Profile } from './services/index.ts'
+import { createStatusLine } from './status-line.ts'
 
 const UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
 
@@ -17,9 +18,19 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * UNITS_MS[match[2] as keyof typeof UNITS_MS]
 }
 
+/** Progress lines go above the live status line (stderr: stdout holds the functions' output). */
+const statusLine = createStatusLine(process.stderr)
+
 function log(line: string): void {
   const time = new Date().toISOString().slice(11, 19)
-  process.stderr.write(`[run ${time}] ${line}\n`)
+  statusLine.log(`[run ${time}] ${line}`)
+}
+
+function parsePort(text: string): number {
+  const port = Number(text)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new InvalidArgumentError('expected a TCP port (0 = any free one).')
+  return port
 }
 
 const program = new Command()
@@ -52,6 +63,13 @@ program
       .argParser(parseDuration)
       .default(120_000, '2m'),
   )
+  .option('--no-dashboard', 'do not serve the local dashboard page')
+  .addOption(
+    new Option('--dashboard-port <port>', 'port of the local dashboard page (taken: any free one)')
+      .argParser(parsePort)
+      .default(8_420),
+  )
+  .option('--no-status', 'no live status line (progress lines only)')
   .addOption(
     new Option('--profile <profile>', 'local environment: run (make run) or test')
       .default('run')
@@ -68,6 +86,9 @@ program
       stage: string
       profile: Profile
       lakeEvery: number
+      dashboard: boolean
+      dashboardPort: number
+      status: boolean
     }) => {
       const { report, exitCode } = await runPipeline({
         profile: opts.profile,
@@ -76,8 +97,11 @@ program
         reportPath: opts.report ? resolve(opts.report) : undefined,
         fresh: opts.fresh,
         lakeEveryMs: opts.lakeEvery,
+        dashboard: opts.dashboard ? { port: opts.dashboardPort } : false,
+        onStatus: opts.status ? (status) => statusLine.update(status) : undefined,
         log,
       })
+      statusLine.done()
       for (const [topic, counts] of Object.entries(report.topics)) {
         log(`${topic}: produced ${counts.produced} (records ${counts.records}), rejected ${counts.rejected}`)
       }

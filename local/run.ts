@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { z } from 'zod'
+import { SymbolsEnv } from '../functions/shared/config.ts'
 import { TOPICS, type TopicName } from '../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../functions/shared/kafka.ts'
 import { ensureTopics } from '../functions/shared/kafka-admin.ts'
@@ -15,6 +17,8 @@ import { fileObjectStore } from '../functions/shared/object-store.ts'
 import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
 import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
+import { createPipelineMonitor, observeLakeRuns, type PipelineStatus } from './dashboard/pipeline-status.ts'
+import { startDashboard } from './dashboard/server.ts'
 import { type EventSource, startEventSource } from './event-source/emulator.ts'
 import { endOffsets } from './kafka-read.ts'
 import { lakeCounts } from './lake.ts'
@@ -45,8 +49,14 @@ export interface RunOptions {
   fresh: boolean
   /** How often `lake-refresh` runs (its hourly schedule, compressed); 0 = only once, at the end. */
   lakeEveryMs: number
+  /** The local dashboard page (port 0 = any free one), or false for none. */
+  dashboard: { port: number } | false
+  /** Receives a fresh pipeline sample every few seconds (the terminal's status line). */
+  onStatus?: (status: PipelineStatus) => void
   log: (line: string) => void
 }
+
+const STATUS_EVERY_MS = 3_000
 
 const CONTRACT_TOPICS = Object.values(TOPICS)
 
@@ -106,6 +116,8 @@ function waitForStop(durationMs: number | undefined, log: (line: string) => void
 }
 
 async function drain(sources: Array<{ name: string; source: EventSource }>, log: (line: string) => void) {
+  // Stopping closes every batch window now: land-raw would otherwise hold its records for 60 s.
+  for (const { source } of sources) source.flush()
   const deadline = Date.now() + 90_000
   for (;;) {
     const lags = await Promise.all(
@@ -236,6 +248,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
 
     const scheduled = schedules(template)
     const lakeRunner = createLakeRunner(options.profile, log)
+    const lakeActivity = observeLakeRuns(lakeRunner)
     const scheduler = startScheduler(
       scheduled,
       async (schedule, event) => {
@@ -284,6 +297,38 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       log(
         `schedule: ${schedule.expression} -> ${target}${compressed && options.lakeEveryMs > 0 ? ` (locally every ${options.lakeEveryMs / 1000} s)` : ''}`,
       )
+    }
+    const monitor = createPipelineMonitor({
+      kafka,
+      search,
+      rawStore: fileObjectStore(paths.rawBucket),
+      topics: CONTRACT_TOPICS,
+      startOffsets,
+      startedAt,
+      sources: sources.map(({ name, source }) => ({ functionName: name.split(':')[0] ?? name, source })),
+      lake: lakeActivity,
+      functions: () =>
+        Object.fromEntries(
+          [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
+        ),
+    })
+    const sampling = setInterval(() => {
+      monitor.sample().then(options.onStatus, (error: Error) => log(`status: ${error.message}`))
+    }, STATUS_EVERY_MS)
+    const live: Array<() => Promise<void> | void> = [() => clearInterval(sampling)]
+    const stopLive = async () => {
+      for (const stop of live.splice(0)) await stop()
+    }
+    cleanups.push(stopLive)
+    if (options.dashboard) {
+      const dashboard = await startDashboard({
+        search,
+        symbols: z.object(SymbolsEnv).parse(process.env).SYMBOLS,
+        pipeline: () => monitor.latest,
+        port: options.dashboard.port,
+      })
+      live.push(() => dashboard.close())
+      log(`dashboard: ${dashboard.url} (open it in a browser; --no-dashboard turns it off)`)
     }
     log(
       options.durationMs === undefined
@@ -366,6 +411,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       writeFileSync(options.reportPath, `${JSON.stringify(report, null, 2)}\n`)
       log(`report written to ${options.reportPath}`)
     }
+    await stopLive()
     await search.close()
     return { report, exitCode: report.lost > 0 || report.duplicates > 0 ? 1 : 0 }
   } finally {

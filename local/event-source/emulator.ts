@@ -29,6 +29,16 @@ export interface EventSource {
   stats: DeliveryStats & { batches: number; records: number }
   /** Records not yet processed: end offsets minus committed offsets, all partitions. */
   lag(): Promise<number>
+  /** The same, per topic. */
+  lagByTopic(): Promise<Record<string, number>>
+  /**
+   * From now on, deliver what is buffered as soon as nothing more is waiting on the broker
+   * instead of waiting out the batch window: a stopping run would otherwise sit through
+   * land-raw's 60 s window with nothing to show for it. The window closes early, never late:
+   * batches only get smaller, and the function sees the same events.
+   */
+  flush(): void
+  /** Flushes, delivers what is in hand, and leaves the group. */
   stop(): Promise<void>
 }
 
@@ -101,14 +111,31 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
   }
 
   let running = true
+  let flushing = false
+  let requestFlush = () => {}
+  const flushRequested = new Promise<undefined>((resolve) => {
+    requestFlush = () => {
+      flushing = true
+      resolve(undefined)
+    }
+  })
   const iterator = stream[Symbol.asyncIterator]()
   const loop = (async () => {
     let batch: MskRecord[] = []
     let firstAt = 0
     let next = iterator.next()
+    const deliverBatch = async () => {
+      stats.batches++
+      stats.records += batch.length
+      const delivering = batch
+      batch = []
+      await deliver(delivering, config, ports, stats)
+    }
     while (running) {
-      const wait = batch.length === 0 ? 250 : Math.max(0, firstAt + options.batchWindowMs - Date.now())
-      const result = await Promise.race([next, sleep(wait).then(() => undefined)])
+      const wait =
+        batch.length === 0 ? 250 : flushing ? 0 : Math.max(0, firstAt + options.batchWindowMs - Date.now())
+      // `next` first: a record the consumer already holds wins over an elapsed wait or a flush.
+      const result = await Promise.race([next, sleep(wait).then(() => undefined), flushRequested])
       if (result && !result.done) {
         const message = result.value as Message
         leaderEpochs.set(`${message.topic}-${message.partition}`, message.leaderEpoch)
@@ -118,35 +145,40 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
       } else if (result?.done) {
         break
       }
-      const windowClosed = batch.length > 0 && Date.now() >= firstAt + options.batchWindowMs
-      if (batch.length >= options.batchSize || windowClosed) {
-        stats.batches++
-        stats.records += batch.length
-        const delivering = batch
-        batch = []
-        await deliver(delivering, config, ports, stats)
-      }
+      const windowClosed =
+        batch.length > 0 &&
+        (Date.now() >= firstAt + options.batchWindowMs || (flushing && result === undefined))
+      if (batch.length >= options.batchSize || windowClosed) await deliverBatch()
     }
+    if (batch.length > 0) await deliverBatch()
   })()
   loop.catch((error) => options.log(`event source ${options.name} stopped: ${(error as Error).stack}`))
 
+  const lagByTopic = async () => {
+    const ends = await consumer.listOffsets({ topics: options.topics })
+    const commits = await consumer.listCommittedOffsets({
+      topics: [...ends].map(([topic, partitions]) => ({ topic, partitions: partitions.map((_, i) => i) })),
+    })
+    const lags: Record<string, number> = {}
+    for (const [topic, partitions] of ends) {
+      lags[topic] = 0
+      partitions.forEach((end, partition) => {
+        const done = commits.get(topic)?.[partition] ?? -1n
+        lags[topic] = (lags[topic] ?? 0) + Number(end - (done < 0n ? 0n : done))
+      })
+    }
+    return lags
+  }
+
   return {
     stats,
+    lagByTopic,
     async lag() {
-      const ends = await consumer.listOffsets({ topics: options.topics })
-      const commits = await consumer.listCommittedOffsets({
-        topics: [...ends].map(([topic, partitions]) => ({ topic, partitions: partitions.map((_, i) => i) })),
-      })
-      let total = 0
-      for (const [topic, partitions] of ends) {
-        partitions.forEach((end, partition) => {
-          const done = commits.get(topic)?.[partition] ?? -1n
-          total += Number(end - (done < 0n ? 0n : done))
-        })
-      }
-      return total
+      return Object.values(await lagByTopic()).reduce((a, b) => a + b, 0)
     },
+    flush: requestFlush,
     async stop() {
+      requestFlush()
       running = false
       await loop.catch(() => {})
       await stream.close().catch(() => {})

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { runCommand, runOrThrow } from './process.ts'
+import { createLogUpdate } from 'log-update'
+import { runCommand, runOrThrow, tail } from './process.ts'
 
 export interface Java {
   /** JAVA_HOME of this runtime. */
@@ -88,13 +90,114 @@ export function requireMaven(): Promise<void> {
 const MAVEN_HINT =
   'Maven could not fetch it: check network access to Maven Central and any proxy or mirror in ~/.m2/settings.xml.'
 
-/** Runs Maven in batch mode, quiet, with a JDK Maven accepts; errors carry Maven's output and a hint. */
+/** `Downloaded from central: https://.../x.jar (1.2 MB at 3.4 MB/s)` -> bytes, from Maven's batch-mode transfer log. */
+export function downloadedBytes(line: string): number | undefined {
+  const match = /^(?:\[INFO\] )?Downloaded from [^:]+: \S+ \((\d+(?:\.\d+)?) (B|kB|MB|GB) at /.exec(line)
+  if (!match) return undefined
+  const unit = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 }[match[2] as 'B' | 'kB' | 'MB' | 'GB']
+  return Math.round(Number(match[1]) * unit)
+}
+
+/**
+ * A download progress display on stderr: redrawn in place on a TTY, a plain line every few
+ * seconds otherwise (first downloads take minutes; silence looks like a hang).
+ */
+function downloadProgress(what: string) {
+  const stream = process.stderr
+  const live = stream.isTTY ? createLogUpdate(stream) : undefined
+  let files = 0
+  let bytes = 0
+  let printedAt = Date.now()
+  const text = () => `  ${what}: ${files} files, ${(bytes / 1e6).toFixed(1)} MB downloaded`
+  return {
+    add(size: number) {
+      files++
+      bytes += size
+      if (live) live(text())
+      else if (Date.now() - printedAt >= 5_000) {
+        printedAt = Date.now()
+        stream.write(`${text()}\n`)
+      }
+    },
+    done() {
+      if (live && files > 0) {
+        live(text())
+        live.done()
+      }
+    },
+  }
+}
+
+/**
+ * Runs Maven in batch mode with a JDK Maven accepts, showing download progress from its transfer
+ * log; errors carry Maven's output tail and a hint.
+ */
 export async function mvn(what: string, args: readonly string[], java: Java): Promise<void> {
   await requireMaven()
-  await runOrThrow(what, 'mvn', ['-q', '-B', ...args], {
-    env: { ...process.env, JAVA_HOME: java.home },
-    hint: MAVEN_HINT,
+  const progress = downloadProgress(what)
+  const output: string[] = []
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn('mvn', ['-B', ...args], {
+      env: { ...process.env, JAVA_HOME: java.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let partial = ''
+    const onData = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        output.push(line)
+        const size = downloadedBytes(line)
+        if (size !== undefined) progress.add(size)
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.on('error', reject)
+    child.on('close', (exit, signal) => resolve(exit ?? (signal ? 128 : 1)))
+  }).finally(() => progress.done())
+  if (code !== 0)
+    throw new Error(
+      `${what} failed (exit ${code}): mvn -B ${args.join(' ')}\n${tail(output.join('\n'))}\n${MAVEN_HINT}`,
+    )
+}
+
+export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser'] as const
+
+/** The system Chromium (Debian's `chromium` package), if installed. */
+export function findChromium(): string | undefined {
+  return CHROMIUM_PATHS.find((path) => existsSync(path))
+}
+
+/**
+ * Finds the system Chromium for the browser tests, installing Debian's `chromium` package with
+ * apt-get when it is missing and we are root (never a downloaded browser build: the distribution
+ * keeps it patched). Idempotent: a found browser is only reported.
+ */
+export async function ensureChromium(log: (line: string) => void): Promise<string> {
+  const found = findChromium()
+  if (found) {
+    const version = await runCommand(found, ['--version']).catch(() => undefined)
+    log(`chromium: ${version?.output.trim().split('\n').at(-1) ?? 'found'} at ${found}`)
+    return found
+  }
+  const hint = 'Install it: `apt-get install chromium` (Debian) and run again.'
+  if (process.getuid?.() !== 0) throw new Error(`the browser tests need the system Chromium. ${hint}`)
+  log('chromium: installing the Debian package with apt-get (first run only)...')
+  const started = Date.now()
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const install = () =>
+    runOrThrow('apt-get install chromium', 'apt-get', ['install', '-y', '-q', 'chromium'], { env, hint })
+  // A fresh image has no package lists yet: update once, then retry.
+  await install().catch(async () => {
+    await runOrThrow('apt-get update', 'apt-get', ['update', '-q'], { env, hint })
+    await install()
   })
+  const installed = findChromium()
+  if (!installed)
+    throw new Error(`apt-get installed chromium, yet no binary at ${CHROMIUM_PATHS.join(' or ')}`)
+  log(`chromium: installed at ${installed} (${Math.round((Date.now() - started) / 1000)} s)`)
+  return installed
 }
 
 export interface Python {
