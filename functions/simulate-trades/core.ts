@@ -8,6 +8,13 @@
  *   `event_id`); within the same quote the events are byte-identical. If the quote moved
  *   between two firings, the same trade carries the newer price and the sinks keep the last
  *   version of that id (index by `_id`, MERGE on `event_id`): never a second trade.
+ * - Executed in the minute before the scheduled one: the run of minute M stands for the trades
+ *   executed in [M - 1 min, M), at their planned seconds. So `executed_at` is never after the
+ *   emission (the run starts at M or later; a trade the clock has not reached yet is held back,
+ *   `TradesSkipped{Reason=not_yet_executed}`) and, with the schedule firing at the start of
+ *   the minute, at most about a minute before the quote that prices it: the spread of one
+ *   minute's trades, no more. It stays a pure function of (seed, minute): a re-fired minute
+ *   lands its trades in the same raw partition and monthly index whatever the quote.
  * - Priced at the quote: ask for BUY, bid for SELL; notional = price x quantity in decimal
  *   arithmetic (big.js), never binary floating point.
  * - A symbol without a usable quote gets no trades: missing or stale quotes are logged and
@@ -76,7 +83,8 @@ export function tradeId(minute: Date, sequence: number): string {
 
 /**
  * The trades of one scheduled minute, without prices: a pure function of (seed, minute, symbols,
- * count, population). Sequence numbers follow execution time, so ids sort like the trades.
+ * count, population). They execute in the minute before the scheduled one (see the module
+ * comment). Sequence numbers follow execution time, so ids sort like the trades.
  */
 export function planTrades(
   scheduledAt: Date,
@@ -102,7 +110,7 @@ export function planTrades(
     trade_id: tradeId(minute, index + 1),
     sequence: index + 1,
     scheduled_at: isoSeconds(minute),
-    executed_at: isoSeconds(minute.getTime() + trade.second * 1000),
+    executed_at: isoSeconds(minute.getTime() - MINUTE + trade.second * 1000),
     user: trade.user,
     symbol: trade.symbol,
     side: trade.side,
@@ -189,6 +197,7 @@ export type SkipReason =
   | 'malformed_quote'
   | 'quote_fetch_failed'
   | 'schema_violation'
+  | 'not_yet_executed'
 
 export interface SymbolSummary {
   status: 'ok' | SkipReason
@@ -343,6 +352,11 @@ export async function simulateTrades(
       continue
     }
     for (const trade of trades) {
+      // Only with a clock behind the scheduled minute: a trade is never emitted before it happened.
+      if (Date.parse(trade.executed_at) > fetchedAt.getTime()) {
+        summary.skipped.not_yet_executed = (summary.skipped.not_yet_executed ?? 0) + 1
+        continue
+      }
       const candidate = priceTrade(trade, read.quote)
       const parsed = TradeEventSchema.safeParse(candidate)
       if (parsed.success) {

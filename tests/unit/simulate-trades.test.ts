@@ -134,7 +134,8 @@ describe('planTrades', () => {
     expect(executed).toEqual([...executed].sort((a, b) => a - b))
     for (const trade of trades) {
       expect(trade.scheduled_at).toBe('2026-11-30T10:07:00Z')
-      expect(trade.executed_at).toMatch(/^2026-11-30T10:07:\d{2}Z$/)
+      // The minute before the scheduled one: over by the time the run starts.
+      expect(trade.executed_at).toMatch(/^2026-11-30T10:06:\d{2}Z$/)
     }
   })
 
@@ -226,7 +227,7 @@ describe('priceTrade', () => {
     trade_id: '202611301007-0003',
     sequence: 3,
     scheduled_at: '2026-11-30T10:07:00Z',
-    executed_at: '2026-11-30T10:07:09Z',
+    executed_at: '2026-11-30T10:06:09Z',
     user,
     symbol,
     side,
@@ -267,7 +268,7 @@ describe('priceTrade', () => {
       trade_id: '202611301007-0003',
       user_id: 'u-000001',
       quote_at: '2026-11-30T10:07:01Z',
-      executed_at: '2026-11-30T10:07:09Z',
+      executed_at: '2026-11-30T10:06:09Z',
     })
   })
 })
@@ -316,6 +317,44 @@ describe('simulateTrades', () => {
     }
     expect(h.count('TradesEmitted')).toBe(40)
     expect(h.quarantined).toEqual([])
+  })
+
+  it('executed_at is never after the emission, nor more than the minute before the quote', async () => {
+    const h = harness(fresh)
+    await simulateTrades({ scheduledAt: MINUTE }, h.deps)
+    const executed = h.records().map((record) => Date.parse(JSON.parse(record.value).executed_at))
+    // Emitted at 10:07:03 (the clock) with the quote of 10:07:01.
+    expect(Math.max(...executed)).toBeLessThanOrEqual(Date.parse('2026-11-30T10:07:03Z'))
+    expect(Math.min(...executed)).toBeGreaterThanOrEqual(Date.parse('2026-11-30T10:06:00Z'))
+  })
+
+  it('holds back a trade the clock has not reached (a clock behind the scheduled minute)', async () => {
+    const h = harness(fresh)
+    h.deps.clock = () => new Date('2026-11-30T10:06:30Z')
+    const quotes: FetchedQuotes = {
+      quotes: {
+        'BTC/USD': rawQuote('97001.25', '97003.5', '2026-11-30T10:06:29Z'),
+        'LTC/USD': rawQuote('89.1234', '89.1301', '2026-11-30T10:06:29Z'),
+      },
+      malformed: [],
+    }
+    h.deps.fetchQuotes = async () => quotes
+    const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
+    const planned = planTrades(MINUTE, {
+      symbols: ['BTC/USD', 'LTC/USD'],
+      tradesPerMinute: 40,
+      seed: 'unit-seed',
+      population,
+    })
+    const past = planned.filter((trade) => trade.executed_at <= '2026-11-30T10:06:30Z')
+    expect(
+      h
+        .records()
+        .map((record) => JSON.parse(record.value).trade_id)
+        .sort(),
+    ).toEqual(past.map((trade) => trade.trade_id).sort())
+    expect(summary.skipped.not_yet_executed).toBe(40 - past.length)
+    expect(40 - past.length).toBeGreaterThan(0)
   })
 
   it('re-emits identical events when the schedule fires twice within the same quote', async () => {
