@@ -135,7 +135,13 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
       const wait =
         batch.length === 0 ? 250 : flushing ? 0 : Math.max(0, firstAt + options.batchWindowMs - Date.now())
       // `next` first: a record the consumer already holds wins over an elapsed wait or a flush.
-      const result = await Promise.race([next, sleep(wait).then(() => undefined), flushRequested])
+      // The flush request only wakes a wait once; afterwards the waits are short timers, which
+      // keep the loop yielding to the event loop.
+      const result = await Promise.race([
+        next,
+        sleep(wait).then(() => undefined),
+        ...(flushing ? [] : [flushRequested]),
+      ])
       if (result && !result.done) {
         const message = result.value as Message
         leaderEpochs.set(`${message.topic}-${message.partition}`, message.leaderEpoch)
