@@ -510,6 +510,7 @@ export async function pollBars(input: PollBarsInput, deps: PollBarsDeps): Promis
       }
     >()
     const rejectedSettle: Array<{ symbol: string; minute: number; entry: SettledBar }> = []
+    const adopted: Array<{ symbol: string; minute: number; entry: SettledBar }> = []
     for (const symbol of symbols) {
       const plan = planOf.get(symbol)
       if (!plan) continue
@@ -529,8 +530,17 @@ export async function pollBars(input: PollBarsInput, deps: PollBarsDeps): Promis
           unchanged.push(start)
           continue
         }
+        if (previous === undefined && start < plan.newFrom) {
+          // Handled before, but nothing remembered of it: a document written before revisions,
+          // or a minute before the symbol's first poll. Remember it; emit only what changes next.
+          unchanged.push(start)
+          adopted.push({ symbol, minute: start, entry: { digest, revision: 0 } })
+          continue
+        }
         const revision = nextRevision(observedAt.getTime(), previous)
-        changed.push({ event: { ...event, revision }, digest, revised: (previous?.revision ?? 0) > 0 })
+        // A revision of a bar emitted before (not of one only ever quarantined).
+        const revised = previous !== undefined && !previous.digest.startsWith('rejected:')
+        changed.push({ event: { ...event, revision }, digest, revised })
       }
       const validStarts = new Set(kept.map((event) => Date.parse(event.start)))
       let quarantined = 0
@@ -558,7 +568,8 @@ export async function pollBars(input: PollBarsInput, deps: PollBarsDeps): Promis
         return
       }
     }
-    for (const { symbol, minute, entry } of rejectedSettle) recordSettled(symbol, minute, entry)
+    for (const { symbol, minute, entry } of [...rejectedSettle, ...adopted])
+      recordSettled(symbol, minute, entry)
     for (const symbol of symbols) {
       const entry = validated.get(symbol)
       const summary = perSymbol[symbol]

@@ -2,7 +2,10 @@
  * poll-bars on the real broker: the Alpaca simulator -> pollBars -> crypto.bars, read back from
  * Kafka. Exactly the expected closed minutes, once each; a repeated invocation adds nothing; a
  * 30-minute outage is backfilled exactly once; malformed bars are quarantined with their
- * reasons. Then the real handler, loaded as the Lambda runtime would, on a scheduled event.
+ * reasons. Then bar revisions against the simulator's realistic timing (published 1 s late,
+ * some bars recalculated 30 s later): a recalculated bar ends as 2 records with increasing
+ * revisions, any other as exactly 1. Then the real handler, loaded as the Lambda runtime
+ * would, on a scheduled event.
  *
  * Symbols are unique per run (the test profile's topics keep their history), and every
  * read-back is bounded by the topic's end offsets before and after the step.
@@ -12,6 +15,7 @@ import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from '@platformatic/kafka'
+import Big from 'big.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAlpacaClient } from '../../functions/poll-bars/alpaca.ts'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../../functions/poll-bars/core.ts'
@@ -29,7 +33,13 @@ import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, type Offsets, readRange } from '../../local/kafka-read.ts'
 import { loadFunction } from '../../local/lambda.ts'
 import { projectRoot, type RunningServices, startServices } from '../../local/services/index.ts'
-import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
+import {
+  type AlpacaSimulator,
+  isRecalculated,
+  preliminaryBar,
+  simulatedBar,
+  startAlpacaSimulator,
+} from '../../local/simulators/alpaca.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
@@ -53,6 +63,7 @@ let kafka: KafkaConnection
 let producer: EventProducer
 let simulator: AlpacaSimulator
 let handlerSimulator: AlpacaSimulator | undefined
+let realisticSimulator: AlpacaSimulator | undefined
 let stateDir: string
 let now = new Date('2026-11-30T10:30:05Z')
 const counts: Array<{ name: string; value: number }> = []
@@ -100,6 +111,8 @@ beforeAll(async () => {
   simulator = await startAlpacaSimulator({
     seed: 11,
     now: () => now,
+    // Windows, backfill and quarantine are under test here; revisions have their own suite.
+    timing: 'ideal',
     faults: {
       badBars: [
         { minute: '2026-11-30T10:07:00Z', symbol: A, kind: 'high_below_low' },
@@ -114,6 +127,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await producer?.close()
   await simulator?.close()
+  await realisticSimulator?.close()
   await handlerSimulator?.close()
   await services?.stop()
 })
@@ -190,9 +204,89 @@ describe('poll-bars -> crypto.bars (real broker)', () => {
   })
 })
 
+describe('bar revisions against the realistic simulator (real broker)', () => {
+  const SEED = 23
+  const FIRST = Date.parse('2026-11-30T10:00:00Z') / 60_000
+  /** Minutes 10:00..10:04 of a symbol that Alpaca (the simulator) recalculates. */
+  const recalculatedOf = (symbol: string) =>
+    [0, 1, 2, 3, 4].filter((i) => isRecalculated(SEED, symbol, FIRST + i, 0.3)).map((i) => FIRST + i)
+  // A symbol with both kinds among its first five minutes (the choice depends on the run's prefix).
+  const symbol =
+    Array.from({ length: 50 }, (_, i) => `PB${run}R${i}/USD`).find((candidate) => {
+      const count = recalculatedOf(candidate).length
+      return count > 0 && count < 5
+    }) ?? ''
+  let clock = new Date('2026-11-30T10:01:00.500Z')
+  /** The simulator writes fixed decimals (`92360.90`); events carry the exact decimal (`92360.9`). */
+  const dec = (text: string) => new Big(text).toFixed()
+
+  it('emits a bar as soon as it is published, a new revision once it is recalculated, nothing else', async () => {
+    expect(symbol).not.toBe('')
+    realisticSimulator = await startAlpacaSimulator({ seed: SEED, now: () => clock, faults: {} })
+    const state = mkdtempSync(join(tmpdir(), 'poll-bars-revisions-'))
+    const revisionDeps = (): PollBarsDeps => ({
+      fetchBars: createAlpacaClient({
+        baseUrl: realisticSimulator?.url ?? '',
+        location: 'us',
+        timeoutMs: 10_000,
+      }).fetchBars,
+      producer,
+      watermarks: fileWatermarkStore(join(state, WATERMARK_KEY)),
+      quarantine: async () => undefined,
+      counter: { count: () => undefined },
+      clock: () => clock,
+      config: {
+        symbols: [symbol],
+        backfillMaxMinutes: 1440,
+        initialLookbackMinutes: 1,
+        settleWindowMinutes: 3,
+      },
+    })
+    const pollAt = async (iso: string) => {
+      clock = new Date(iso)
+      return pollBars({ scheduledAt: new Date(`${iso.slice(0, 16)}:00Z`) }, revisionDeps())
+    }
+    const from = await offsetsNow()
+    // Half a second after 10:01: Alpaca has not published the 10:00 bar yet.
+    expect((await pollAt('2026-11-30T10:01:00.500Z')).emitted).toBe(0)
+    // Then every minute, 3 s past it, as the AWS schedule does.
+    for (const minute of ['10:01', '10:02', '10:03', '10:04', '10:05', '10:06'])
+      await pollAt(`2026-11-30T${minute}:03Z`)
+    const events = (await barsBetween(from, await offsetsNow(), [symbol])).filter(
+      (e) => e.start <= '2026-11-30T10:04:00Z',
+    )
+
+    const recalculated = new Set(recalculatedOf(symbol))
+    for (let minute = FIRST; minute <= FIRST + 4; minute++) {
+      const start = new Date(minute * 60_000).toISOString().replace('.000Z', 'Z')
+      const records = events.filter((e) => e.start === start)
+      const final = simulatedBar(SEED, symbol, minute)
+      // Seen by the poll 3 s after the minute that followed it; a revision by the poll after that.
+      const firstSeen = (minute + 1) * 60_000 + 3_000
+      if (recalculated.has(minute)) {
+        const preliminary = preliminaryBar(SEED, symbol, minute)
+        expect(
+          records.map((e) => [e.revision, e.close, e.volume, e.trade_count]),
+          start,
+        ).toEqual([
+          [firstSeen, dec(preliminary.c), dec(preliminary.v), preliminary.n],
+          [firstSeen + 60_000, dec(final.c), dec(final.v), final.n],
+        ])
+      } else {
+        expect(
+          records.map((e) => [e.revision, e.close, e.volume]),
+          start,
+        ).toEqual([[firstSeen, dec(final.c), dec(final.v)]])
+      }
+    }
+    expect(events.length).toBe(5 + recalculated.size)
+  })
+})
+
 describe('the poll-bars handler (real event shape, real broker)', () => {
   it('polls on a scheduled event and does nothing more on a repeated one', async () => {
-    handlerSimulator = await startAlpacaSimulator({ seed: 5, faults: {} })
+    // The real clock: ideal timing, so a recalculation between the two invocations cannot happen.
+    handlerSimulator = await startAlpacaSimulator({ seed: 5, faults: {}, timing: 'ideal' })
     const handlerState = mkdtempSync(join(tmpdir(), 'poll-bars-handler-'))
     for (const key of ['RAW_DIR', 'RAW_BUCKET', 'STATE_BUCKET', 'ALPACA_SECRET_ARN']) delete process.env[key]
     Object.assign(process.env, {

@@ -100,6 +100,14 @@ describe('simulate-trades -> crypto.trades (real broker, Alpaca simulator)', () 
     expect(events).toHaveLength(TRADES)
     expect(new Set(events.map((e) => e.event_id)).size).toBe(TRADES)
     for (const [i, record] of first.records.entries()) expect(String(record.key)).toBe(events[i]?.user_id)
+    // Executed in the minute before the run: never after the record was appended (its broker
+    // timestamp), at most that minute before the quote (2 s after the minute here).
+    for (const [i, record] of first.records.entries()) {
+      const executed = Date.parse(events[i]?.executed_at ?? '')
+      expect(executed).toBeLessThanOrEqual(Number(record.timestamp))
+      expect(executed).toBeGreaterThanOrEqual(minute.getTime() - 60_000)
+      expect(executed).toBeLessThan(minute.getTime())
+    }
     const stamp = minute.toISOString().replace(/[-:T]/g, '').slice(0, 12)
     expect(events.map((e) => e.trade_id).sort()).toEqual(
       Array.from({ length: TRADES }, (_, i) => `${stamp}-${String(i + 1).padStart(4, '0')}`),

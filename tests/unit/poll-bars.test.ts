@@ -744,26 +744,27 @@ describe('bar revisions (settle window)', () => {
     const first = await h.run()
     // The re-read window 08:12..08:14 (3 minutes) plus nothing older: the marks are recent.
     expect(h.api.calls).toEqual([{ symbols: ['BTC/USD', 'LTC/USD'], start: at('08:12'), end: at('08:14') }])
-    // No settle state yet (an upgrade from marks alone): 08:12 and 08:13 are emitted once more.
-    expect(first.emitted).toBe(6)
-    expect(h.producer.events().map((e) => [e.symbol, e.start, e.revision])).toContainEqual([
-      'BTC/USD',
-      at('08:14'),
-      ms('2026-11-30T08:15:02.500Z'),
+    // No settle state yet (a document written before revisions): 08:12 and 08:13 were handled
+    // before, so they are remembered, not emitted again; 08:14 is new.
+    expect(first.emitted).toBe(2)
+    expect(h.producer.events().map((e) => [e.symbol, e.start, e.revision])).toEqual([
+      ['BTC/USD', at('08:14'), ms('2026-11-30T08:15:02.500Z')],
+      ['LTC/USD', at('08:14'), ms('2026-11-30T08:15:02.500Z')],
     ])
+    expect(h.watermarks.settle()['BTC/USD']?.[at('08:13')]?.revision).toBe(0)
 
     // 08:15:33: nothing changed upstream: no record at all.
     h.setNow('2026-11-30T08:15:33Z')
     const unchanged = await h.run()
     expect(unchanged).toMatchObject({ emitted: 0, revised: 0 })
     expect(unchanged.perSymbol['BTC/USD']).toMatchObject({ status: 'ok', window: { start: at('08:12') } })
-    expect(h.producer.sent).toHaveLength(6)
+    expect(h.producer.sent).toHaveLength(2)
 
     // 08:16:03: BTC's 08:14 was recalculated; 08:15 is new.
     market['BTC/USD'][14] = recalculated(at('08:14'))
     h.setNow('2026-11-30T08:16:03Z')
     const changed = await h.run()
-    const fresh = h.producer.events().slice(6)
+    const fresh = h.producer.events().slice(2)
     expect(fresh.map((e) => [e.symbol, e.start, e.revision, e.close])).toEqual([
       ['BTC/USD', at('08:14'), ms('2026-11-30T08:16:03Z'), '101.4'],
       ['BTC/USD', at('08:15'), ms('2026-11-30T08:16:03Z'), '100.75'],
@@ -891,6 +892,30 @@ describe('bar revisions (settle window)', () => {
       revision: ms('2026-11-30T08:16:40Z'),
     })
     expect(summary).toMatchObject({ emitted: 1, revised: 0, rejected: 0 })
+  })
+
+  it('a re-read never reaches back to emit the minutes before the first poll', async () => {
+    const market = btcAndLtc('08:00', '08:20')
+    const h = harness({
+      market,
+      now: '2026-11-30T08:15:03Z',
+      config: { ...settled, symbols: ['BTC/USD'], initialLookbackMinutes: 1 },
+    })
+    await h.run()
+    h.setNow('2026-11-30T08:16:03Z')
+    await h.run()
+    // The second poll re-reads 08:13..08:15; 08:13 is before the first poll's lookback.
+    expect(h.api.calls.at(-1)).toMatchObject({ start: at('08:13'), end: at('08:15') })
+    expect(h.producer.events().map((e) => e.start)).toEqual([at('08:14'), at('08:15')])
+    // Had it changed later, 08:13 would be emitted then: it is remembered now.
+    market['BTC/USD'][13] = recalculated(at('08:13'))
+    h.setNow('2026-11-30T08:16:33Z')
+    await h.run()
+    expect(h.producer.events().map((e) => [e.start, e.revision])).toEqual([
+      [at('08:14'), ms('2026-11-30T08:15:03Z')],
+      [at('08:15'), ms('2026-11-30T08:16:03Z')],
+      [at('08:13'), ms('2026-11-30T08:16:33Z')],
+    ])
   })
 
   it('quarantines a bar under an unrequested symbol once, not on every re-read', async () => {
