@@ -40,6 +40,20 @@ describe('producer configuration (packaged dev stage)', () => {
   })
 
   it('configures the bar revisions of poll-bars', () => {
-    expect(envOf('PollBarsLambdaFunction')).toMatchObject({ SETTLE_WINDOW_MINUTES: '3' })
+    expect(envOf('PollBarsLambdaFunction')).toMatchObject({ SETTLE_WINDOW_MINUTES: '3', POLL_AT_SECOND: '3' })
+  })
+
+  it('fires both minute producers at the start of every minute', () => {
+    const schedulesOf = (logicalId: string) =>
+      Object.values(service.template.Resources)
+        .filter((r) => r.Type === 'AWS::Events::Rule')
+        .filter((r) =>
+          ((r.Properties?.Targets as Array<{ Arn?: { 'Fn::GetAtt'?: string[] } }> | undefined) ?? []).some(
+            (t) => t.Arn?.['Fn::GetAtt']?.[0] === logicalId,
+          ),
+        )
+        .map((r) => r.Properties?.ScheduleExpression)
+    expect(schedulesOf('PollBarsLambdaFunction')).toEqual(['cron(* * * * ? *)'])
+    expect(schedulesOf('SimulateTradesLambdaFunction')).toEqual(['cron(* * * * ? *)'])
   })
 })
