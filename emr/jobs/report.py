@@ -1,7 +1,9 @@
 """Lake accounting for the local report: rows per table, and for given event ids per topic how
 many are in the lake (lost = expected - found) and how many keys appear more than once.
 
-Input: --event-ids FILE, JSON {"crypto.bars": [...], "crypto.trades": [...], "crypto.assets": [...]}.
+Input: --event-ids FILE, JSON {"crypto.bars": [...], "crypto.trades": [...], "crypto.assets": [...]};
+optionally --revisions FILE, JSON {"crypto.bars": {event_id: newest revision produced}}: each of
+those topics also gets ``stale``, the ids whose row holds an older revision (or none).
 Output: one JSON line on stdout prefixed with LAKE_REPORT=.
 """
 
@@ -22,15 +24,20 @@ TOPIC_TABLES = {
 def main(argv: list[str]) -> int:
     from pyspark.sql import functions as F
 
-    from lake import tables
+    from lake import accounting, tables
     from lake.session import add_catalog_arguments, build_session, catalog_options
 
     parser = argparse.ArgumentParser(prog="report")
     parser.add_argument("--event-ids", required=True)
+    parser.add_argument("--revisions")
     add_catalog_arguments(parser)
     args = parser.parse_args(argv)
     with open(args.event_ids, encoding="utf-8") as handle:
         expected: dict[str, list[str]] = json.load(handle)
+    newest: dict[str, dict[str, int]] = {}
+    if args.revisions:
+        with open(args.revisions, encoding="utf-8") as handle:
+            newest = json.load(handle)
     spark = build_session(catalog_options(args), "lake_report")
     tables.ensure_tables(spark)
     out: dict[str, object] = {"tables": {}, "topics": {}}
@@ -51,6 +58,8 @@ def main(argv: list[str]) -> int:
             found = wanted.join(present.distinct(), on="event_id", how="left_semi").count()
         duplicates = present.groupBy("event_id").count().where(F.col("count") > 1).count()
         out["topics"][topic] = {"expected": len(set(ids)), "found": found, "lost": len(set(ids)) - found, "duplicates": duplicates}
+        if newest.get(topic):
+            out["topics"][topic]["stale"] = accounting.stale_count(spark, table, newest[topic])
     print("LAKE_REPORT=" + json.dumps(out, sort_keys=True))
     return 0
 

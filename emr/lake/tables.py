@@ -26,7 +26,8 @@ TABLES: dict[str, str] = {
         symbol STRING NOT NULL, start TIMESTAMP NOT NULL,
         open {MONEY}, high {MONEY}, low {MONEY}, close {MONEY}, volume {MONEY},
         trade_count BIGINT, vwap {MONEY},
-        event_id STRING, source STRING, ingested_at TIMESTAMP, schema_version INT
+        event_id STRING, source STRING, ingested_at TIMESTAMP, schema_version INT,
+        revision BIGINT
     ) PARTITIONED BY (days(start))""",
     "trades": f"""(
         event_id STRING NOT NULL, trade_id STRING, scheduled_at TIMESTAMP,
@@ -68,6 +69,19 @@ KEYS: dict[str, list[str]] = {
     "trade_volume_1h": ["symbol", "hour_start"],
 }
 
+# Columns added after a table was first created: ``ensure_tables`` adds each one missing from an
+# existing table (Iceberg schema evolution: a metadata change, no data file rewritten; the rows
+# written before read it as NULL).
+ADDED_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "bars_1m": [("revision", "BIGINT")],
+}
+
+# The version column of a table whose rows are revised at the source: a row is replaced only by a
+# strictly higher version (a NULL in the table, from before the column existed, is lower than any).
+VERSIONS: dict[str, str] = {
+    "bars_1m": "revision",
+}
+
 # The partition column of each merged table: the MERGE condition bounds it to the source's
 # range so Iceberg prunes the target to the days the source touches.
 TIME_COLUMNS: dict[str, str | None] = {
@@ -97,7 +111,8 @@ def qualified(table: str) -> str:
 
 
 def ensure_tables(spark: SparkSession) -> None:
-    """Creates any missing table (IF NOT EXISTS: concurrent and repeated runs are harmless)."""
+    """Creates any missing table (IF NOT EXISTS: concurrent and repeated runs are harmless) and
+    adds to an existing table the columns it was created without (``ADDED_COLUMNS``)."""
     for table, body in TABLES.items():
         columns, _, partitioning = body.partition(" PARTITIONED BY ")
         partition_clause = f"PARTITIONED BY {partitioning}" if partitioning else ""
@@ -105,6 +120,10 @@ def ensure_tables(spark: SparkSession) -> None:
             f"CREATE TABLE IF NOT EXISTS {qualified(table)} {columns} USING iceberg {partition_clause} "
             f"TBLPROPERTIES ({_PROPERTIES})"
         )
+        existing = set(spark.table(qualified(table)).columns) if table in ADDED_COLUMNS else set()
+        for column, column_type in ADDED_COLUMNS.get(table, []):
+            if column not in existing:
+                spark.sql(f"ALTER TABLE {qualified(table)} ADD COLUMN {column} {column_type}")
 
 
 def define_trader_view(spark: SparkSession) -> None:
@@ -116,7 +135,8 @@ def define_trader_view(spark: SparkSession) -> None:
 def merge_sql(table: str, source_view: str, columns: list[str], bounds: tuple[str, str] | None) -> str:
     """MERGE that inserts new keys and updates a matched row only when a column differs, so a
     rerun over unchanged data writes nothing. Assets also refuse an older version (late data
-    for an asset must not replace a newer fetch)."""
+    for an asset must not replace a newer fetch); a versioned table (``VERSIONS``: bars) updates
+    a row only with a strictly higher version, so a redelivered or older revision changes nothing."""
     keys = KEYS[table]
     on = " AND ".join(f"t.{key} = s.{key}" for key in keys)
     time_column = TIME_COLUMNS[table]
@@ -126,6 +146,9 @@ def merge_sql(table: str, source_view: str, columns: list[str], bounds: tuple[st
     matched = f"({differs})"
     if table == "assets":
         matched = f"s.valid_from >= t.valid_from AND {matched}"
+    version = VERSIONS.get(table)
+    if version is not None:
+        matched = f"(t.{version} IS NULL OR s.{version} > t.{version}) AND {matched}"
     column_list = ", ".join(columns)
     values = ", ".join(f"s.{column}" for column in columns)
     updates = ", ".join(f"t.{column} = s.{column}" for column in columns if column not in keys)
@@ -137,16 +160,22 @@ def merge_sql(table: str, source_view: str, columns: list[str], bounds: tuple[st
 
 
 def changed_rows(spark: SparkSession, table: str, rows: DataFrame, bounds: tuple[str, str] | None) -> DataFrame:
-    """Source rows that are not already in the table exactly (every column, null-safe). Only
-    these go into the MERGE: a rerun over unchanged data then commits nothing at all, not even
-    an empty snapshot."""
+    """Source rows that are not already in the table exactly (every column, null-safe); for a
+    versioned table, rows whose key the table holds at the same or a higher version (one
+    revision is one content). Only these go into the MERGE: a rerun over unchanged data, or a
+    redelivered older revision, then commits nothing at all, not even an empty snapshot."""
     target = spark.table(qualified(table)).select(*rows.columns)
     time_column = TIME_COLUMNS[table]
     if bounds is not None and time_column is not None:
         target = target.where(
             (F.col(time_column) >= F.to_timestamp(F.lit(bounds[0]))) & (F.col(time_column) <= F.to_timestamp(F.lit(bounds[1])))
         )
-    same = [F.col(f"s.{column}").eqNullSafe(F.col(f"t.{column}")) for column in rows.columns]
+    version = VERSIONS.get(table)
+    if version is not None:
+        same = [F.col(f"s.{key}") == F.col(f"t.{key}") for key in KEYS[table]]
+        same.append(F.col(f"t.{version}") >= F.col(f"s.{version}"))
+    else:
+        same = [F.col(f"s.{column}").eqNullSafe(F.col(f"t.{column}")) for column in rows.columns]
     return rows.alias("s").join(target.alias("t"), on=same, how="left_anti").select(*[F.col(f"s.{c}").alias(c) for c in rows.columns])
 
 

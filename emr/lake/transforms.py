@@ -21,7 +21,11 @@ BAR_VALUE = T.StructType(
         "event_id", "source", "symbol", "timeframe", "start", "open", "high", "low", "close",
         "volume", "vwap", "ingested_at",
     )]
-    + [T.StructField("schema_version", T.IntegerType()), T.StructField("trade_count", T.LongType())]
+    + [
+        T.StructField("schema_version", T.IntegerType()),
+        T.StructField("trade_count", T.LongType()),
+        T.StructField("revision", T.LongType()),
+    ]
 )
 TRADE_VALUE = T.StructType(
     [T.StructField(name, T.StringType()) for name in (
@@ -39,7 +43,7 @@ ASSET_VALUE = T.StructType(
 
 BAR_COLUMNS = [
     "symbol", "start", "open", "high", "low", "close", "volume", "trade_count", "vwap",
-    "event_id", "source", "ingested_at", "schema_version",
+    "event_id", "source", "ingested_at", "schema_version", "revision",
 ]
 TRADE_COLUMNS = [
     "event_id", "trade_id", "scheduled_at", "executed_at", "user_id", "user_name_token",
@@ -81,7 +85,9 @@ def _one_per_key(rows: DataFrame, keys: list[str], order: list[Column]) -> DataF
 
 
 def to_bars(valid_lines: DataFrame) -> DataFrame:
-    """crypto.bars lines -> bars_1m rows, one per (symbol, start): the latest record wins."""
+    """crypto.bars lines -> bars_1m rows, one per (symbol, start): the highest ``revision`` wins,
+    whatever order the records arrived in (an older revision re-emitted or redelivered after a
+    newer one must not replace it); between copies of one revision, the latest record."""
     parsed = _parsed(valid_lines, BAR_VALUE)
     typed = parsed.select(
         F.col("symbol"),
@@ -92,9 +98,11 @@ def to_bars(valid_lines: DataFrame) -> DataFrame:
         F.col("source"),
         _ts("ingested_at").alias("ingested_at"),
         F.col("schema_version"),
+        F.col("revision"),
         "_ts", "_partition", "_offset",
     )
-    return _one_per_key(typed, ["symbol", "start"], _latest_first()).select(*BAR_COLUMNS)
+    order = [F.col("revision").desc(), *_latest_first()]
+    return _one_per_key(typed, ["symbol", "start"], order).select(*BAR_COLUMNS)
 
 
 def hmac_token(key: str):

@@ -7,9 +7,13 @@ import json
 from pathlib import Path
 
 
-def bar(symbol: str, start: str, open_="100.5", high="101", low="100", close="100.75", volume="2.5", vwap="100.6", trade_count=3) -> dict:
+# Bar contract v2: a bar's first revision, seen at its ingested_at (2026-11-30T12:00:05Z) in epoch ms.
+FIRST_REVISION = 1_796_040_005_000
+
+
+def bar(symbol: str, start: str, open_="100.5", high="101", low="100", close="100.75", volume="2.5", vwap="100.6", trade_count=3, revision=FIRST_REVISION) -> dict:
     return {
-        "schema_version": 1, "event_id": f"alpaca:{symbol}:{start}", "source": "alpaca", "symbol": symbol,
+        "schema_version": 2, "revision": revision, "event_id": f"alpaca:{symbol}:{start}", "source": "alpaca", "symbol": symbol,
         "timeframe": "1Min", "start": start, "open": open_, "high": high, "low": low, "close": close,
         "volume": volume, "trade_count": trade_count, "vwap": vwap, "ingested_at": "2026-11-30T12:00:05Z",
     }

@@ -29,6 +29,12 @@ def test_valid_events_of_every_topic_pass(validator):
         ("crypto.trades", json.dumps({k: v for k, v in rf.trade("202611301000-0001", "2026-11-30T10:00:07Z").items() if k != "side"}), "schema_violation", "missing required property 'side'"),
         ("crypto.trades", json.dumps({**rf.trade("202611301000-0001", "2026-11-30T10:00:07Z"), "document_id": "52998224725\n"}), "schema_violation", "$.document_id"),
         ("crypto.assets", json.dumps({**rf.asset("BTC", "2026-11-30", "2026-11-30T00:00:10Z"), "icon_size": 0}), "schema_violation", "$.icon_size: not greater than 0"),
+        # bar contract v2: every bar carries its revision, a positive integer (epoch ms)
+        ("crypto.bars", json.dumps({k: v for k, v in rf.bar("BTC/USD", "2026-11-30T10:00:00Z").items() if k != "revision"}), "schema_violation", "missing required property 'revision'"),
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": "1796040005000"}), "schema_violation", "$.revision: expected integer"),
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": 1796040005000.5}), "schema_violation", "$.revision: expected integer"),
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": 0}), "schema_violation", "$.revision: not greater than 0"),
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "schema_version": 1}), "schema_violation", "$.schema_version: must be 2"),
         # the zod refinement JSON Schema cannot carry: event_id derives from the key fields
         ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "event_id": "alpaca:ETH/USD:2026-11-30T10:00:00Z"}), "schema_violation", "alpaca:{symbol}:{start}"),
     ],

@@ -104,7 +104,7 @@ def test_late_data_for_an_older_window_merges(scenario, spark):
     late = [
         rf.line("crypto.bars", 0, 2000, rf.bar("BTC/USD", "2026-11-30T09:59:00Z", open_="98", high="99", low="97", close="98.5", volume="4", vwap="98")),
         # a corrected 10:05 bar arriving later (newer record) lands in the 10:00 window
-        rf.line("crypto.bars", 0, 2001, rf.bar("BTC/USD", "2026-11-30T10:05:00Z", open_="100", high="110", low="99", close="101", volume="1", vwap="100.5"), timestamp="2026-11-30T12:00:00.000Z"),
+        rf.line("crypto.bars", 0, 2001, rf.bar("BTC/USD", "2026-11-30T10:05:00Z", open_="100", high="110", low="99", close="101", volume="1", vwap="100.5", revision=rf.FIRST_REVISION + 60_000), timestamp="2026-11-30T12:00:00.000Z"),
         rf.line("crypto.assets", 0, 8, rf.asset("BTC", "2026-11-29", "2026-11-29T00:00:10Z", icon_size=16)),
     ]
     late[2]["event_time"] = "2026-11-30T09:30:00Z"  # an older fetch, partitioned into hour 09 for this test
@@ -159,7 +159,8 @@ def test_short_orphan_retention_is_refused_by_default():
 def test_a_failing_quality_check_fails_the_job(scenario, spark, lake_dir):
     from jobs_path import quality_main
 
-    insane = rf.bar("BTC/USD", "2026-11-30T10:10:00Z", open_="100", high="90", low="99", close="101")
+    # a later revision of the 10:10 bar, with high below low
+    insane = rf.bar("BTC/USD", "2026-11-30T10:10:00Z", open_="100", high="90", low="99", close="101", revision=rf.FIRST_REVISION + 120_000)
     rf.write_lines(scenario["root"], [rf.line("crypto.bars", 0, 3000, insane, timestamp="2026-11-30T13:00:00.000Z")])
     refresh(spark, str(scenario["root"]), HOUR_10, scenario["validator"], PII_KEY)
     args = [

@@ -53,6 +53,28 @@ def test_bars_keep_the_latest_record_per_minute_and_exact_decimals(spark):
     }
 
 
+def test_bars_keep_the_highest_revision_whatever_the_record_order(spark):
+    # Revision 2 (seen 30 s after revision 1) was delivered first; revision 1 re-emitted after it.
+    newer = rf.bar("BTC/USD", "2026-11-30T10:00:00Z", close="97010.25", revision=rf.FIRST_REVISION + 30_000)
+    older = rf.bar("BTC/USD", "2026-11-30T10:00:00Z", close="97000.5")
+    lines = [
+        rf.line("crypto.bars", 0, 20, newer, timestamp="2026-11-30T10:01:35.000Z"),
+        rf.line("crypto.bars", 0, 21, older, timestamp="2026-11-30T10:05:00.000Z"),
+    ]
+    rows = [(r["close"], r["revision"]) for r in transforms.to_bars(lines_df(spark, lines)).collect()]
+    assert rows == [(D("97010.25"), 1_796_040_035_000)]
+
+
+def test_redelivered_copies_collapse_but_revisions_survive(spark):
+    from lake.raw import dedupe_redelivered
+
+    first = rf.line("crypto.bars", 0, 30, rf.bar("BTC/USD", "2026-11-30T10:00:00Z"))
+    revised = rf.line("crypto.bars", 0, 31, rf.bar("BTC/USD", "2026-11-30T10:00:00Z", close="101", revision=rf.FIRST_REVISION + 1))
+    lines = lines_df(spark, [first, dict(first), revised])
+    kept = dedupe_redelivered(lines.withColumn("line", F.col("value")))
+    assert sorted(r["offset"] for r in kept.collect()) == [30, 31]
+
+
 def test_assets_keep_the_latest_fetch_with_valid_from(spark):
     lines = [
         rf.line("crypto.assets", 0, 1, rf.asset("BTC", "2026-11-29", "2026-11-29T00:00:10Z", icon_size=16)),
