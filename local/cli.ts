@@ -103,11 +103,13 @@ program
       })
       statusLine.done()
       for (const [topic, counts] of Object.entries(report.topics)) {
-        log(`${topic}: produced ${counts.produced} (records ${counts.records}), rejected ${counts.rejected}`)
+        log(
+          `${topic}: produced ${counts.produced} (records ${counts.records}, revisions ${counts.revisions ?? 0}), rejected ${counts.rejected}`,
+        )
       }
       for (const [index, counts] of Object.entries(report.opensearch)) {
         log(
-          `opensearch ${index}: ${counts.documents} documents, lost ${counts.lost}, duplicates ${counts.duplicates}`,
+          `opensearch ${index}: ${counts.documents} documents, lost ${counts.lost}, duplicates ${counts.duplicates}, stale ${counts.stale}`,
         )
       }
       for (const [topic, counts] of Object.entries(report.raw)) {
@@ -121,7 +123,9 @@ program
         log(`lake: ${tables.map(([name, counts]) => `${name} ${counts.rows} rows`).join(', ')}`)
       }
       log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
-      log(`lost ${report.lost}, duplicates ${report.duplicates}: ${exitCode === 0 ? 'OK' : 'FAILED'}`)
+      log(
+        `lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}: ${exitCode === 0 ? 'OK' : 'FAILED'}`,
+      )
       // Done: the functions' module-level clients (Kafka producers, as in a warm Lambda container)
       // would keep the event loop alive against services that stay up.
       process.exit(exitCode)

@@ -1,6 +1,7 @@
 /**
  * Reads the local lake back for reports and tests: rows per table, and per topic how many of
- * the given event ids reached the lake (lost = expected - found) and how many keys repeat.
+ * the given event ids reached the lake (lost = expected - found), how many keys repeat and, given
+ * the newest revision produced of each revised event, how many rows hold an older one (stale).
  * Runs emr/jobs/report.py with the same local spark-submit as the state machines' EMR tasks.
  */
 import { execFile } from 'node:child_process'
@@ -16,18 +17,26 @@ const execFileAsync = promisify(execFile)
 
 export interface LakeCounts {
   tables: Record<string, { rows: number }>
-  topics: Record<string, { expected: number; found: number; lost: number; duplicates: number }>
+  /** `stale` only for the topics given revisions. */
+  topics: Record<
+    string,
+    { expected: number; found: number; lost: number; duplicates: number; stale?: number }
+  >
 }
 
 export async function lakeCounts(
   profile: Profile,
   eventIdsByTopic: Record<string, string[]>,
   lake: LocalLake = localLake(profile),
+  /** Per topic, the newest revision produced of each revised event (bars). */
+  newestRevisions: Record<string, Record<string, number>> = {},
 ): Promise<LakeCounts> {
   const dir = mkdtempSync(join(tmpdir(), 'lake-report-'))
   try {
     const idsFile = join(dir, 'event-ids.json')
     writeFileSync(idsFile, JSON.stringify(eventIdsByTopic))
+    const revisionsFile = join(dir, 'revisions.json')
+    writeFileSync(revisionsFile, JSON.stringify(newestRevisions))
     const { bin, args, env } = sparkSubmitCommand(
       {
         ApplicationId: 'local-lake',
@@ -35,7 +44,7 @@ export async function lakeCounts(
         JobDriver: {
           SparkSubmit: {
             EntryPoint: 's3://local-code/emr/jobs/report.py',
-            EntryPointArguments: ['--event-ids', idsFile],
+            EntryPointArguments: ['--event-ids', idsFile, '--revisions', revisionsFile],
           },
         },
       },

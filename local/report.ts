@@ -31,7 +31,7 @@ export interface Report {
   lost: number
   duplicates: number
   /** Bars a sink holds at an older revision than the newest produced: fails the run like `lost`. */
-  stale?: number
+  stale: number
   [section: string]: unknown
 }
 
@@ -109,7 +109,7 @@ export function newestRevisions(revisionsById: RevisionsById): Map<string, numbe
 
 /** True when the report shows anything lost, duplicated or left at an older revision. */
 export function reportFailed(report: Pick<Report, 'lost' | 'duplicates' | 'stale'>): boolean {
-  return report.lost > 0 || report.duplicates > 0 || (report.stale ?? 0) > 0
+  return report.lost > 0 || report.duplicates > 0 || report.stale > 0
 }
 
 /**

@@ -25,12 +25,14 @@ import { lakeCounts } from './lake.ts'
 import { createLakeRunner, recentWindow, stateMachineName, windowCovering } from './lake-runner.ts'
 import { type LocalFunction, loadFunction } from './lambda.ts'
 import {
+  newestRevisions,
   type ProducedEvents,
   producedBetween,
   producerRejections,
   quarantineSince,
   quarantineSummary,
   type Report,
+  reportFailed,
   searchSinkCounts,
 } from './report.ts'
 import { rawSinkCounts } from './report-stream.ts'
@@ -375,6 +377,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       quarantined: quarantineSummary(quarantined),
       lost: 0,
       duplicates: 0,
+      stale: 0,
       functions: Object.fromEntries(
         [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
       ),
@@ -386,24 +389,39 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       report.topics[topic] = {
         produced: events.eventIds.size,
         records: events.records,
+        revisions: events.revisions ?? 0,
         rejected: producerRejects[topic] ?? 0,
       }
-      const sink = await searchSinkCounts(search, topic, events.searchIds)
+      const sink = await searchSinkCounts(search, topic, events.searchIds, events.revisionsById)
       report.opensearch[sinkName(topic)] = sink
-      const { events: _events, ...raw } = await rawSinkCounts(store, topic, events.eventIds)
+      const { events: _events, ...raw } = await rawSinkCounts(
+        store,
+        topic,
+        events.eventIds,
+        events.revisionsById,
+      )
       report.raw[topic] = raw
       report.lost += sink.lost + raw.lost
       report.duplicates += sink.duplicates + raw.duplicates
+      report.stale += sink.stale
     }
     if (lakeEnabled) {
       const lake = await lakeCounts(
         options.profile,
         Object.fromEntries([...produced].map(([topic, events]) => [topic, [...events.eventIds]])),
+        undefined,
+        Object.fromEntries(
+          [...produced].map(([topic, events]) => [
+            topic,
+            Object.fromEntries(newestRevisions(events.revisionsById ?? new Map())),
+          ]),
+        ),
       )
       report.lake = { ...lake.tables, topics: lake.topics }
       for (const counts of Object.values(lake.topics)) {
         report.lost += counts.lost
         report.duplicates += counts.duplicates
+        report.stale += counts.stale ?? 0
       }
     }
     if (options.reportPath) {
@@ -413,7 +431,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     }
     await stopLive()
     await search.close()
-    return { report, exitCode: report.lost > 0 || report.duplicates > 0 ? 1 : 0 }
+    return { report, exitCode: reportFailed(report) ? 1 : 0 }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup()
     if (services.startedHere) {

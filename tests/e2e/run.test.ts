@@ -42,9 +42,15 @@ describe('make run, headless', () => {
     // At least one closed minute for each of the two default symbols (more when the first poll
     // backfills from an earlier run's watermark or the initial lookback).
     expect(bars.produced).toBeGreaterThanOrEqual(2)
-    expect(report.opensearch['crypto-bars']).toEqual({ documents: bars.produced, lost: 0, duplicates: 0 })
+    expect(report.opensearch['crypto-bars']).toEqual({
+      documents: bars.produced,
+      lost: 0,
+      duplicates: 0,
+      stale: 0,
+    })
     expect(report.lost).toBe(0)
     expect(report.duplicates).toBe(0)
+    expect(report.stale).toBe(0)
     expect(Date.parse(report.ended_at) - Date.parse(report.started_at)).toBeGreaterThanOrEqual(70_000)
   })
 })
