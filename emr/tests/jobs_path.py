@@ -15,3 +15,7 @@ def _load(name: str):
 
 def quality_main(argv):
     return _load("lake_quality").main(argv)
+
+
+def report_main(argv):
+    return _load("report").main(argv)

@@ -4,6 +4,7 @@ created before revisions gains the column in place. Expected figures by hand."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -46,7 +47,7 @@ def snapshots(spark, table: str) -> int:
     return spark.sql(f"SELECT COUNT(*) FROM crypto_db.{table}.snapshots").first()[0]
 
 
-def test_the_newest_revision_wins_and_an_older_one_never_overwrites_it(empty_lake, tmp_path):
+def test_the_newest_revision_wins_and_an_older_one_never_overwrites_it(empty_lake, tmp_path, lake_dir, capsys):
     spark = empty_lake
     validator = ContractValidator.from_directory(str(CONTRACTS))
 
@@ -93,6 +94,20 @@ def test_the_newest_revision_wins_and_an_older_one_never_overwrites_it(empty_lak
     assert accounting.stale_count(spark, "bars_1m", {ids["first"]: R3, ids["second"]: R1}) == 0
     assert accounting.stale_count(spark, "bars_1m", {ids["first"]: R3 + 1, ids["second"]: R1}) == 1
     assert accounting.stale_count(spark, "bars_1m", {"alpaca:ETH/USD:2026-11-30T10:00:00Z": R1}) == 0
+
+    # The same through the report job make run calls (emr/jobs/report.py).
+    from jobs_path import report_main
+
+    (tmp_path / "ids.json").write_text(json.dumps({"crypto.bars": list(ids.values())}))
+    (tmp_path / "revisions.json").write_text(json.dumps({"crypto.bars": {ids["first"]: R3 + 1, ids["second"]: R1}}))
+    capsys.readouterr()
+    assert report_main([
+        "--event-ids", str(tmp_path / "ids.json"), "--revisions", str(tmp_path / "revisions.json"),
+        "--catalog-impl", "jdbc", "--warehouse", str(lake_dir / "warehouse"), "--jdbc-uri", f"jdbc:sqlite:{lake_dir / 'catalog.db'}",
+    ]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines() if text.startswith("LAKE_REPORT="))
+    report = json.loads(line.removeprefix("LAKE_REPORT="))
+    assert report["topics"]["crypto.bars"] == {"expected": 2, "found": 2, "lost": 0, "duplicates": 0, "stale": 1}
 
 
 def test_a_bars_1m_created_before_revisions_gains_the_column_and_takes_revisions(empty_lake, tmp_path):
