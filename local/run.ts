@@ -22,7 +22,7 @@ import { startDashboard } from './dashboard/server.ts'
 import { type EventSource, startEventSource } from './event-source/emulator.ts'
 import { endOffsets } from './kafka-read.ts'
 import { lakeCounts } from './lake.ts'
-import { createLakeRunner, recentWindow, stateMachineName, windowCovering } from './lake-runner.ts'
+import { createLakeRunner, stateMachineName } from './lake-runner.ts'
 import { type LocalFunction, loadFunction } from './lambda.ts'
 import {
   newestRevisions,
@@ -257,13 +257,9 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         if (schedule.target.kind === 'stateMachine') {
           const name = stateMachineName(schedule.target.logicalId)
           if (!name) return log(`${schedule.rule}: no local definition for ${schedule.target.logicalId}`)
-          // The compressed schedule's first boundary can come seconds after start, before land-raw
-          // has flushed anything: the first refresh waits one whole period.
-          if (name === 'lake-refresh' && Date.now() - startedAt.getTime() < options.lakeEveryMs) return
-          // A short local run refreshes what it just produced instead of the previous full hour.
-          const input =
-            name === 'lake-refresh' ? { window: recentWindow(Date.now()) } : (schedule.input ?? {})
-          await lakeRunner.run(name, input as Record<string, unknown>)
+          // The rule's own input, as EventBridge sends it: a scheduled lake-refresh (`{}`) plans
+          // from what has landed, and ends before Spark when nothing has.
+          await lakeRunner.run(name, (schedule.input ?? {}) as Record<string, unknown>)
           return
         }
         const target = await fn(schedule.target.name)
@@ -280,7 +276,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         offsetMs: 2_000,
         state: fileScheduleState(join(paths.root, 'scheduler.json')),
         // Functions catch up at start (the daily asset refresh is due); the lake jobs keep to their
-        // schedule: a refresh before anything has landed would only fail its freshness check.
+        // schedule, compressed for lake-refresh (`--lake-every`) with the same phase.
         catchUp: (schedule) => schedule.target.kind === 'function',
         speedup: (schedule) =>
           schedule.target.kind === 'stateMachine' &&
@@ -355,14 +351,17 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       )
     }
 
-    // One last refresh over exactly what this run produced, so the lake can be accounted for too.
-    const lakeWindow = windowCovering([...produced.values()].flatMap((events) => events.eventTimes))
-    const lakeEnabled = scheduled.some(
+    // The next scheduled refresh, fired early (the event sources are drained: land-raw has
+    // flushed), with the schedule's own `{}`: no hand-picked window, so the lake holds what a
+    // scheduled run on AWS would pick up, and the report accounts for it.
+    const lakeSchedule = scheduled.find(
       (schedule) =>
         schedule.target.kind === 'stateMachine' &&
         stateMachineName(schedule.target.logicalId) === 'lake-refresh',
     )
-    if (lakeEnabled && lakeWindow) await lakeRunner.run('lake-refresh', { window: lakeWindow })
+    const lakeEnabled = lakeSchedule !== undefined
+    if (lakeSchedule)
+      await lakeRunner.run('lake-refresh', (lakeSchedule.input ?? {}) as Record<string, unknown>)
 
     log('reading the sinks back for the report...')
     const store = fileObjectStore(paths.rawBucket)
