@@ -58,7 +58,7 @@ program
   .addOption(
     new Option(
       '--lake-every <duration>',
-      'run lake-refresh this often (its hourly schedule, compressed); 0 = only once at the end',
+      'let an hour of the lake-refresh schedule (cron, 7 past) last this long, same phase; 0 = only the early firing at the end',
     )
       .argParser(parseDuration)
       .default(120_000, '2m'),
