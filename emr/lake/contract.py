@@ -8,6 +8,10 @@ EMR Serverless would only get through a custom image; these few keywords do not 
 
 Two rules of the zod schemas cannot be expressed in JSON Schema and are checked here as the
 producers check them: each event's ``event_id`` is derived from its key fields.
+
+The raw zone is the log and keeps what was landed under an older contract: a bar of contract v1
+(before ``revision``) stays valid here, as the v2 bar without ``revision``, so a rerun over an
+old window does not quarantine its history; the lake reads it as revision 0, older than any.
 """
 
 from __future__ import annotations
@@ -44,6 +48,23 @@ EVENT_ID_RULES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "crypto.trades": ("sim:{trade_id}", lambda e: f"sim:{e['trade_id']}"),
     "crypto.assets": ("coinapi:{asset_id}:{fetch_date}", lambda e: f"coinapi:{e['asset_id']}:{e['fetch_date']}"),
 }
+
+
+# Per topic, the field the previous contract version lacked: that version is the current schema
+# without it (bars v1 = bars v2 without ``revision``).
+_PREVIOUS_VERSION_WITHOUT: dict[str, str] = {"crypto.bars": "revision"}
+
+
+def previous_version(schema: dict[str, Any], without: str) -> tuple[int, dict[str, Any]] | None:
+    """(version, schema) of the contract version before ``schema``: the same rules without the
+    field ``without``; None when ``schema`` has no such field or no numeric ``schema_version``."""
+    current = schema.get("properties", {}).get("schema_version", {}).get("const")
+    if without not in schema.get("properties", {}) or not isinstance(current, int) or current < 2:
+        return None
+    properties = {name: sub for name, sub in schema["properties"].items() if name != without}
+    properties["schema_version"] = {**properties["schema_version"], "const": current - 1}
+    required = [name for name in schema.get("required", []) if name != without]
+    return current - 1, {**schema, "properties": properties, "required": required}
 
 
 class UnsupportedSchema(ValueError):
@@ -155,6 +176,11 @@ class ContractValidator:
         for schema in schemas.values():
             _check_supported(schema)
         self._schemas = schemas
+        self._previous: dict[str, tuple[int, dict[str, Any]]] = {}
+        for topic, without in _PREVIOUS_VERSION_WITHOUT.items():
+            found = previous_version(schemas[topic], without) if topic in schemas else None
+            if found is not None:
+                self._previous[topic] = found
 
     @classmethod
     def from_directory(cls, directory: str) -> "ContractValidator":
@@ -179,6 +205,9 @@ class ContractValidator:
             event = json.loads(value)
         except ValueError as error:
             return Violation("malformed_json", f"value is not JSON: {error}")
+        previous = self._previous.get(topic)
+        if previous is not None and isinstance(event, dict) and event.get("schema_version") == previous[0]:
+            schema = previous[1]
         errors = _errors(schema, event, "$")
         if errors:
             return Violation("schema_violation", "; ".join(errors[:5]))

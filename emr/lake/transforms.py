@@ -98,7 +98,8 @@ def to_bars(valid_lines: DataFrame) -> DataFrame:
         F.col("source"),
         _ts("ingested_at").alias("ingested_at"),
         F.col("schema_version"),
-        F.col("revision"),
+        # A bar of contract v1 (landed before revisions) is revision 0: older than any revision.
+        F.coalesce(F.col("revision"), F.lit(0).cast(T.LongType())).alias("revision"),
         "_ts", "_partition", "_offset",
     )
     order = [F.col("revision").desc(), *_latest_first()]

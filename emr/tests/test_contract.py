@@ -34,7 +34,9 @@ def test_valid_events_of_every_topic_pass(validator):
         ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": "1796040005000"}), "schema_violation", "$.revision: expected integer"),
         ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": 1796040005000.5}), "schema_violation", "$.revision: expected integer"),
         ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "revision": 0}), "schema_violation", "$.revision: not greater than 0"),
-        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "schema_version": 1}), "schema_violation", "$.schema_version: must be 2"),
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "schema_version": 3}), "schema_violation", "$.schema_version: must be 2"),
+        # a v1 bar is the v2 bar without revision: one carrying a revision is neither
+        ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "schema_version": 1}), "schema_violation", "unexpected property 'revision'"),
         # the zod refinement JSON Schema cannot carry: event_id derives from the key fields
         ("crypto.bars", json.dumps({**rf.bar("BTC/USD", "2026-11-30T10:00:00Z"), "event_id": "alpaca:ETH/USD:2026-11-30T10:00:00Z"}), "schema_violation", "alpaca:{symbol}:{start}"),
     ],
@@ -44,6 +46,14 @@ def test_violations_name_their_reason(validator, topic, value, reason, fragment)
     assert found is not None
     assert found.reason == reason
     assert fragment in found.detail
+
+
+def test_a_bar_of_contract_v1_landed_before_revisions_stays_valid(validator):
+    v1 = {k: v for k, v in rf.bar("BTC/USD", "2026-11-30T10:00:00Z").items() if k != "revision"}
+    v1["schema_version"] = 1
+    assert validator.violation("crypto.bars", json.dumps(v1)) is None
+    found = validator.violation("crypto.bars", json.dumps({**v1, "close": 1}))
+    assert found is not None and "$.close: expected string" in found.detail
 
 
 def test_a_schema_with_an_unknown_keyword_is_refused(validator):

@@ -65,6 +65,17 @@ def test_bars_keep_the_highest_revision_whatever_the_record_order(spark):
     assert rows == [(D("97010.25"), 1_796_040_035_000)]
 
 
+def test_a_bar_of_contract_v1_is_revision_0_and_any_revision_supersedes_it(spark):
+    v1 = {k: v for k, v in rf.bar("BTC/USD", "2026-11-30T10:00:00Z", close="97000.5").items() if k != "revision"}
+    v1["schema_version"] = 1
+    v2 = rf.bar("BTC/USD", "2026-11-30T10:00:00Z", close="97010.25")
+    alone = transforms.to_bars(lines_df(spark, [rf.line("crypto.bars", 0, 40, v1)])).collect()
+    assert [(r["close"], r["revision"], r["schema_version"]) for r in alone] == [(D("97000.5"), 0, 1)]
+    lines = [rf.line("crypto.bars", 0, 41, v2), rf.line("crypto.bars", 0, 42, v1, timestamp="2026-11-30T13:00:00.000Z")]
+    rows = [(r["close"], r["revision"]) for r in transforms.to_bars(lines_df(spark, lines)).collect()]
+    assert rows == [(D("97010.25"), 1_796_040_005_000)]
+
+
 def test_redelivered_copies_collapse_but_revisions_survive(spark):
     from lake.raw import dedupe_redelivered
 
