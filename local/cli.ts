@@ -136,5 +136,8 @@ try {
   await program.parseAsync()
 } catch (error) {
   log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
-  process.exitCode = 1
+  statusLine.done()
+  // As after a report: open event sources and the functions' clients would keep the process alive
+  // (and in the consumer groups, taking partitions from the next run).
+  process.exit(1)
 }

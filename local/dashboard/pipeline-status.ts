@@ -153,10 +153,25 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
     }
   }
 
+  // The last lag each source reported: once a stopping run has drained and closed its sources,
+  // their final lag (0) stays on show while the last lake refresh runs.
+  const lastLags = new Map<EventSource, Record<string, number>>()
+  async function lagOf(source: EventSource): Promise<Record<string, number>> {
+    try {
+      const lags = await source.lagByTopic()
+      lastLags.set(source, lags)
+      return lags
+    } catch (error) {
+      const last = lastLags.get(source)
+      if (last) return last
+      throw error
+    }
+  }
+
   async function lags(): Promise<Record<string, Record<string, number>>> {
     const byTopic: Record<string, Record<string, number>> = {}
     for (const { functionName, source } of options.sources) {
-      for (const [topic, lag] of Object.entries(await source.lagByTopic())) {
+      for (const [topic, lag] of Object.entries(await lagOf(source))) {
         byTopic[topic] ??= {}
         byTopic[topic][functionName] = (byTopic[topic][functionName] ?? 0) + lag
       }

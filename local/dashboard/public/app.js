@@ -168,6 +168,7 @@ function renderPipeline(pipeline, market) {
     health.textContent = 'no pipeline counters (dashboard without a run)'
     return
   }
+  text('#sampled', new Date(pipeline.sampled_at).toLocaleTimeString())
   const topics = Object.entries(pipeline.topics)
   document.querySelector('#topics tbody').replaceChildren(
     ...topics.map(([topic, t]) => {
