@@ -35,7 +35,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    from lake import tables
     from lake.io import read_contracts, read_pii_key
+    from lake.maintenance import ensure_commit_retries
     from lake.refresh import refresh
     from lake.session import build_session, catalog_options
     from lake.window import Window
@@ -47,6 +49,10 @@ def main(argv: list[str]) -> int:
     pii_key = read_pii_key(args.pii_key_file, args.pii_secret_arn)
     spark = build_session(catalog_options(args), f"lake_refresh {window}")
     validator = read_contracts(spark, args.contracts)
+    # Commits that meet a concurrent maintenance (or another refresh) retry with room to spare.
+    tables.ensure_tables(spark)
+    for table in tables.TABLES:
+        ensure_commit_retries(spark, table)
     # Spark defines crypto_db.trader_view where the catalog stores views (local JDBC catalog);
     # on AWS the view is Athena's (resources/lake.yml).
     result = refresh(spark, args.raw_root, window, validator, pii_key, define_view=args.catalog_impl == "jdbc")

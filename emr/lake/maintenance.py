@@ -4,6 +4,12 @@ Order matters: compact data files (applying merge-on-read deletes), compact posi
 files, rewrite manifests, then expire old snapshots (which frees the replaced files) and only
 then remove orphans (files no snapshot references, e.g. from failed writes).
 
+Concurrency: the hourly refresh (cron 7 past) and this job (cron 37 past, once a day) are
+scheduled apart, but a long refresh can still overlap. Iceberg commits optimistically: a writer
+whose base snapshot moved retries its commit, up to ``commit.retry.num-retries`` (a table
+property, set on every table by both jobs); compaction commits file group by file group
+(``partial-progress.enabled``), so a conflict with a refresh costs one group, not the run.
+
 Safety: orphan removal deletes any unreferenced file older than its cut-off, including files
 an in-flight write has not committed yet; the cut-off therefore has a floor of 24 hours (the
 same floor Iceberg's procedure enforces). Snapshot expiry always keeps the last ``retain_last``.
@@ -20,6 +26,29 @@ from lake import tables
 from lake.session import CATALOG
 
 MIN_ORPHAN_AGE = timedelta(hours=24)
+
+# Iceberg's defaults are 4 retries waiting 100 ms to 60 s: a compaction commit can take longer
+# than a refresh's MERGE to validate, so both sides get more room (total capped at 30 minutes).
+COMMIT_RETRY_PROPERTIES = {
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "1000",
+    "commit.retry.max-wait-ms": "60000",
+    "commit.retry.total-timeout-ms": "1800000",
+}
+PARTIAL_PROGRESS_MAX_COMMITS = 10
+
+
+def ensure_commit_retries(spark: SparkSession, table: str) -> bool:
+    """Sets COMMIT_RETRY_PROPERTIES on the table unless it has them already (setting a property
+    is itself a commit: done once, not on every run). True when it changed the table."""
+    name = tables.qualified(table)
+    current = {row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    missing = {key: value for key, value in COMMIT_RETRY_PROPERTIES.items() if current.get(key) != value}
+    if not missing:
+        return False
+    assignments = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(missing.items()))
+    spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({assignments})")
+    return True
 
 
 @dataclass(frozen=True)
@@ -52,7 +81,9 @@ def maintain_table(spark: SparkSession, table: str, options: MaintenanceOptions,
         f"'target-file-size-bytes', '{options.target_file_size_bytes}', "
         f"'min-input-files', '{options.min_input_files}', "
         # Files carrying merge-on-read deletes are rewritten even if already well sized.
-        "'delete-file-threshold', '1', 'remove-dangling-deletes', 'true'))"
+        "'delete-file-threshold', '1', 'remove-dangling-deletes', 'true', "
+        # Commit file groups as they finish: a conflicting refresh commit fails one group.
+        f"'partial-progress.enabled', 'true', 'partial-progress.max-commits', '{PARTIAL_PROGRESS_MAX_COMMITS}'))"
     ).first()
     out["rewritten_data_files"] = rewritten["rewritten_data_files_count"]
     out["added_data_files"] = rewritten["added_data_files_count"]
@@ -78,6 +109,8 @@ def maintain(spark: SparkSession, options: MaintenanceOptions, now: datetime | N
     options.validate()
     now = now or datetime.now(timezone.utc)
     tables.ensure_tables(spark)
+    for table in tables.TABLES:
+        ensure_commit_retries(spark, table)
     return {table: maintain_table(spark, table, options, now) for table in tables.TABLES}
 
 

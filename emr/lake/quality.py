@@ -56,26 +56,25 @@ def ohlc_violations(bars: DataFrame) -> DataFrame:
 
 
 def minute_coverage(bars: DataFrame, window: Window, first_seen: DataFrame | None = None) -> DataFrame:
-    """Per symbol seen in the window: distinct minutes with a bar / minutes it should have.
+    """Per symbol: distinct minutes with a bar in the window / minutes it should have.
 
-    The span starts at the window start, or at the symbol's first bar ever (`first_seen`:
-    symbol, first_start) when that is later: no bar can predate the polling of a symbol. It ends
-    at the symbol's newest bar in the window: the minutes after it are the freshness check's to
-    judge, so a window that ends at the current minute is not a coverage gap, while a hole in
-    the middle of the span is.
+    The span is the whole window, from its start (or the symbol's first bar ever, `first_seen`:
+    symbol, first_start, when that is later: no bar can predate the polling of a symbol) to its
+    end. A missing tail or a missing hour is a gap like a hole in the middle: the scheduled
+    refresh gives quality a window that ends at the settled minute, so the end is owed. A symbol
+    first seen before the window end with no bar in it has coverage 0.
     """
-    per_symbol = bars.groupBy("symbol").agg(
-        F.countDistinct("start").alias("minutes"), F.max("start").alias("newest")
-    )
+    counts = bars.groupBy("symbol").agg(F.countDistinct("start").alias("minutes"))
     window_start = F.lit(window.start).cast(T.TimestampType())
+    window_end = F.lit(window.end).cast(T.TimestampType())
     if first_seen is None:
-        per_symbol = per_symbol.withColumn("first_start", window_start)
+        per_symbol = counts.withColumn("first_start", window_start)
     else:
-        per_symbol = per_symbol.join(first_seen.select("symbol", "first_start"), on="symbol", how="left")
+        known = first_seen.select("symbol", "first_start").where(F.col("first_start") < window_end)
+        per_symbol = known.join(counts, on="symbol", how="full")
     span_start = F.greatest(window_start, F.coalesce(F.col("first_start"), window_start))
-    span_end = F.least(F.lit(window.end).cast(T.TimestampType()), F.col("newest") + F.expr("INTERVAL 1 MINUTE"))
-    span_minutes = (F.unix_timestamp(span_end) - F.unix_timestamp(span_start)) / 60.0
-    return per_symbol.select("symbol", (F.col("minutes") / span_minutes).alias("coverage"))
+    span_minutes = (F.unix_timestamp(window_end) - F.unix_timestamp(span_start)) / 60.0
+    return per_symbol.select("symbol", (F.coalesce(F.col("minutes"), F.lit(0)) / span_minutes).alias("coverage"))
 
 
 def trades_outside_bar(trades: DataFrame, bars: DataFrame, tolerance: float) -> DataFrame:

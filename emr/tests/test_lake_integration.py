@@ -147,6 +147,11 @@ def test_maintenance_reduces_files_and_keeps_the_data(scenario, spark):
     assert snapshot(spark) == before_rows
     # snapshots older than the run are expired; the ones maintenance itself committed remain
     assert snapshot_ids(spark)["bars_1m"] < snapshots_before
+    # commits that meet a concurrent refresh retry with room (set once, then left alone)
+    properties = {r["key"]: r["value"] for r in spark.sql("SHOW TBLPROPERTIES crypto_db.bars_1m").collect()}
+    assert properties["commit.retry.num-retries"] == "10"
+    assert properties["commit.retry.min-wait-ms"] == "1000"
+    assert maintenance.ensure_commit_retries(spark, "bars_1m") is False
 
 
 def test_short_orphan_retention_is_refused_by_default():

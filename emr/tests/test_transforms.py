@@ -138,13 +138,13 @@ def test_quality_functions_find_bad_rows(spark):
     def coverage(window: Window, first_seen=None) -> dict:
         return {r["symbol"]: round(r["coverage"], 4) for r in quality.minute_coverage(bars, window, first_seen).collect()}
 
-    # Spans end at each symbol's newest bar: BTC 10:00-10:04 holds 3 of 4 minutes, ETH 10:00-10:01 1 of 1.
-    assert coverage(Window.parse("2026-11-30T10:00:00Z", "2026-11-30T10:10:00Z")) == {"BTC/USD": 0.75, "ETH/USD": 1.0}
-    # A window starting before the bars counts the empty lead, unless the symbols were first seen later.
+    # Spans run to the window end: BTC holds 3 of 10 minutes, ETH 1 of 10.
+    assert coverage(Window.parse("2026-11-30T10:00:00Z", "2026-11-30T10:10:00Z")) == {"BTC/USD": 0.3, "ETH/USD": 0.1}
+    # A window starting before the bars counts the empty lead (3 and 1 of 12), unless the symbols were first seen later.
     early = Window.parse("2026-11-30T09:58:00Z", "2026-11-30T10:10:00Z")
-    assert coverage(early) == {"BTC/USD": 0.5, "ETH/USD": 0.3333}
+    assert coverage(early) == {"BTC/USD": 0.25, "ETH/USD": 0.0833}
     first_seen = bars.groupBy("symbol").agg(F.min("start").alias("first_start"))
-    assert coverage(early, first_seen) == {"BTC/USD": 0.75, "ETH/USD": 1.0}
+    assert coverage(early, first_seen) == {"BTC/USD": 0.3, "ETH/USD": 0.1}
     assert quality.duplicate_keys(bars, ["symbol", "start"]) == 0
     assert quality.duplicate_keys(bars.unionByName(bars.limit(1)), ["symbol", "start"]) == 1
     trades = transforms.to_trades(lines_df(spark, [
