@@ -50,6 +50,22 @@ export interface SearchIndex {
   bulkIndex(docs: BulkDoc[]): Promise<BulkItemResult[]>
 }
 
+/**
+ * The `_bulk` body of `docs`: an `index` action per document, with `version` and
+ * `version_type: external` when the document has a version.
+ */
+export function bulkBody(docs: BulkDoc[]): Array<Record<string, unknown>> {
+  return docs.flatMap((doc) => [
+    {
+      index:
+        doc.version === undefined
+          ? { _index: doc.index, _id: doc.id }
+          : { _index: doc.index, _id: doc.id, version: doc.version, version_type: 'external' },
+    },
+    doc.doc,
+  ])
+}
+
 interface BulkResponseItem {
   index?: { status: number; error?: { type?: string; reason?: string } }
 }
@@ -58,16 +74,7 @@ export function openSearchIndex(client: Client): SearchIndex {
   return {
     async bulkIndex(docs) {
       if (docs.length === 0) return []
-      const body = docs.flatMap((doc) => [
-        {
-          index:
-            doc.version === undefined
-              ? { _index: doc.index, _id: doc.id }
-              : { _index: doc.index, _id: doc.id, version: doc.version, version_type: 'external' },
-        },
-        doc.doc,
-      ])
-      const response = await client.bulk({ body })
+      const response = await client.bulk({ body: bulkBody(docs) })
       const items = (response.body.items ?? []) as BulkResponseItem[]
       if (items.length !== docs.length) {
         throw new Error(`bulk response has ${items.length} items for ${docs.length} documents`)
