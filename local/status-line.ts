@@ -1,8 +1,8 @@
 /**
  * The live status of `make run` in the terminal: per topic produced, lag, indexed, landed and
  * quarantined, and the lake refresh in progress or the last one. On a TTY it is redrawn in place
- * under the progress lines (log-update); piped or redirected, it becomes a plain line now and
- * then, only when something changed.
+ * under the progress lines (log-update); piped, redirected or on a terminal of unknown width, it
+ * becomes a plain line now and then, only when something changed.
  */
 import { createLogUpdate } from 'log-update'
 import type { LakeRunStatus, PipelineStatus } from './dashboard/pipeline-status.ts'
@@ -45,7 +45,8 @@ export function createStatusLine(
   stream: NodeJS.WriteStream = process.stderr,
   options: { plainEveryMs?: number } = {},
 ): StatusLine {
-  if (!stream.isTTY) {
+  // A terminal that reports no width (`script`, some CI runners) cannot be redrawn in place.
+  if (!stream.isTTY || !stream.columns) {
     const plainEveryMs = options.plainEveryMs ?? 15_000
     let lastText = ''
     let lastAt = 0

@@ -104,7 +104,7 @@ export function downloadedBytes(line: string): number | undefined {
  */
 function downloadProgress(what: string) {
   const stream = process.stderr
-  const live = stream.isTTY ? createLogUpdate(stream) : undefined
+  const live = stream.isTTY && stream.columns ? createLogUpdate(stream) : undefined
   let files = 0
   let bytes = 0
   let printedAt = Date.now()

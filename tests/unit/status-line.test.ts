@@ -90,6 +90,36 @@ describe('status line', () => {
     line.done()
     expect(written).toEqual(['[run 10:02:00] pollBars: emitted 2\n', `${formatStatus(status).join('\n')}\n`])
   })
+
+  it('on a terminal, keeps the status below the progress lines, redrawn in place', () => {
+    const written: string[] = []
+    const stream = {
+      isTTY: true,
+      columns: 160,
+      rows: 40,
+      write: (text: string) => written.push(text),
+    } as unknown as NodeJS.WriteStream
+    const line = createStatusLine(stream)
+    line.update(status)
+    line.log('[run 10:02:05] pollBars: emitted 2')
+    line.done()
+    const screen = written.join('')
+    // The status, then the progress line written over it (eraseLines), then the status again.
+    const first = screen.indexOf('[status 10:02:04]')
+    const progress = screen.indexOf('[run 10:02:05] pollBars: emitted 2')
+    expect(first).toBeGreaterThanOrEqual(0)
+    expect(progress).toBeGreaterThan(first)
+    expect(screen.indexOf('[status 10:02:04]', progress)).toBeGreaterThan(progress)
+    expect(screen.slice(first, progress)).toContain('\u001B[2K')
+  })
+
+  it('falls back to plain lines on a terminal of unknown width', () => {
+    const written: string[] = []
+    const stream = { isTTY: true, columns: 0, write: (text: string) => written.push(text) }
+    const line = createStatusLine(stream as unknown as NodeJS.WriteStream, { plainEveryMs: 0 })
+    line.update(status)
+    expect(written).toEqual([`${formatStatus(status).join('\n')}\n`])
+  })
 })
 
 describe('Maven download progress', () => {
