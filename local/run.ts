@@ -59,6 +59,7 @@ export interface RunOptions {
 }
 
 const STATUS_EVERY_MS = 3_000
+const COINAPI_SIM_PORT = 18_421
 
 const CONTRACT_TOPICS = Object.values(TOPICS)
 
@@ -170,7 +171,15 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     let coinApiUrl = process.env.COINAPI_URL
     if (coinApiUrl) log(`coinapi: using ${coinApiUrl} (COINAPI_URL)`)
     else {
-      const simulator = await startCoinApiSimulator({ seed: Number(process.env.COINAPI_SIM_SEED ?? 7) })
+      // The same port every run: refresh-assets runs once a day, and the icon URLs it stored in
+      // crypto-assets must keep loading on the next run's dashboard, as CoinAPI's URLs do.
+      const seed = Number(process.env.COINAPI_SIM_SEED ?? 7)
+      const simulator = await startCoinApiSimulator({ seed, port: COINAPI_SIM_PORT }).catch(
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EADDRINUSE') throw error
+          return startCoinApiSimulator({ seed })
+        },
+      )
       cleanups.push(() => simulator.close())
       coinApiUrl = simulator.url
       log(

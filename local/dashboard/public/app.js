@@ -197,7 +197,7 @@ function renderPipeline(pipeline, market) {
   )
   const lake = pipeline.lake
   const describe = (run) =>
-    `${run.name} ${run.window ? `${run.window.start} → ${run.window.end}` : ''}: ${run.status} ${run.seconds} s${run.error ? ` (${run.error})` : ''}`
+    `${run.name}${run.window ? ` ${run.window.start} → ${run.window.end}` : ''}: ${run.status} ${run.seconds} s${run.error ? ` (${run.error})` : ''}`
   text(
     '#lake',
     lake.current
