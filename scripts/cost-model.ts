@@ -4,6 +4,7 @@
  * short list of load assumptions for what the template cannot say (event sizes, durations, data
  * volumes). Pure: the template, the price list and the load come in, priced lines come out.
  */
+import { nextScheduledTime } from '../local/schedules.ts'
 
 export interface CfnResource {
   Type: string
@@ -86,14 +87,20 @@ function getAttTarget(value: unknown): string | undefined {
 const asArray = <T>(value: T | T[] | undefined): T[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value]
 
-/** Invocations per hour of a `rate(...)` schedule; undefined for anything else. */
-export function ratePerHour(expression: string): number | undefined {
-  const match = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim())
-  if (!match) return undefined
-  const every = Number(match[1])
-  const unit = match[2] ?? ''
-  const perUnit = unit.startsWith('minute') ? MINUTES_PER_HOUR : unit.startsWith('hour') ? 1 : 1 / 24
-  return perUnit / every
+const WEEK_MS = 7 * 24 * 3_600_000
+
+/**
+ * Average firings per hour of an EventBridge schedule expression, `rate(...)` or `cron(...)`:
+ * counted over one week with the local scheduler's own reading of the expression (one parser).
+ * Throws for an expression it cannot read, so a schedule cannot silently cost nothing.
+ */
+export function firingsPerHour(expression: string): number {
+  const rule = { rule: 'cost-model', expression }
+  const from = Date.UTC(2026, 0, 5)
+  let firings = 0
+  for (let at = nextScheduledTime(rule, from - 1); at < from + WEEK_MS; at = nextScheduledTime(rule, at))
+    firings++
+  return firings / (WEEK_MS / 3_600_000)
 }
 
 const round2 = (usd: number) => Math.round(usd * 100) / 100
@@ -151,8 +158,7 @@ export function estimateMonthlyCost(
   const invocations = new Map<string, number>()
   for (const [, r] of resources) {
     if (r.Type !== 'AWS::Events::Rule' || typeof r.Properties?.ScheduleExpression !== 'string') continue
-    const perHour = ratePerHour(r.Properties.ScheduleExpression)
-    if (perHour === undefined) throw new Error(`cannot price schedule ${r.Properties.ScheduleExpression}`)
+    const perHour = firingsPerHour(r.Properties.ScheduleExpression)
     for (const target of asArray(r.Properties.Targets as Array<{ Arn: unknown }> | undefined)) {
       // A function target names its Arn attribute; a state machine target is its Ref (the ARN).
       const fn = getAttTarget(target.Arn) ?? refOf(target.Arn)

@@ -39,7 +39,8 @@ export const LOAD: LoadAssumptions = {
   ),
   kafkaReaders: 2,
   durationMs: {
-    PollBarsLambdaFunction: 1500,
+    // Up to POLL_AT_SECOND (3 s) waiting past the minute for Alpaca's publication, then ~1.5 s of work.
+    PollBarsLambdaFunction: 4500,
     SimulateTradesLambdaFunction: 1500,
     RefreshAssetsLambdaFunction: 8000,
     IndexEventsLambdaFunction: 400,

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest'
 import {
   type CfnTemplate,
   estimateMonthlyCost,
+  firingsPerHour,
   formatReport,
   type LoadAssumptions,
   type PriceList,
-  ratePerHour,
 } from '../../scripts/cost-model.ts'
 
 /** Round prices and a 100-hour month, so every expected figure below can be checked by hand. */
@@ -129,13 +129,22 @@ const TEMPLATE: CfnTemplate = {
   },
 }
 
-describe('ratePerHour', () => {
+describe('firingsPerHour', () => {
   it('reads minute, hour and day rates', () => {
-    expect(ratePerHour('rate(1 minute)')).toBe(60)
-    expect(ratePerHour('rate(5 minutes)')).toBe(12)
-    expect(ratePerHour('rate(2 hours)')).toBe(0.5)
-    expect(ratePerHour('rate(1 day)')).toBeCloseTo(1 / 24, 12)
-    expect(ratePerHour('cron(0 * * * ? *)')).toBeUndefined()
+    expect(firingsPerHour('rate(1 minute)')).toBe(60)
+    expect(firingsPerHour('rate(5 minutes)')).toBe(12)
+    expect(firingsPerHour('rate(2 hours)')).toBe(0.5)
+    expect(firingsPerHour('rate(1 day)')).toBeCloseTo(1 / 24, 12)
+  })
+
+  it('reads cron expressions: every minute, once an hour, once a day', () => {
+    expect(firingsPerHour('cron(* * * * ? *)')).toBe(60)
+    expect(firingsPerHour('cron(7 * * * ? *)')).toBe(1)
+    expect(firingsPerHour('cron(37 3 * * ? *)')).toBeCloseTo(1 / 24, 12)
+  })
+
+  it('refuses an expression it cannot read', () => {
+    expect(() => firingsPerHour('every minute')).toThrow()
   })
 })
 
