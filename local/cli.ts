@@ -58,7 +58,7 @@ program
   .addOption(
     new Option(
       '--lake-every <duration>',
-      'let an hour of the lake-refresh schedule (cron, 7 past) last this long, same phase; 0 = only the early firing at the end',
+      'let an hour of the lake-refresh schedule (cron, 7 past) last this long, same phase (0 = real time); it fires once more at the end either way',
     )
       .argParser(parseDuration)
       .default(120_000, '2m'),
