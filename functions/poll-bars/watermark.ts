@@ -6,17 +6,17 @@
  *   the content last seen and the revision last emitted, so a re-read emits a new revision only
  *   when Alpaca recalculated the bar. Entries leave with the window (pruned on every save).
  *   Documents written before revisions existed have no `settle` and load as empty.
- * Written with optimistic concurrency: on S3 a conditional write (`If-Match` on the ETag,
- * `If-None-Match: *` for the first write), locally a file compared-then-renamed. Two
+ * Written with optimistic concurrency, through the object store's one conditional write (on S3
+ * `If-Match` on the ETag, `If-None-Match: *` for the first write; locally a file
+ * compared-then-renamed under a lock). Two
  * invocations that overlap (a double-fired schedule) merge: a watermark never moves backwards
  * and each bar keeps its higher revision.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { basename, dirname } from 'node:path'
+import type { S3Client } from '@aws-sdk/client-s3'
 import { z } from 'zod'
 import { CryptoSymbol, IsoMinute } from '../shared/contracts.ts'
+import { fileObjectStore, type ObjectStore, s3ObjectStore } from '../shared/object-store.ts'
 
 /** The watermark document's key: under STATE_DIR locally, in STATE_BUCKET on AWS. */
 export const WATERMARK_KEY = 'state/poll-bars/watermarks.json'
@@ -165,85 +165,33 @@ export async function advanceWatermarks(
   }
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest('hex')
-
 /**
- * The local implementation: a JSON file, version = hash of its content, replaced by
- * write-then-rename so a reader never sees half a document. The compare and the rename are
- * not one atomic step; locally there is one scheduler, so that window is accepted.
+ * The watermark document in an object store: S3 on AWS (version = the ETag, written with
+ * `If-None-Match: *` first and `If-Match` after), a directory locally (version = the content
+ * hash). A lost conditional write is a {@link WatermarkConflictError}.
  */
-export function fileWatermarkStore(path: string): WatermarkStore {
-  async function read(): Promise<string | undefined> {
-    try {
-      return await readFile(path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw error
-    }
-  }
+export function objectWatermarkStore(objects: ObjectStore, key: string = WATERMARK_KEY): WatermarkStore {
   return {
     async load() {
-      const text = await read()
-      if (text === undefined) return { marks: {}, settle: {} }
-      return { ...parseDocument(text, path), version: digest(text) }
+      const stored = await objects.getVersioned(key)
+      if (stored === undefined) return { marks: {}, settle: {} }
+      return { ...parseDocument(new TextDecoder().decode(stored.body), key), version: stored.etag }
     },
     async save(marks, version, settle = {}) {
-      const text = await read()
-      const stored = text === undefined ? undefined : digest(text)
-      if (stored !== version) throw new WatermarkConflictError(`${path} changed since it was read`)
       const body = renderDocument({ marks, settle })
-      await mkdir(dirname(path), { recursive: true })
-      const partial = `${path}.${process.pid}.partial`
-      await writeFile(partial, body)
-      await rename(partial, path)
-      return digest(body)
+      const written = await objects.putIfVersion(key, body, version, { contentType: 'application/json' })
+      if (written === undefined) throw new WatermarkConflictError(`${key} changed since it was read`)
+      return written
     },
   }
 }
 
-function isConditionalFailure(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } }
-  // 412: the precondition failed; 409: a concurrent conditional write to the same key won.
-  return (
-    e.name === 'PreconditionFailed' ||
-    e.name === 'ConditionalRequestConflict' ||
-    e.$metadata?.httpStatusCode === 412 ||
-    e.$metadata?.httpStatusCode === 409
-  )
+/** The watermark document as a local file (`STATE_DIR/state/poll-bars/watermarks.json`). */
+export function fileWatermarkStore(path: string): WatermarkStore {
+  return objectWatermarkStore(fileObjectStore(dirname(path)), basename(path))
 }
 
-/** The AWS implementation: one object, version = its ETag, written with S3 conditional writes. */
+/** The watermark document as one S3 object. */
 export function s3WatermarkStore(client: S3Client, bucket: string, key: string): WatermarkStore {
-  return {
-    async load() {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-        const text = out.Body ? await out.Body.transformToString() : ''
-        return { ...parseDocument(text, `s3://${bucket}/${key}`), version: out.ETag }
-      } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchKey') return { marks: {}, settle: {} }
-        throw error
-      }
-    },
-    async save(marks, version, settle = {}) {
-      try {
-        const out = await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: renderDocument({ marks, settle }),
-            ContentType: 'application/json',
-            ...(version === undefined ? { IfNoneMatch: '*' } : { IfMatch: version }),
-          }),
-        )
-        return out.ETag ?? ''
-      } catch (error) {
-        if (isConditionalFailure(error))
-          throw new WatermarkConflictError(`s3://${bucket}/${key} changed since it was read`, {
-            cause: error,
-          })
-        throw error
-      }
-    },
-  }
+  return objectWatermarkStore(s3ObjectStore(bucket, client), key)
 }

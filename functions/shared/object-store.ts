@@ -1,7 +1,10 @@
 /**
  * The object store port: S3 on AWS, a directory on the local filesystem behind the same
  * interface. Keys are always `/`-separated and relative (`raw/crypto.bars/dt=.../x.ndjson.gz`).
+ * It is also the one conditional write of the project (read with a version, write only if still
+ * at that version): the raw zone's block merge and poll-bars' watermark document both use it.
  */
+import { createHash } from 'node:crypto'
 import type { Dirent } from 'node:fs'
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
@@ -13,11 +16,36 @@ export interface ObjectInfo {
   lastModified: Date
 }
 
+/** An object's bytes with the version a conditional write compares against (S3: the quoted ETag). */
+export interface VersionedObject {
+  body: Uint8Array
+  etag: string
+}
+
+/** How a conditionally written object is stored (S3 metadata; the local directory ignores it). */
+export interface PutOptions {
+  contentType?: string
+  contentEncoding?: string
+}
+
 export interface ObjectStore {
   /** Writes the whole object; writing the same key again replaces it (idempotent by key). */
   put(key: string, body: Uint8Array | string, contentType?: string): Promise<void>
   /** The object's bytes, or undefined when there is no such key. */
   get(key: string): Promise<Uint8Array | undefined>
+  /** The object's bytes with its version, or undefined when there is no such key. */
+  getVersioned(key: string): Promise<VersionedObject | undefined>
+  /**
+   * Writes the object only if it is still at `etag` (`undefined`: only if it is still absent)
+   * and returns the version written; returns undefined when someone wrote (or deleted) it in
+   * between: the caller re-reads, merges and tries again. Any other failure throws.
+   */
+  putIfVersion(
+    key: string,
+    body: Uint8Array | string,
+    etag: string | undefined,
+    options?: PutOptions,
+  ): Promise<string | undefined>
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>
   /** Every object under the prefix with its last-modified time, sorted by key. */
@@ -28,24 +56,54 @@ function assertRelativeKey(key: string): void {
   if (key.startsWith('/') || key.split('/').includes('..')) throw new Error(`invalid object key: ${key}`)
 }
 
+const sha256 = (body: Uint8Array | string) => createHash('sha256').update(body).digest('hex')
+
+/**
+ * The local directory. An object is written to a temporary file and renamed into place, so a
+ * reader never sees half of it, as with S3. The version is the content's SHA-256; a conditional
+ * write compares and renames under a per-key lock within the process (a local run hosts every
+ * function in one process, so that serializes every writer there is).
+ */
 export function fileObjectStore(root: string): ObjectStore {
+  const locks = new Map<string, Promise<unknown>>()
+  const write = async (key: string, body: Uint8Array | string) => {
+    const path = join(root, key)
+    await mkdir(dirname(path), { recursive: true })
+    const partial = `${path}.${process.pid}.partial`
+    await writeFile(partial, body)
+    await rename(partial, path)
+  }
   const store: ObjectStore = {
     async put(key, body) {
       assertRelativeKey(key)
-      const path = join(root, key)
-      await mkdir(dirname(path), { recursive: true })
-      // Write-then-rename: a reader never sees half an object, as with S3.
-      const partial = `${path}.${process.pid}.partial`
-      await writeFile(partial, body)
-      await rename(partial, path)
+      await write(key, body)
     },
     async get(key) {
+      return (await store.getVersioned(key))?.body
+    },
+    async getVersioned(key) {
       assertRelativeKey(key)
       try {
-        return new Uint8Array(await readFile(join(root, key)))
+        const body = new Uint8Array(await readFile(join(root, key)))
+        return { body, etag: sha256(body) }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
         throw error
+      }
+    },
+    async putIfVersion(key, body, etag) {
+      assertRelativeKey(key)
+      const attempt = (locks.get(key) ?? Promise.resolve()).then(async () => {
+        if ((await store.getVersioned(key))?.etag !== etag) return undefined
+        await write(key, body)
+        return sha256(body)
+      })
+      const settled = attempt.catch(() => undefined)
+      locks.set(key, settled)
+      try {
+        return await attempt
+      } finally {
+        if (locks.get(key) === settled) locks.delete(key)
       }
     },
     async list(prefix) {
@@ -93,12 +151,36 @@ export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({}
       )
     },
     async get(key) {
+      return (await store.getVersioned(key))?.body
+    },
+    async getVersioned(key) {
       assertRelativeKey(key)
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-        return out.Body ? await out.Body.transformToByteArray() : new Uint8Array()
+        const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array()
+        return { body, etag: out.ETag ?? '' }
       } catch (error) {
         if ((error as { name?: string }).name === 'NoSuchKey') return undefined
+        throw error
+      }
+    },
+    async putIfVersion(key, body, etag, options = {}) {
+      assertRelativeKey(key)
+      try {
+        const out = await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentType: options.contentType,
+            ContentEncoding: options.contentEncoding,
+            // The ETag goes back exactly as S3 returned it, quotes included.
+            ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
+          }),
+        )
+        return out.ETag ?? ''
+      } catch (error) {
+        if (lostConditionalWrite(error, etag !== undefined)) return undefined
         throw error
       }
     },
@@ -120,4 +202,17 @@ export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({}
     },
   }
   return store
+}
+
+/**
+ * Whether a PutObject failed because its condition no longer held: 412 PreconditionFailed (the
+ * object exists, or its ETag moved on), 409 ConditionalRequestConflict (a concurrent conditional
+ * write to the key won), and for an `If-Match` write 404 NoSuchKey (deleted since it was read).
+ */
+function lostConditionalWrite(error: unknown, ifMatch: boolean): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } }
+  const status = e.$metadata?.httpStatusCode
+  if (e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict') return true
+  if (status === 412 || status === 409) return true
+  return ifMatch && e.name === 'NoSuchKey'
 }

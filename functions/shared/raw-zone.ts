@@ -8,15 +8,14 @@
  * whatever the batch boundaries; land-raw merges each batch into the block object (union by
  * offset), so a redelivered or differently cut batch rewrites the same lines, never copies.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { gunzip, gzip } from 'node:zlib'
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { type AssetEvent, type BarEvent, TOPICS, type TopicName, type TradeEvent } from './contracts.ts'
 import { decodeBase64, decodeHeaders, type MskRecord } from './msk.ts'
-import type { ObjectStore } from './object-store.ts'
+import { fileObjectStore, type ObjectStore, type VersionedObject } from './object-store.ts'
+import { rawStore } from './stores.ts'
+
+export type { VersionedObject } from './object-store.ts'
 
 export const RAW_PREFIX = 'raw/'
 export const BLOCK_SIZE = 1000
@@ -127,12 +126,6 @@ export async function decodeLines(body: Uint8Array): Promise<RawLine[]> {
     .map((line) => JSON.parse(line) as RawLine)
 }
 
-/** An object's bytes with the version token a conditional write compares against. */
-export interface VersionedObject {
-  body: Uint8Array
-  etag: string
-}
-
 /**
  * The writes land-raw needs for a read-merge-write without lost updates: read an object with its
  * version, write only if it is still that version (or still absent).
@@ -143,105 +136,26 @@ export interface RawObjectStore {
   putIfUnchanged(key: string, body: Uint8Array, etag: string | undefined): Promise<boolean>
 }
 
-const isPreconditionFailure = (error: unknown) => {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } }
-  // 409 ConditionalRequestConflict: a concurrent conditional write on the same key is in flight.
-  return (
-    e.name === 'PreconditionFailed' ||
-    e.$metadata?.httpStatusCode === 412 ||
-    e.$metadata?.httpStatusCode === 409
-  )
-}
-
-/** S3 conditional writes: `If-Match: <etag>` to replace, `If-None-Match: *` to create. */
-export function s3RawObjectStore(bucket: string, client: S3Client = new S3Client({})): RawObjectStore {
+/** The raw zone's view of an object store: its conditional write, with the raw objects' metadata. */
+export function rawBlockStore(objects: ObjectStore): RawObjectStore {
   return {
-    async getVersioned(key) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-        const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array()
-        return { body, etag: out.ETag ?? '' }
-      } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchKey') return undefined
-        throw error
-      }
-    },
+    getVersioned: (key) => objects.getVersioned(key),
     async putIfUnchanged(key, body, etag) {
-      try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentType: RAW_CONTENT_TYPE,
-            ContentEncoding: 'gzip',
-            ...(etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: etag }),
-          }),
-        )
-        return true
-      } catch (error) {
-        if (isPreconditionFailure(error)) return false
-        throw error
-      }
+      const options = { contentType: RAW_CONTENT_TYPE, contentEncoding: 'gzip' }
+      return (await objects.putIfVersion(key, body, etag, options)) !== undefined
     },
   }
 }
 
-const sha256 = (body: Uint8Array) => createHash('sha256').update(body).digest('hex')
-
-/**
- * The local directory: the version is the content hash; compare-and-write is serialized per key
- * within the process (local runs host every function in one process) and the write itself is
- * write-then-rename, so a reader never sees half an object.
- */
-export function fileRawObjectStore(root: string): RawObjectStore {
-  const locks = new Map<string, Promise<unknown>>()
-  const path = (key: string) => {
-    if (key.startsWith('/') || key.split('/').includes('..')) throw new Error(`invalid object key: ${key}`)
-    return join(root, key)
-  }
-  const read = async (key: string): Promise<VersionedObject | undefined> => {
-    try {
-      const body = new Uint8Array(await readFile(path(key)))
-      return { body, etag: sha256(body) }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw error
-    }
-  }
-  return {
-    getVersioned: read,
-    async putIfUnchanged(key, body, etag) {
-      const previous = locks.get(key) ?? Promise.resolve()
-      const attempt = previous.then(async () => {
-        const current = await read(key)
-        if ((current?.etag ?? undefined) !== etag) return false
-        const target = path(key)
-        await mkdir(dirname(target), { recursive: true })
-        const partial = `${target}.${process.pid}.partial`
-        await writeFile(partial, body)
-        await rename(partial, target)
-        return true
-      })
-      const settled = attempt.catch(() => undefined)
-      locks.set(key, settled)
-      try {
-        return await attempt
-      } finally {
-        if (locks.get(key) === settled) locks.delete(key)
-      }
-    },
-  }
-}
+/** The raw zone in a local directory (tests, local runs). */
+export const fileRawObjectStore = (root: string): RawObjectStore => rawBlockStore(fileObjectStore(root))
 
 /** S3 when a bucket is configured (AWS), a directory otherwise (local runs and tests). */
 export function rawObjectStore(config: {
   RAW_BUCKET?: string | undefined
   RAW_DIR?: string | undefined
 }): RawObjectStore {
-  if (config.RAW_BUCKET) return s3RawObjectStore(config.RAW_BUCKET)
-  if (config.RAW_DIR) return fileRawObjectStore(config.RAW_DIR)
-  throw new Error('configure RAW_BUCKET (AWS) or RAW_DIR (local)')
+  return rawBlockStore(rawStore(config))
 }
 
 export interface MergeResult {

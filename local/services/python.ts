@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { display, distPaths, SPARK_JARS } from './paths.ts'
+import { display, distPaths, projectRoot, SPARK_JARS } from './paths.ts'
 import { type Log, runOrThrow, seconds } from './process.ts'
 import { findJava, findPython, mvn } from './toolchain.ts'
 
 const MARKER_FILE = join(distPaths.venv, '.provisioned')
 
-/** What the venv was built from: re-installed when the requirements file changes. */
+/** The requirements files the venv is built from: the Spark side, and the tests' S3 server. */
+const REQUIREMENTS = [distPaths.requirements, join(projectRoot, 'local', 'services', 's3-requirements.txt')]
+
+/** What the venv was built from: re-installed when a requirements file changes. */
 function fingerprint(pythonVersion: string): string {
-  const requirements = readFileSync(distPaths.requirements)
-  return `${pythonVersion} ${createHash('sha256').update(requirements).digest('hex')}\n`
+  const hash = createHash('sha256')
+  for (const file of REQUIREMENTS) hash.update(readFileSync(file))
+  return `${pythonVersion} ${hash.digest('hex')}\n`
 }
 
 function venvUpToDate(): boolean {
@@ -25,7 +29,8 @@ export function pythonProvisioned(): boolean {
 }
 
 /**
- * Builds `.local/venv` from emr/requirements.txt (pyspark, pytest) and fetches the Iceberg Spark
+ * Builds `.local/venv` from emr/requirements.txt (pyspark, pytest) and
+ * local/services/s3-requirements.txt (moto's S3 server for the integration tests), and fetches the Iceberg Spark
  * runtime and SQLite JDBC jars into `.local/dist/jars`. Skips whatever is already in place;
  * pip's cache makes a rebuild cheap.
  */

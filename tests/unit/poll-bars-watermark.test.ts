@@ -178,7 +178,7 @@ describe('s3WatermarkStore', () => {
     const body = JSON.stringify({ marks: { 'BTC/USD': '2026-11-30T08:14:00Z' } })
     s3.on(GetObjectCommand, { Bucket: 'state-bucket', Key: 'state/poll-bars/watermarks.json' }).resolves({
       // biome-ignore lint/suspicious/noExplicitAny: the SDK's stream mixin type is not worth building for a test.
-      Body: { transformToString: async () => body } as any,
+      Body: { transformToByteArray: async () => new TextEncoder().encode(body) } as any,
       ETag: '"etag-1"',
     })
     expect(await store().load()).toEqual({
@@ -200,7 +200,7 @@ describe('s3WatermarkStore', () => {
     expect(JSON.parse(String(inputs[1]?.Body)).marks).toEqual({ 'BTC/USD': '2026-11-30T08:15:00Z' })
   })
 
-  it('turns a lost conditional write (412, or 409 from a racing write) into WatermarkConflictError', async () => {
+  it('turns a lost conditional write (412, 409 from a racing write, 404 for If-Match) into WatermarkConflictError', async () => {
     s3.on(PutObjectCommand)
       .rejectsOnce(
         Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
@@ -215,12 +215,20 @@ describe('s3WatermarkStore', () => {
         }),
       )
       .rejectsOnce(
+        Object.assign(new Error('The specified key does not exist.'), {
+          name: 'NoSuchKey',
+          $metadata: { httpStatusCode: 404 },
+        }),
+      )
+      .rejectsOnce(
         Object.assign(new Error('Access Denied'), {
           name: 'AccessDenied',
           $metadata: { httpStatusCode: 403 },
         }),
       )
     await expect(store().save({}, '"old"')).rejects.toBeInstanceOf(WatermarkConflictError)
+    await expect(store().save({}, '"old"')).rejects.toBeInstanceOf(WatermarkConflictError)
+    // If-Match on an object deleted since it was read: 404, the same lost race.
     await expect(store().save({}, '"old"')).rejects.toBeInstanceOf(WatermarkConflictError)
     await expect(store().save({}, '"old"')).rejects.toThrow('Access Denied')
   })

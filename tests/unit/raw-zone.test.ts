@@ -6,7 +6,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MskRecord, MskRecordHeader } from '../../functions/shared/msk.ts'
-import { fileObjectStore } from '../../functions/shared/object-store.ts'
+import { fileObjectStore, s3ObjectStore } from '../../functions/shared/object-store.ts'
 import {
   decodeLines,
   encodeLines,
@@ -17,9 +17,9 @@ import {
   offsetBlock,
   parseRawKey,
   type RawLine,
+  rawBlockStore,
   rawKey,
   readRawTopic,
-  s3RawObjectStore,
   toRawLine,
 } from '../../functions/shared/raw-zone.ts'
 import { rawSinkCounts, validEventIds } from '../../local/report-stream.ts'
@@ -166,13 +166,13 @@ describe('merging into a raw object on the local store', () => {
   })
 })
 
-describe('the S3 raw object store', () => {
+describe('the raw zone on the S3 object store', () => {
   const s3 = mockClient(S3Client)
   afterEach(() => s3.reset())
   const key = 'raw/crypto.bars/dt=2026-11-30/hour=10/0-0-999.ndjson.gz'
 
   it('reads an object with its ETag, and a missing one as undefined', async () => {
-    const store = s3RawObjectStore('raw-bucket', new S3Client({}))
+    const store = rawBlockStore(s3ObjectStore('raw-bucket', new S3Client({})))
     s3.on(GetObjectCommand, { Bucket: 'raw-bucket', Key: key }).resolves({
       ETag: '"abc"',
       Body: { transformToByteArray: async () => new Uint8Array([1, 2]) } as never,
@@ -183,7 +183,7 @@ describe('the S3 raw object store', () => {
   })
 
   it('creates with If-None-Match: *, replaces with If-Match, and reports a lost race as false', async () => {
-    const store = s3RawObjectStore('raw-bucket', new S3Client({}))
+    const store = rawBlockStore(s3ObjectStore('raw-bucket', new S3Client({})))
     s3.on(PutObjectCommand)
       .resolvesOnce({})
       .resolvesOnce({})
@@ -207,7 +207,7 @@ describe('the S3 raw object store', () => {
   })
 
   it('lets any other S3 error through', async () => {
-    const store = s3RawObjectStore('raw-bucket', new S3Client({}))
+    const store = rawBlockStore(s3ObjectStore('raw-bucket', new S3Client({})))
     s3.on(PutObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }))
     await expect(store.putIfUnchanged(key, new Uint8Array([1]), undefined)).rejects.toThrow('Access Denied')
   })
