@@ -71,16 +71,30 @@ export interface LakeActivity {
  */
 export function observeLakeRuns(runner: LakeRunner): LakeActivity {
   const pending: Array<{ name: string; input: Record<string, unknown>; since: number }> = []
+  const windowOf = (value: unknown) => (value as { window?: LakeRunStatus['window'] } | undefined)?.window
+  // The window a run resolved for itself (a scheduled run's input is `{}`), and whether it skipped.
+  let resolved: { window?: LakeRunStatus['window']; skipped: boolean } | undefined
   const original = runner.run.bind(runner)
   runner.run = (name, input) => {
     pending.push({ name, input, since: Date.now() })
-    return original(name, input).finally(() => {
-      pending.shift()
-      // The runner is a queue: the next one starts when this one ends.
-      if (pending[0]) pending[0].since = Date.now()
-    })
+    return original(name, input)
+      .then((result) => {
+        const output = result.output as
+          | { window?: { start?: string; end?: string; skip?: boolean } }
+          | undefined
+        const window = output?.window
+        resolved = {
+          window: window?.start && window.end ? { start: window.start, end: window.end } : windowOf(input),
+          skipped: window?.skip === true,
+        }
+        return result
+      })
+      .finally(() => {
+        pending.shift()
+        // The runner is a queue: the next one starts when this one ends.
+        if (pending[0]) pending[0].since = Date.now()
+      })
   }
-  const windowOf = (input: unknown) => (input as { window?: LakeRunStatus['window'] } | undefined)?.window
   return {
     current() {
       const running = pending[0]
@@ -97,8 +111,8 @@ export function observeLakeRuns(runner: LakeRunner): LakeActivity {
       if (!run) return undefined
       return {
         name: run.name,
-        window: windowOf(run.input),
-        status: run.status,
+        window: resolved?.window ?? windowOf(run.input),
+        status: resolved?.skipped ? `${run.status} (nothing new)` : run.status,
         seconds: run.seconds,
         ...(run.error ? { error: run.error } : {}),
       }
