@@ -1,8 +1,8 @@
 /**
  * index-events: one MSK batch in, every valid event indexed in OpenSearch under its
  * deterministic `_id`, every invalid record quarantined with its reason, and whatever could
- * not be indexed after bounded retries reported back as a partial batch failure so the event
- * source resumes from it. One poison record never fails or stalls the batch. Trades carry the
+ * not be indexed after bounded retries — bounded in number and by the Lambda deadline — reported
+ * back as a partial batch failure so the event source resumes from it. One poison record never fails or stalls the batch. Trades carry the
  * icon of their base asset (`asset_icon_url`) when one is known. Bars are versioned by their
  * `revision`: the node keeps the highest, and a redelivered or older revision is skipped.
  */
@@ -39,6 +39,18 @@ export interface IndexEventsDeps {
   icons?: IconSource
   /** Told when icons could not be looked up: trades are then indexed without them. */
   onIconLookupError?: (error: unknown) => void
+  /** Epoch ms now; `Date.now` by default. */
+  clock?: () => number
+  /**
+   * Epoch ms by which the last bulk request must have returned (the Lambda deadline less what
+   * the batch needs afterwards). A retry starts only if its backoff and a whole bulk request
+   * (`requestTimeoutMs`) fit before it; otherwise the records still pending are reported as
+   * batch item failures at once, rather than the invocation timing out and the event source
+   * retrying the whole batch. No deadline: the attempts alone bound the retries.
+   */
+  deadline?: number
+  /** The longest one bulk request can take (the client's request timeout). */
+  requestTimeoutMs?: number
 }
 
 interface Pending {
@@ -150,12 +162,20 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
     ),
   }))
 
+  const clock = deps.clock ?? Date.now
+  const deadline = deps.deadline ?? Number.POSITIVE_INFINITY
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 0
   let indexed = 0
   let notNewer = 0
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) {
+      const delayMs = baseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random())
+      if (clock() + delayMs + requestTimeoutMs > deadline) {
+        deps.counter.count('RetriesStoppedByDeadline', 1)
+        break
+      }
       deps.counter.count('IndexRetries', pending.length)
-      await deps.sleep(baseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random()))
+      await deps.sleep(delayMs)
     }
     let results: BulkItemResult[]
     try {

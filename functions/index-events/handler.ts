@@ -8,6 +8,7 @@ import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { createOpenSearchClient, openSearchIndex } from '../shared/opensearch.ts'
 import { quarantine } from '../shared/quarantine.ts'
+import type { LambdaContextLike } from '../shared/scheduled.ts'
 import { applyIndexTemplates } from '../shared/search-templates.ts'
 import { readSecret } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
@@ -32,7 +33,14 @@ const index = openSearchIndex(client)
 const icons = cachedIconSource(openSearchIconLookup(client), { ttlMs: config.ICON_CACHE_SECONDS * 1000 })
 let templatesApplied: Promise<unknown> | undefined
 
-async function run(event: MskEvent) {
+/**
+ * Kept after the last bulk request for what the batch still does: quarantine to S3, the
+ * response, the EMF flush. Bulk retries stop in time for it (core's `deadline`).
+ */
+const FINISH_MARGIN_MS = 5_000
+
+async function run(event: MskEvent, context: LambdaContextLike) {
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - FINISH_MARGIN_MS
   // Templates before the first document of this container, so a new monthly index never gets
   // dynamic mappings; idempotent, and cheap once per container.
   templatesApplied ??= applyIndexTemplates(client, config.OPENSEARCH_REPLICAS).catch((error) => {
@@ -47,6 +55,9 @@ async function run(event: MskEvent) {
     counter: powertoolsCounter,
     sleep: (ms) => sleep(ms),
     attempts: config.INDEX_ATTEMPTS,
+    clock: Date.now,
+    deadline,
+    requestTimeoutMs: client.transport.requestTimeout,
     icons,
     onIconLookupError: (error) => logger.warn('asset icons not looked up; trades indexed without', { error }),
     quarantine: (rejections) => quarantine(store, 'index-events', rejections, new Date(), powertoolsCounter),
