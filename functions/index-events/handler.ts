@@ -22,7 +22,13 @@ const config = loadConfig(
     OPENSEARCH_REPLICAS: z.coerce.number().int().min(0).default(1),
     PII_HMAC_KEY: z.string().min(32).optional(),
     PII_SECRET_ARN: z.string().startsWith('arn:').optional(),
-    INDEX_ATTEMPTS: positiveInt.default(4),
+    /**
+     * Bulk attempts per invocation. 8 with 200 ms doubling backoff (jitter x0.5-1.5) keeps a batch
+     * that cannot be indexed at least 12.7 s in one invocation (backoffs 0.1 + 0.2 + ... + 6.4 s),
+     * up to the deadline: the floor the event source's retry budget is sized on
+     * (resources/event-sources.yml).
+     */
+    INDEX_ATTEMPTS: positiveInt.default(8),
     /** How long a container trusts an icon (or its absence) before asking crypto-assets again. */
     ICON_CACHE_SECONDS: positiveInt.default(600),
   }),

@@ -54,7 +54,7 @@ const EXPECTED: Record<
     openSearchInstanceType: 't3.medium.search',
     openSearchReplicas: '0',
     alarmEmail: 'crypto-lake-alarms@example.com',
-    indexEventsMaxRetries: 3,
+    indexEventsMaxRetries: 100,
     landRawMaxRetries: 3,
     rawBucketAlarmGiB: 5,
     lakeBucketAlarmGiB: 10,
@@ -69,7 +69,7 @@ const EXPECTED: Record<
     openSearchInstanceType: 'r7g.large.search',
     openSearchReplicas: '1',
     alarmEmail: 'crypto-lake-oncall@example.com',
-    indexEventsMaxRetries: 5,
+    indexEventsMaxRetries: 100,
     landRawMaxRetries: 5,
     rawBucketAlarmGiB: 50,
     lakeBucketAlarmGiB: 100,
@@ -890,6 +890,56 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       expect(index.LandRawOffsetLagAlarm).toEqual(['AWS/Lambda OffsetLag'])
       expect(index.RawBucketSizeAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
       expect(index.LakeBucketSizeAlarm).toEqual(['AWS/S3 BucketSizeBytes'])
+      expect(index.BatchItemFailuresAlarm).toEqual(['CryptoLake BatchItemFailures'])
+      expect(index.OpenSearchClusterRedAlarm).toEqual(['AWS/ES ClusterStatus.red'])
+      expect(index.OpenSearchWritesBlockedAlarm).toEqual(['AWS/ES ClusterIndexWritesBlocked'])
+      expect(index.OpenSearchFreeStorageAlarm).toEqual(['AWS/ES FreeStorageSpace'])
+      expect(index.OpenSearchJvmPressureAlarm).toEqual(['AWS/ES JVMMemoryPressure'])
+    })
+
+    it('watches the OpenSearch domain by DomainName and ClientId, free storage as a share of the volume', () => {
+      const domain = [
+        { Name: 'DomainName', Value: { Ref: 'OpenSearchDomain' } },
+        { Name: 'ClientId', Value: { Ref: 'AWS::AccountId' } },
+      ]
+      for (const id of [
+        'OpenSearchClusterRedAlarm',
+        'OpenSearchWritesBlockedAlarm',
+        'OpenSearchJvmPressureAlarm',
+      ]) {
+        expect(props(template(), id).Dimensions, id).toEqual(domain)
+      }
+      const storage = props(template(), 'OpenSearchFreeStorageAlarm')
+      const metrics = storage.Metrics as Array<Record<string, unknown>>
+      expect(metrics[0]?.MetricStat).toEqual({
+        Metric: { Namespace: 'AWS/ES', MetricName: 'FreeStorageSpace', Dimensions: domain },
+        Period: 60,
+        Stat: 'Minimum',
+      })
+      const volumeGiB = (props(template(), 'OpenSearchDomain').EBSOptions as { VolumeSize: number })
+        .VolumeSize
+      expect(metrics[1]?.Expression).toBe(`100 * free / (${volumeGiB} * 1024)`)
+      expect([storage.Threshold, storage.ComparisonOperator]).toEqual([25, 'LessThanOrEqualToThreshold'])
+    })
+
+    it('mails every object the event sources dead-letter, as soon as it is written', () => {
+      const bucket = props(template(), 'DeadLetterBucket')
+      expect(bucket.NotificationConfiguration).toEqual({
+        EventBridgeConfiguration: { EventBridgeEnabled: true },
+      })
+      const rule = props(template(), 'DeadLetterObjectCreatedRule')
+      expect(rule.EventPattern).toEqual({
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { bucket: { name: [{ Ref: 'DeadLetterBucket' }] } },
+      })
+      const targets = rule.Targets as Array<Record<string, unknown>>
+      expect(targets.map((t) => t.Arn)).toEqual([{ Ref: 'AlarmTopic' }])
+      expect((targets[0]?.InputTransformer as { InputPathsMap: unknown }).InputPathsMap).toEqual({
+        bucket: '$.detail.bucket.name',
+        key: '$.detail.object.key',
+        time: '$.time',
+      })
     })
 
     it('measures bucket size in GiB against the stage threshold', () => {
