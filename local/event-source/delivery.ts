@@ -13,7 +13,10 @@ import {
 } from '../../functions/shared/msk.ts'
 
 export interface DeliveryConfig {
-  /** Retries after the first attempt; AWS's -1 (infinite) is not emulated. */
+  /**
+   * Retries after the first attempt. -1 (infinite) with an on-failure destination, which the
+   * emulator always has, is 10 retries, as Lambda applies it (see {@link retriesOf}).
+   */
   maximumRetryAttempts: number
   bisectBatchOnFunctionError: boolean
   eventSourceArn: string
@@ -78,6 +81,14 @@ export function remainingAfter(records: MskRecord[], response: KafkaBatchRespons
   })
 }
 
+/**
+ * The retries Lambda makes: the configured number, or 10 for -1 (infinite), which Lambda caps
+ * at 10 when the mapping has an on-failure destination
+ * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html).
+ */
+export const retriesOf = (maximumRetryAttempts: number) =>
+  maximumRetryAttempts < 0 ? 10 : maximumRetryAttempts
+
 export async function deliver(
   records: MskRecord[],
   config: DeliveryConfig,
@@ -86,7 +97,7 @@ export async function deliver(
 ): Promise<void> {
   let pending = records
   for (let attempt = 0; pending.length > 0; attempt++) {
-    if (attempt > config.maximumRetryAttempts) {
+    if (attempt > retriesOf(config.maximumRetryAttempts)) {
       await ports.onFailure(pending, `retries exhausted after ${attempt} attempts`)
       stats.discarded += pending.length
       await ports.commit(pending)

@@ -101,6 +101,15 @@ describe('deliver', () => {
     expect(s.discarded).toBe(4)
   })
 
+  it('treats -1 (infinite) retries as the 10 Lambda applies with an on-failure destination', async () => {
+    const r = recorder(async () => {
+      throw new Error('boom')
+    })
+    await deliver(batch, { ...config, maximumRetryAttempts: -1 }, r.ports, stats())
+    expect(r.calls).toHaveLength(11)
+    expect(r.failed.map((f) => f.reason)).toEqual(['retries exhausted after 11 attempts'])
+  })
+
   it('bisects a failing batch to isolate the record that fails the function', async () => {
     const r = recorder(async (event) => {
       if (
