@@ -11,7 +11,7 @@ import { type BarEvent, barEventId, type TradeEvent } from '../../functions/shar
 import { encodeLines, type RawLine, rawKey } from '../../functions/shared/raw-zone.ts'
 import { lakeCounts } from '../../local/lake.ts'
 import { type LocalLake, localLake, runStateMachine } from '../../local/step-functions.ts'
-import { asset, bar, trade } from '../helpers/events.ts'
+import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 
 const SPARK_TIMEOUT = 600_000
 const WINDOW = { start: '2026-11-30T10:00:00Z', end: '2026-11-30T11:00:00Z' }
@@ -123,7 +123,15 @@ describe('lake-refresh, locally', () => {
       const result = await runStateMachine('lake-refresh', { window: WINDOW }, lake)
       expect(result.error).toBeUndefined()
       expect(result.status).toBe('SUCCEEDED')
-      expect(result.states).toEqual(['ResolveWindow', 'Refresh', 'Quality', 'Succeeded'])
+      // A given window: no checkpoint (that is the schedule's progress, not a rerun's).
+      expect(result.states).toEqual([
+        'ResolveWindow',
+        'AnythingNew',
+        'Refresh',
+        'Quality',
+        'Scheduled',
+        'Succeeded',
+      ])
       expect(result.output).toMatchObject({
         window: { start: WINDOW.start, end: WINDOW.end, token: 'lake-20261130T1000Z-20261130T1100Z' },
         refresh: { State: 'SUCCESS' },
@@ -171,8 +179,9 @@ describe('lake-refresh, locally', () => {
     'fails the run when a quality check fails, after one retry, and notifies',
     async () => {
       // A contract-valid bar whose high is below its low: merged, then caught by quality.
+      // A later revision of the 10:30 bar (sinks keep the newest revision, so it replaces the sane one).
       const insane = {
-        ...bar('BTC/USD', '2026-11-30T10:30:00Z'),
+        ...bar('BTC/USD', '2026-11-30T10:30:00Z', '97005', FIRST_REVISION + 60_000),
         open: '97000',
         high: '96000',
         low: '96990',
@@ -188,6 +197,7 @@ describe('lake-refresh, locally', () => {
       expect(result.status).toBe('FAILED')
       expect(result.states).toEqual([
         'ResolveWindow',
+        'AnythingNew',
         'Refresh',
         'Quality',
         'Quality:retry',
