@@ -185,6 +185,23 @@ describe('Kafka -> land-raw -> raw zone', () => {
     }
   })
 
+  it('marks every event-time partition it landed in for the lake-refresh planner, after the data', async () => {
+    const markers = await store.listObjects('raw/_lake/landed/')
+    const keys = markers.map((m) => m.key)
+    for (const key of [
+      'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json',
+      'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json',
+      'raw/_lake/landed/crypto.trades/dt=2026-11-30/hour=10.json',
+    ])
+      expect(keys).toContain(key)
+    const objects = await store.listObjects('raw/crypto.bars/dt=2026-11-30/hour=09/')
+    const marker = markers.find((m) => m.key === 'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json')
+    const newestObject = Math.max(...objects.map((o) => o.lastModified.getTime()))
+    expect(marker?.lastModified.getTime()).toBeGreaterThanOrEqual(newestObject)
+    const body = JSON.parse(new TextDecoder().decode(await store.get(marker?.key ?? '')))
+    expect(Date.parse(body.landed_at)).toBeGreaterThanOrEqual(newestObject)
+  })
+
   it('quarantines each poison record with its reason and lands none of them', async () => {
     const records = await landRawQuarantine()
     expect(records.map((r) => `${r.topic} ${r.reason}`).sort()).toEqual([
