@@ -139,6 +139,23 @@ export function resolveWindow(raw: unknown): ResolvedWindow {
 }
 
 /**
+ * True when the next scheduled plan takes this marker as new: modified after the checkpoint's
+ * listing less the lookback, and not listed by it at this same time (no checkpoint: every
+ * marker). A marker that is not changed was offered to a refresh that succeeded; the accounting
+ * report judges the lake on exactly those partitions.
+ */
+export function markerChanged(
+  marker: Pick<LandedMarker, 'key' | 'lastModified'>,
+  checkpoint: RefreshCheckpoint | undefined,
+): boolean {
+  if (!checkpoint) return true
+  const since = Date.parse(checkpoint.listed_at) - LOOKBACK_MS
+  return (
+    marker.lastModified.getTime() > since && checkpoint.seen[marker.key] !== marker.lastModified.toISOString()
+  )
+}
+
+/**
  * Plans a scheduled refresh from the landing markers and the last success's checkpoint. Pure.
  *
  * Changed: a marker modified after `checkpoint.listed_at - LOOKBACK_MS` and not listed with
@@ -151,13 +168,7 @@ export function resolveWindow(raw: unknown): ResolvedWindow {
 export function planWindow(plan: PlanInput): ResolvedWindow {
   const nowMs = Date.parse(plan.now)
   const listedMs = plan.listedAt.getTime()
-  const since = plan.checkpoint
-    ? Date.parse(plan.checkpoint.listed_at) - LOOKBACK_MS
-    : Number.NEGATIVE_INFINITY
-  const seen = plan.checkpoint?.seen ?? {}
-  const changed = plan.markers.filter(
-    (m) => m.lastModified.getTime() > since && seen[m.key] !== m.lastModified.toISOString(),
-  )
+  const changed = plan.markers.filter((m) => markerChanged(m, plan.checkpoint))
   const boundStart = floorTo(nowMs - PLAN_BOUND_MS, HOUR_MS)
   const currentHourEnd = floorTo(Math.max(nowMs, listedMs), HOUR_MS) + HOUR_MS
   const inside = changed.filter((m) => m.hourStart >= boundStart && m.hourStart < currentHourEnd)
