@@ -11,7 +11,7 @@ NPM_STAMP := node_modules/.installed
 
 ARGS ?=
 
-.PHONY: help setup browser run test lint typecheck contracts unit integration pytest services-up services-down package cost bench query redrive clean-local
+.PHONY: help setup browser run test lint typecheck contracts unit integration pytest services-up services-down package cost bench query redrive chaos clean-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ bench: setup ## benchmarks (figures, not tests) against the test profile's servi
 
 redrive: setup ## replay the batches the local event sources dead-lettered into their functions, idempotently (ARGS="--dry-run --report redrive.json")
 	@tsx local/redrive.ts $(ARGS)
+
+chaos: setup ## the fault matrix on the real local pipeline, chaos profile (ARGS="--list", "--scenario kafka-kill,poison", "--no-lake"); not part of make test
+	@tsx local/chaos/cli.ts $(ARGS)
 
 query: setup ## SQL on the local Iceberg tables of make run: make query SQL="select * from crypto_db.trader_view limit 10"
 	@scripts/query.sh "$(SQL)" $${PROFILE:-run}

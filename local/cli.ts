@@ -71,10 +71,10 @@ program
   )
   .option('--no-status', 'no live status line (progress lines only)')
   .addOption(
-    new Option('--profile <profile>', 'local environment: run (make run) or test')
+    new Option('--profile <profile>', 'local environment: run (make run), test or chaos (make chaos)')
       .default('run')
       .argParser((value: string): Profile => {
-        if (!isProfile(value)) throw new InvalidArgumentError('expected "run" or "test".')
+        if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
         return value
       }),
   )

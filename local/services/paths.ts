@@ -1,10 +1,13 @@
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The two independent local environments: `run` for `make run`, `test` for the test suites. */
-export type Profile = 'run' | 'test'
+/**
+ * The independent local environments: `run` for `make run`, `test` for the test suites, `chaos`
+ * for `make chaos` (which kills and hangs its services, so never those of the other two).
+ */
+export type Profile = 'run' | 'test' | 'chaos'
 
-export const PROFILES: readonly Profile[] = ['run', 'test']
+export const PROFILES: readonly Profile[] = ['run', 'test', 'chaos']
 
 export const KAFKA_VERSION = '4.1.1'
 export const OPENSEARCH_VERSION = '2.19.6'
@@ -28,6 +31,7 @@ export interface ServicePorts {
 const DEFAULT_PORTS: Record<Profile, ServicePorts> = {
   run: { kafka: 19092, kafkaController: 19093, opensearch: 19200, opensearchTransport: 19300 },
   test: { kafka: 29092, kafkaController: 29093, opensearch: 29200, opensearchTransport: 29300 },
+  chaos: { kafka: 39092, kafkaController: 39093, opensearch: 39200, opensearchTransport: 39300 },
 }
 
 export function portsFor(profile: Profile, overrides: Partial<ServicePorts> = {}): ServicePorts {

@@ -1,0 +1,305 @@
+/**
+ * `make chaos`: the fault matrix on the real local pipeline. Starts the chaos profile's Kafka and
+ * OpenSearch (fresh state, ports of their own: the run and test profiles are never touched), runs
+ * each selected scenario — the runtime of `make run` as a child process, one fault injected and
+ * lifted — reads every sink back with the run report's own readers (local/report.ts), runs the
+ * lake once at the end over every scenario's events, prints one table and exits non-zero on any
+ * loss or duplicate.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Command, InvalidArgumentError } from 'commander'
+import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
+import type { KafkaConnection } from '../../functions/shared/kafka.ts'
+import { fileObjectStore } from '../../functions/shared/object-store.ts'
+import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
+import { endOffsets, type Offsets } from '../kafka-read.ts'
+import { lakeCounts } from '../lake.ts'
+import { createLakeRunner } from '../lake-runner.ts'
+import {
+  newestRevisions,
+  type ProducedEvents,
+  producedBetween,
+  quarantineSince,
+  searchSinkCounts,
+} from '../report.ts'
+import { rawSinkCounts } from '../report-stream.ts'
+import { localPaths } from '../run.ts'
+import { startServices } from '../services/index.ts'
+import { stopKafka } from '../services/kafka.ts'
+import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
+import { matrixFailed, renderTable, type ScenarioRow } from './matrix.ts'
+import { killRuntimes, type Runtime, startRuntime } from './runtime.ts'
+import { SCENARIOS, type Scenario } from './scenarios.ts'
+
+const PROFILE = 'chaos' as const
+const CONTRACT_TOPICS = Object.values(TOPICS)
+/** Recovery: OpenSearch holds every event produced so far; checked this often, for this long. */
+const RECOVERY_POLL_MS = 2_000
+const RECOVERY_TIMEOUT_MS = 6 * 60_000
+
+function log(line: string): void {
+  process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10
+
+async function produced(
+  kafka: KafkaConnection,
+  from: Map<string, Offsets>,
+  to: Map<string, Offsets>,
+  topics: TopicName[] = CONTRACT_TOPICS,
+): Promise<Map<TopicName, ProducedEvents>> {
+  const result = new Map<TopicName, ProducedEvents>()
+  for (const topic of topics)
+    result.set(topic, await producedBetween(kafka, topic, from.get(topic) ?? [], to.get(topic) ?? []))
+  return result
+}
+
+/**
+ * Resolves with the time when OpenSearch first held every bar and trade produced since `from`
+ * (read back at that moment), or undefined when it did not within the timeout or `stop` came first.
+ */
+async function timeCaughtUp(
+  kafka: KafkaConnection,
+  search: ReturnType<typeof createOpenSearchClient>,
+  from: Map<string, Offsets>,
+  stop: { done: boolean },
+): Promise<number | undefined> {
+  const deadline = Date.now() + RECOVERY_TIMEOUT_MS
+  while (!stop.done && Date.now() < deadline) {
+    try {
+      const now = await endOffsets(kafka, CONTRACT_TOPICS)
+      const events = await produced(kafka, from, now, [TOPICS.bars, TOPICS.trades])
+      let missing = 0
+      for (const [topic, ids] of events) {
+        const counts = await searchSinkCounts(search, topic, ids.searchIds, ids.revisionsById)
+        missing += counts.lost + counts.stale
+      }
+      if (missing === 0) return Date.now()
+    } catch {
+      // A service still coming back: try again.
+    }
+    await sleep(RECOVERY_POLL_MS)
+  }
+  return undefined
+}
+
+interface Measured {
+  row: ScenarioRow
+  events: Map<TopicName, ProducedEvents>
+}
+
+async function runScenario(
+  scenario: Scenario,
+  kafka: KafkaConnection,
+  search: ReturnType<typeof createOpenSearchClient>,
+  logDir: string,
+): Promise<Measured> {
+  const started = Date.now()
+  const startedAt = new Date()
+  const from = await endOffsets(kafka, CONTRACT_TOPICS)
+  let injectedAt: number | undefined
+  let recovery: Promise<number | undefined> | undefined
+  let liftedAt: number | undefined
+  const stop = { done: false }
+  const runtimes: Runtime[] = []
+  let error: string | undefined
+  log(`${scenario.name}: ${scenario.description}`)
+  try {
+    await scenario.run({
+      kafka,
+      log: (line) => log(`${scenario.name}: ${line}`),
+      runtime: (options) => {
+        const runtime = startRuntime({ ...options, logPath: join(logDir, `${scenario.name}.log`) })
+        runtimes.push(runtime)
+        return runtime
+      },
+      restartServices: async () => {
+        await startServices(PROFILE, { log: (line) => log(`${scenario.name}: ${line}`) })
+      },
+      injected: () => {
+        injectedAt = Date.now()
+        log(`${scenario.name}: fault injected at ${seconds(injectedAt - started)} s`)
+      },
+      lifted: () => {
+        liftedAt = Date.now()
+        log(`${scenario.name}: fault lifted at ${seconds(liftedAt - started)} s`)
+        recovery = timeCaughtUp(kafka, search, from, stop)
+      },
+    })
+  } catch (caught) {
+    error = caught instanceof Error ? caught.message : String(caught)
+    log(`${scenario.name}: ${error}`)
+  } finally {
+    for (const runtime of runtimes) {
+      runtime.kill('SIGKILL')
+      await runtime.exited
+    }
+  }
+  const caughtUp = recovery ? await recovery : undefined
+  stop.done = true
+  // The fault must be over whatever happened: services down are started again before reading.
+  await startServices(PROFILE, { log: (line) => log(`${scenario.name}: ${line}`) })
+
+  const to = await endOffsets(kafka, CONTRACT_TOPICS)
+  const events = await produced(kafka, from, to)
+  const store = fileObjectStore(localPaths(PROFILE).rawBucket)
+  const row: ScenarioRow = {
+    scenario: scenario.name,
+    injectedAt: injectedAt === undefined ? 'never' : `${seconds(injectedAt - started)} s`,
+    produced: 0,
+    indexed: 0,
+    landedRaw: 0,
+    quarantined: (await quarantineSince(store, startedAt)).length,
+    lost: 0,
+    duplicates: 0,
+    stale: 0,
+    recoverSeconds:
+      caughtUp === undefined || liftedAt === undefined ? undefined : seconds(caughtUp - liftedAt),
+    error,
+  }
+  for (const [topic, ids] of events) {
+    const searchCounts = await searchSinkCounts(search, topic, ids.searchIds, ids.revisionsById)
+    const raw = await rawSinkCounts(store, topic, ids.eventIds, ids.revisionsById)
+    row.produced += ids.eventIds.size
+    row.indexed += ids.searchIds.size - searchCounts.lost
+    row.landedRaw += Math.max(0, ids.eventIds.size - raw.lost)
+    row.lost += searchCounts.lost + raw.lost
+    row.duplicates += searchCounts.duplicates + raw.duplicates
+    row.stale += searchCounts.stale
+    log(
+      `${scenario.name}: ${topic} produced ${ids.eventIds.size}, opensearch lost ${searchCounts.lost} dup ${searchCounts.duplicates} stale ${searchCounts.stale}, raw lost ${raw.lost} dup ${raw.duplicates}`,
+    )
+  }
+  return { row, events }
+}
+
+/** The lake once, over every scenario's events: a scheduled refresh (`{}`), then the lake report. */
+async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
+  const started = Date.now()
+  const runner = createLakeRunner(PROFILE, (line) => log(`lake: ${line}`))
+  const result = await runner.run('lake-refresh', {})
+  const ids: Record<string, string[]> = {}
+  const revisions: Record<string, Record<string, number>> = {}
+  for (const { events } of measured) {
+    for (const [topic, produced] of events) {
+      ids[topic] = [...(ids[topic] ?? []), ...produced.eventIds]
+      revisions[topic] = {
+        ...revisions[topic],
+        ...Object.fromEntries(newestRevisions(produced.revisionsById ?? new Map())),
+      }
+    }
+  }
+  const lake = await lakeCounts(PROFILE, ids, undefined, revisions)
+  const topics = Object.values(lake.topics)
+  const sum = (pick: (counts: (typeof topics)[number]) => number) =>
+    topics.reduce((total, counts) => total + pick(counts), 0)
+  return {
+    scenario: 'lake (all rows above)',
+    injectedAt: 'after the matrix',
+    produced: sum((c) => c.expected),
+    indexed: measured.reduce((total, m) => total + m.row.indexed, 0),
+    landedRaw: measured.reduce((total, m) => total + m.row.landedRaw, 0),
+    merged: sum((c) => c.found),
+    quarantined: 0,
+    lost: sum((c) => c.lost),
+    duplicates: sum((c) => c.duplicates),
+    stale: sum((c) => c.stale ?? 0),
+    recoverSeconds: seconds(Date.now() - started),
+    error: result.status === 'SUCCEEDED' ? undefined : `lake-refresh ${result.status}`,
+  }
+}
+
+function parseScenarios(text: string): Scenario[] {
+  const names = text.split(',').map((name) => name.trim())
+  const unknown = names.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name))
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(
+      `unknown scenario ${unknown.join(', ')}; --list shows them (${SCENARIOS.map((s) => s.name).join(', ')})`,
+    )
+  return SCENARIOS.filter((scenario) => names.includes(scenario.name))
+}
+
+const program = new Command()
+  .name('chaos')
+  .description(
+    'the fault matrix on the real local pipeline (chaos profile): one fault per scenario, every sink read back',
+  )
+  .option('--scenario <names>', 'comma-separated scenarios to run (default: all)', parseScenarios)
+  .option('--list', 'list the scenarios and exit', false)
+  .option('--no-lake', 'skip the lake refresh and lake report at the end (~3 min)')
+  .option('--keep', 'keep the chaos profile state of a previous matrix (default: start fresh)', false)
+  .option('--report <path>', 'also write the rows as JSON here')
+  .action(
+    async (opts: { scenario?: Scenario[]; list: boolean; lake: boolean; keep: boolean; report?: string }) => {
+      if (opts.list) {
+        for (const scenario of SCENARIOS)
+          process.stdout.write(`${scenario.name.padEnd(16)} ${scenario.description}\n`)
+        return
+      }
+      const selected = opts.scenario ?? SCENARIOS
+      const started = Date.now()
+      const services = await startServices(PROFILE, { fresh: !opts.keep, log })
+      const kafka: KafkaConnection = {
+        KAFKA_BROKERS: [services.kafka],
+        KAFKA_AUTH: 'none',
+        AWS_REGION: 'local',
+      }
+      const search = createOpenSearchClient({
+        OPENSEARCH_URL: services.opensearch,
+        OPENSEARCH_AUTH: 'none',
+        AWS_REGION: 'local',
+      })
+      const logDir = join(localPaths(PROFILE).root, 'logs', 'chaos')
+      mkdirSync(logDir, { recursive: true })
+      log(`runtime logs: ${logDir}`)
+      const measured: Measured[] = []
+      try {
+        for (const scenario of selected) {
+          measured.push(await runScenario(scenario, kafka, search, logDir))
+          log(`\n${renderTable(measured.map((m) => m.row))}`)
+        }
+        const rows = measured.map((m) => m.row)
+        if (opts.lake) {
+          try {
+            rows.push(await lakeRow(measured))
+          } catch (error) {
+            rows.push({
+              scenario: 'lake (all rows above)',
+              injectedAt: 'after the matrix',
+              produced: 0,
+              indexed: 0,
+              landedRaw: 0,
+              quarantined: 0,
+              lost: 0,
+              duplicates: 0,
+              stale: 0,
+              error: error instanceof Error ? error.message : String(error),
+            })
+          }
+        }
+        const table = renderTable(rows)
+        process.stdout.write(`${table}\n`)
+        if (opts.report) writeFileSync(opts.report, `${JSON.stringify(rows, null, 2)}\n`)
+        const failed = matrixFailed(rows)
+        log(`${rows.length} rows in ${seconds(Date.now() - started)} s: ${failed ? 'FAILED' : 'OK'}`)
+        process.exitCode = failed ? 1 : 0
+      } finally {
+        await search.close()
+        // Whatever a scenario restarted too: the chaos profile's services are this command's own.
+        await Promise.all([stopKafka(PROFILE, log), stopOpensearch(PROFILE, log)])
+      }
+    },
+  )
+
+// Ctrl-C: the runtimes run in process groups of their own, and a hung node must not stay hung.
+process.once('SIGINT', () => {
+  killRuntimes()
+  const pid = opensearchPid(PROFILE)
+  if (pid !== undefined) process.kill(pid, 'SIGCONT')
+  process.exit(130)
+})
+
+await program.parseAsync()
