@@ -8,6 +8,10 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Context } from 'aws-lambda'
+import { installLocalFaults } from './chaos/faults.ts'
+
+/** `make chaos` only: faults injected into this local host (local/chaos/faults.ts); unset, none. */
+const faults = installLocalFaults(process.env.LOCAL_FAULTS)
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>
 
@@ -54,7 +58,7 @@ export async function loadFunction(
       } satisfies Context
       let timer: NodeJS.Timeout | undefined
       try {
-        return await Promise.race([
+        const result = await Promise.race([
           module.handler(event, context),
           new Promise((_, reject) => {
             timer = setTimeout(
@@ -63,6 +67,8 @@ export async function loadFunction(
             )
           }),
         ])
+        faults?.afterReturn(name)
+        return result
       } catch (error) {
         fn.errors++
         throw error

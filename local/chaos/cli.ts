@@ -12,8 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
+import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/object-store.ts'
 import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
+import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, type Offsets } from '../kafka-read.ts'
 import { lakeCounts } from '../lake.ts'
 import { createLakeRunner } from '../lake-runner.ts'
@@ -252,6 +254,8 @@ const program = new Command()
         OPENSEARCH_AUTH: 'none',
         AWS_REGION: 'local',
       })
+      // As make run creates them: the first scenario reads their offsets before its runtime starts.
+      await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
       const logDir = join(localPaths(PROFILE).root, 'logs', 'chaos')
       mkdirSync(logDir, { recursive: true })
       log(`runtime logs: ${logDir}`)

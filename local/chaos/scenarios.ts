@@ -254,6 +254,27 @@ function simulatorFaults(name: string, description: string, env: Record<string, 
   }
 }
 
+/**
+ * A runtime with a fault injected into its local Lambda host (`LOCAL_FAULTS`, local/chaos/faults.ts):
+ * the fault is "injected" when the runtime logs it, once per count in the spec.
+ */
+function hostFault(name: string, description: string, faults: object): Scenario {
+  return {
+    name,
+    description,
+    async run(ctx) {
+      const runtime = await running(ctx, {
+        durationSeconds: RUN_SECONDS,
+        env: { LOCAL_FAULTS: JSON.stringify(faults) },
+      })
+      await runtime.waitFor(/LOCAL_FAULTS: /, 120_000)
+      ctx.injected()
+      ctx.lifted()
+      await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
+    },
+  }
+}
+
 export const SCENARIOS: Scenario[] = [
   baseline,
   runtimeKill,
@@ -270,5 +291,18 @@ export const SCENARIOS: Scenario[] = [
   }),
   simulatorFaults('alpaca-slow', 'Alpaca answers every 2nd request 4 s late for the whole run', {
     ALPACA_SIM_FAULTS: 'slowMs=4000,slowEvery=2',
+  }),
+  hostFault(
+    'poll-bars-dies-before-watermark',
+    'poll-bars dies between its produce and its watermark write (the watermark write fails once)',
+    { failWrite: { path: 'watermarks.json', times: 1 } },
+  ),
+  hostFault(
+    'index-events-dies-after-bulk',
+    'index-events dies after its bulk request succeeded, before returning (3 invocations)',
+    { failAfterReturn: { function: 'indexEvents', times: 3 } },
+  ),
+  hostFault('land-raw-write-fails', "land-raw's second object write of a batch fails (EIO), once", {
+    failWrite: { path: '/raw/crypto.', after: 1, times: 1 },
   }),
 ]
