@@ -8,6 +8,8 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PLAN_BOUND_MS } from '../../functions/lake-window/core.ts'
+import { LANDED_PREFIX } from '../../functions/shared/lake-state.ts'
 import { taggingOf } from './helpers/cfn-schemas.ts'
 import { invokeInlineCustomResource, invokeMacieCustomResource } from './helpers/custom-resource.ts'
 import { cfnLint, type PackagedService, packageService, projectRoot } from './helpers/package-service.ts'
@@ -362,6 +364,10 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         ExpirationInDays: expected.piiRetentionDays,
       })
       expect(byId.get('ExpireNoncurrentVersions')?.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: 1 })
+      // Landing markers outlive the lake planner's bound, and no longer.
+      const markers = byId.get('ExpireLandingMarkers')
+      expect(markers?.Prefix).toBe(LANDED_PREFIX)
+      expect(Number(markers?.ExpirationInDays) * 86_400_000).toBeGreaterThan(PLAN_BOUND_MS)
       const deadLetters = (
         props(template(), 'DeadLetterBucket').LifecycleConfiguration as { Rules: unknown[] }
       ).Rules
@@ -658,8 +664,8 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       }
       expect(Object.fromEntries(lambdaFunctions(template()).map(([id]) => [id, scheduleOf(id)]))).toEqual({
         ...Object.fromEntries(Object.keys(FUNCTION_ROLES).map((id) => [id, []])),
-        PollBarsLambdaFunction: ['rate(1 minute)'],
-        SimulateTradesLambdaFunction: ['rate(1 minute)'],
+        PollBarsLambdaFunction: ['cron(* * * * ? *)'],
+        SimulateTradesLambdaFunction: ['cron(* * * * ? *)'],
         RefreshAssetsLambdaFunction: ['rate(1 day)'],
       })
     })
@@ -935,11 +941,13 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       })
       const targets = rule.Targets as Array<Record<string, unknown>>
       expect(targets.map((t) => t.Arn)).toEqual([{ Ref: 'AlarmTopic' }])
-      expect((targets[0]?.InputTransformer as { InputPathsMap: unknown }).InputPathsMap).toEqual({
-        bucket: '$.detail.bucket.name',
-        key: '$.detail.object.key',
-        time: '$.time',
-      })
+      expect((targets[0]?.InputTransformer as { InputPathsMap: unknown } | undefined)?.InputPathsMap).toEqual(
+        {
+          bucket: '$.detail.bucket.name',
+          key: '$.detail.object.key',
+          time: '$.time',
+        },
+      )
     })
 
     it('measures bucket size in GiB against the stage threshold', () => {
