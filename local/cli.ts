@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { storeSummary } from './report-store.ts'
 import { runPipeline } from './run.ts'
 import { isProfile, type Profile } from './services/index.ts'
 import { createStatusLine } from './status-line.ts'
@@ -123,8 +124,11 @@ program
         log(`lake: ${tables.map(([name, counts]) => `${name} ${counts.rows} rows`).join(', ')}`)
       }
       log(`quarantined ${report.quarantined.total} ${JSON.stringify(report.quarantined.by_reason)}`)
+      log(`run: lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}`)
+      for (const line of storeSummary(report.store)) log(line)
+      const store = report.store
       log(
-        `lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}: ${exitCode === 0 ? 'OK' : 'FAILED'}`,
+        `lost ${report.lost + (store?.lost ?? 0)}, duplicates ${report.duplicates + (store?.duplicates ?? 0)}, stale ${report.stale + (store?.stale ?? 0)} (run + store): ${exitCode === 0 ? 'OK' : 'FAILED'}`,
       )
       // Done: the functions' module-level clients (Kafka producers, as in a warm Lambda container)
       // would keep the event loop alive against services that stay up.

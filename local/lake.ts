@@ -22,6 +22,11 @@ export interface LakeCounts {
     string,
     { expected: number; found: number; lost: number; duplicates: number; stale?: number }
   >
+  /** Given store ids: the same per topic for them, with the first lost ids (sorted). */
+  store_topics?: Record<
+    string,
+    { expected: number; found: number; lost: number; duplicates: number; stale?: number; lost_ids: string[] }
+  >
 }
 
 export async function lakeCounts(
@@ -30,6 +35,8 @@ export async function lakeCounts(
   lake: LocalLake = localLake(profile),
   /** Per topic, the newest revision produced of each revised event (bars). */
   newestRevisions: Record<string, Record<string, number>> = {},
+  /** The whole store's ids the lake is judged on, and their newest revisions (the report's `store`). */
+  store?: { ids: Record<string, string[]>; newestRevisions: Record<string, Record<string, number>> },
 ): Promise<LakeCounts> {
   const dir = mkdtempSync(join(tmpdir(), 'lake-report-'))
   try {
@@ -37,6 +44,14 @@ export async function lakeCounts(
     writeFileSync(idsFile, JSON.stringify(eventIdsByTopic))
     const revisionsFile = join(dir, 'revisions.json')
     writeFileSync(revisionsFile, JSON.stringify(newestRevisions))
+    const storeArgs: string[] = []
+    if (store) {
+      const storeIds = join(dir, 'store-ids.json')
+      const storeRevisions = join(dir, 'store-revisions.json')
+      writeFileSync(storeIds, JSON.stringify(store.ids))
+      writeFileSync(storeRevisions, JSON.stringify(store.newestRevisions))
+      storeArgs.push('--store-ids', storeIds, '--store-revisions', storeRevisions)
+    }
     const { bin, args, env } = sparkSubmitCommand(
       {
         ApplicationId: 'local-lake',
@@ -44,7 +59,7 @@ export async function lakeCounts(
         JobDriver: {
           SparkSubmit: {
             EntryPoint: 's3://local-code/emr/jobs/report.py',
-            EntryPointArguments: ['--event-ids', idsFile, '--revisions', revisionsFile],
+            EntryPointArguments: ['--event-ids', idsFile, '--revisions', revisionsFile, ...storeArgs],
           },
         },
       },

@@ -6,7 +6,7 @@
  */
 import { TOPIC_SCHEMAS, type TopicName } from '../functions/shared/contracts.ts'
 import type { ObjectStore } from '../functions/shared/object-store.ts'
-import { readRawTopic } from '../functions/shared/raw-zone.ts'
+import { type RawLine, readRawTopic } from '../functions/shared/raw-zone.ts'
 
 /** The revisions seen of each revised event, by event id (bars; other topics have none). */
 export type RevisionsById = Map<string, Set<number>>
@@ -61,6 +61,19 @@ export async function rawSinkCounts(
   producedRevisions: RevisionsById = new Map(),
 ): Promise<RawSinkCounts> {
   const { objects, lines } = await readRawTopic(store, topic)
+  const { missing, ...counts } = countRawLines(lines, producedIds, producedRevisions)
+  return { ...counts, lost: missing.length, objects }
+}
+
+/**
+ * The pure part of {@link rawSinkCounts}, over lines already read: also which produced ids (or
+ * `id@revision` for a missing further revision) the raw zone lacks, for the store reconciliation.
+ */
+export function countRawLines(
+  lines: Array<Pick<RawLine, 'event_id' | 'partition' | 'offset' | 'value'>>,
+  producedIds: Set<string>,
+  producedRevisions: RevisionsById = new Map(),
+): Omit<RawSinkCounts, 'objects' | 'lost'> & { missing: Array<{ id: string; revision?: number }> } {
   const eventIds = new Set<string>()
   const seen = new Map<string, number>()
   const landedRevisions: RevisionsById = new Map()
@@ -72,16 +85,20 @@ export async function rawSinkCounts(
       addRevision(landedRevisions, line.event_id, revisionOf(JSON.parse(line.value) as object))
     }
   }
-  let lost = 0
-  for (const id of producedIds) if (!eventIds.has(id)) lost++
+  const missing: Array<{ id: string; revision?: number }> = []
+  for (const id of producedIds) if (!eventIds.has(id)) missing.push({ id })
   for (const [id, revisions] of producedRevisions) {
     // An id missing altogether is already lost once; each further missing revision adds one.
-    if (!eventIds.has(id)) lost += revisions.size - 1
-    else for (const revision of revisions) if (!landedRevisions.get(id)?.has(revision)) lost++
+    if (!eventIds.has(id)) {
+      for (const revision of [...revisions].sort((a, b) => a - b).slice(1)) missing.push({ id, revision })
+    } else {
+      for (const revision of revisions)
+        if (!landedRevisions.get(id)?.has(revision)) missing.push({ id, revision })
+    }
   }
   let duplicates = 0
   for (const count of seen.values()) if (count > 1) duplicates++
-  return { records: lines.length, objects, lost, duplicates, events: eventIds.size }
+  return { records: lines.length, duplicates, events: eventIds.size, missing }
 }
 
 /** The report's `raw` section: `raw.<topic>.records` and `raw.<topic>.objects`, plus lost/duplicates. */

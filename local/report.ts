@@ -6,6 +6,7 @@
  * (bars: a recalculated bar is re-emitted with the same event_id and a higher `revision`).
  */
 import type { Client } from '@opensearch-project/opensearch'
+import type { Message } from '@platformatic/kafka'
 import {
   type QuarantineRecord,
   TOPIC_SCHEMAS,
@@ -32,6 +33,16 @@ export interface Report {
   duplicates: number
   /** Bars a sink holds at an older revision than the newest produced: fails the run like `lost`. */
   stale: number
+  /** The same three figures, labelled: they are this run's (the ids appended during it). */
+  run?: {
+    scope: string
+    offsets: Record<string, { from: string[]; to: string[] }>
+    lost: number
+    duplicates: number
+    stale: number
+  }
+  /** The whole store reconciled (local/report-store.ts): a loss there fails the run too. */
+  store?: { lost: number; duplicates: number; stale: number; [part: string]: unknown }
   [section: string]: unknown
 }
 
@@ -78,28 +89,65 @@ export async function producedBetween(
   from: Offsets,
   to: Offsets,
 ): Promise<ProducedEvents> {
-  const messages = await readRange(kafka, topic, from, to)
-  const eventIds = new Set<string>()
-  const searchIds = new Set<string>()
-  const eventTimes: string[] = []
-  const revisionsById: RevisionsById = new Map()
-  for (const message of messages) {
+  return summarizeProduced(topic, await readRange(kafka, topic, from, to))
+}
+
+/** A topic record reduced to what the accounting needs; `event` only for contract-valid ones. */
+export interface TopicRecord {
+  partition: number
+  offset: bigint
+  event?: { eventId: string; searchId: string; eventTime: string; revision?: number }
+}
+
+/** Decodes and validates records of a contract topic (poison records keep their coordinates only). */
+export function toTopicRecords(
+  topic: TopicName,
+  messages: Array<Pick<Message, 'partition' | 'offset' | 'value'>>,
+): TopicRecord[] {
+  return messages.map((message) => {
+    const record: TopicRecord = { partition: message.partition, offset: message.offset }
     let json: unknown
     try {
       json = JSON.parse(message.value.toString('utf8'))
     } catch {
-      continue
+      return record
     }
     const parsed = TOPIC_SCHEMAS[topic].safeParse(json)
-    if (!parsed.success) continue
-    eventIds.add(parsed.data.event_id)
-    searchIds.add(SEARCH_SINKS[topic].idOf(parsed.data))
-    eventTimes.push(eventTimeOf(topic, parsed.data))
-    addRevision(revisionsById, parsed.data.event_id, revisionOf(parsed.data))
+    if (!parsed.success) return record
+    const revision = revisionOf(parsed.data)
+    record.event = {
+      eventId: parsed.data.event_id,
+      searchId: SEARCH_SINKS[topic].idOf(parsed.data),
+      eventTime: eventTimeOf(topic, parsed.data),
+      ...(revision === undefined ? {} : { revision }),
+    }
+    return record
+  })
+}
+
+/** What a run of records produced: the one reduction behind the report, the store and the page. */
+export function summarizeProduced(
+  topic: TopicName,
+  messages: Array<Pick<Message, 'partition' | 'offset' | 'value'>>,
+): ProducedEvents {
+  return summarizeRecords(toTopicRecords(topic, messages))
+}
+
+export function summarizeRecords(records: TopicRecord[]): ProducedEvents {
+  const eventIds = new Set<string>()
+  const searchIds = new Set<string>()
+  const eventTimes: string[] = []
+  const revisionsById: RevisionsById = new Map()
+  for (const { event } of records) {
+    if (!event) continue
+    eventIds.add(event.eventId)
+    searchIds.add(event.searchId)
+    eventTimes.push(event.eventTime)
+    addRevision(revisionsById, event.eventId, event.revision)
   }
   let revisions = 0
   for (const seen of revisionsById.values()) revisions += seen.size - 1
-  return { records: messages.length, eventIds, searchIds, eventTimes, revisionsById, revisions }
+  return { records: records.length, eventIds, searchIds, eventTimes, revisionsById, revisions }
 }
 
 /** The newest revision produced of each revised event. */
@@ -108,8 +156,14 @@ export function newestRevisions(revisionsById: RevisionsById): Map<string, numbe
 }
 
 /** True when the report shows anything lost, duplicated or left at an older revision. */
-export function reportFailed(report: Pick<Report, 'lost' | 'duplicates' | 'stale'>): boolean {
-  return report.lost > 0 || report.duplicates > 0 || report.stale > 0
+export function reportFailed(
+  report: Pick<Report, 'lost' | 'duplicates' | 'stale'> & {
+    store?: { lost: number; duplicates: number; stale: number }
+  },
+): boolean {
+  const { store } = report
+  const storeFailed = store !== undefined && (store.lost > 0 || store.duplicates > 0 || store.stale > 0)
+  return report.lost > 0 || report.duplicates > 0 || report.stale > 0 || storeFailed
 }
 
 /**
@@ -123,14 +177,32 @@ export async function searchSinkCounts(
   ids: Set<string>,
   revisionsById?: RevisionsById,
 ) {
-  const { alias, idField } = SEARCH_SINKS[topic]
+  const held = await searchSinkHoldings(client, topic, ids, revisionsById)
+  return {
+    documents: held.found,
+    lost: held.missing.length,
+    duplicates: held.duplicateIds.length,
+    stale: held.staleIds.length,
+  }
+}
+
+/** {@link searchSinkCounts} with the ids behind each count (the store reconciliation lists them). */
+export async function searchSinkHoldings(
+  client: Client,
+  topic: TopicName,
+  ids: Set<string>,
+  revisionsById?: RevisionsById,
+  alias = SEARCH_SINKS[topic].alias,
+) {
+  const { idField } = SEARCH_SINKS[topic]
   const exists = await client.indices.exists({ index: alias })
-  if (!exists.body || ids.size === 0) return { documents: 0, lost: ids.size, duplicates: 0, stale: 0 }
+  if (!exists.body || ids.size === 0)
+    return { found: 0, missing: [...ids], duplicateIds: [] as string[], staleIds: [] as string[] }
   await client.indices.refresh({ index: alias })
   const newest = newestRevisions(revisionsById ?? new Map())
-  let found = 0
-  let duplicates = 0
-  let stale = 0
+  const present = new Set<string>()
+  const duplicateIds: string[] = []
+  const staleIds: string[] = []
   const all = [...ids]
   for (let i = 0; i < all.length; i += 1000) {
     const chunk = all.slice(i, i + 1000)
@@ -157,14 +229,14 @@ export async function searchSinkCounts(
         }
       }
     ).aggregations.ids.buckets
-    found += buckets.length
-    duplicates += buckets.filter((bucket) => bucket.doc_count > 1).length
     for (const bucket of buckets) {
+      present.add(bucket.key)
+      if (bucket.doc_count > 1) duplicateIds.push(bucket.key)
       const expected = newest.get(bucket.key)
-      if (expected !== undefined && (bucket.revision?.value ?? 0) < expected) stale++
+      if (expected !== undefined && (bucket.revision?.value ?? 0) < expected) staleIds.push(bucket.key)
     }
   }
-  return { documents: found, lost: ids.size - found, duplicates, stale }
+  return { found: present.size, missing: all.filter((id) => !present.has(id)), duplicateIds, staleIds }
 }
 
 /** Quarantine records written since `since` (by their own `quarantined_at`). */

@@ -9,6 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
+import { fileWatermarkStore, WATERMARK_KEY } from '../functions/poll-bars/watermark.ts'
 import { SymbolsEnv } from '../functions/shared/config.ts'
 import { TOPICS, type TopicName } from '../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../functions/shared/kafka.ts'
@@ -27,14 +28,23 @@ import { type LocalFunction, loadFunction } from './lambda.ts'
 import {
   newestRevisions,
   type ProducedEvents,
-  producedBetween,
   producerRejections,
   quarantineSince,
   quarantineSummary,
   type Report,
   reportFailed,
   searchSinkCounts,
+  summarizeRecords,
 } from './report.ts'
+import {
+  committedOffsets,
+  lakeFigures,
+  lakeJudgement,
+  readStoreTopics,
+  recordsBetween,
+  type StoreSinkFigures,
+  storeSection,
+} from './report-store.ts'
 import { rawSinkCounts } from './report-stream.ts'
 import { fileScheduleState, startScheduler } from './schedules.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
@@ -352,12 +362,12 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
 
     log('reading the topics back...')
     const finalOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
+    // Each topic read once, whole (what it retains): the store's figures, and the run's share.
+    const storeTopics = await readStoreTopics(kafka, CONTRACT_TOPICS)
     const produced = new Map<TopicName, ProducedEvents>()
-    for (const topic of CONTRACT_TOPICS) {
-      produced.set(
-        topic,
-        await producedBetween(kafka, topic, startOffsets.get(topic) ?? [], finalOffsets.get(topic) ?? []),
-      )
+    for (const { topic, records } of storeTopics) {
+      const from = startOffsets.get(topic) ?? []
+      produced.set(topic, summarizeRecords(recordsBetween(records, from, finalOffsets.get(topic) ?? [])))
     }
 
     // The next scheduled refresh, fired early (the event sources are drained: land-raw has
@@ -413,6 +423,8 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       report.duplicates += sink.duplicates + raw.duplicates
       report.stale += sink.stale
     }
+    const judged = lakeEnabled ? await lakeJudgement(store, storeTopics) : undefined
+    let storeLake: Record<string, StoreSinkFigures> | undefined
     if (lakeEnabled) {
       const lake = await lakeCounts(
         options.profile,
@@ -424,13 +436,55 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
             Object.fromEntries(newestRevisions(events.revisionsById ?? new Map())),
           ]),
         ),
+        judged,
       )
       report.lake = { ...lake.tables, topics: lake.topics }
+      storeLake = lakeFigures(lake.store_topics ?? {}, storeTopics, judged?.pending ?? {})
       for (const counts of Object.values(lake.topics)) {
         report.lost += counts.lost
         report.duplicates += counts.duplicates
         report.stale += counts.stale ?? 0
       }
+    }
+    report.run = {
+      scope: 'the event ids appended to the topics during this run (offsets from..to)',
+      offsets: Object.fromEntries(
+        CONTRACT_TOPICS.map((topic) => [
+          topic,
+          {
+            from: (startOffsets.get(topic) ?? []).map(String),
+            to: (finalOffsets.get(topic) ?? []).map(String),
+          },
+        ]),
+      ),
+      lost: report.lost,
+      duplicates: report.duplicates,
+      stale: report.stale,
+    }
+    const consumers = eventSourceMappings(template).flatMap((mapping) =>
+      mapping.topics.map((topic) => ({
+        sink: mapping.functionName === 'landRaw' ? ('raw' as const) : ('opensearch' as const),
+        groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
+        topic,
+      })),
+    )
+    report.store = {
+      lake_judged_until: judged?.checkpoint ?? null,
+      ...(await storeSection({
+        topics: storeTopics,
+        search,
+        rawStore: store,
+        consumers,
+        committed: await committedOffsets(
+          kafka,
+          consumers.map((consumer) => consumer.groupId),
+        ),
+        searchIndex: (topic) => ({ name: sinkName(topic) ?? topic }),
+        lake: storeLake,
+        settle: await fileWatermarkStore(join(paths.stateBucket, WATERMARK_KEY))
+          .load()
+          .then((loaded) => loaded.settle),
+      })),
     }
     if (options.reportPath) {
       mkdirSync(dirname(options.reportPath), { recursive: true })

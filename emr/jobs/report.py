@@ -4,6 +4,8 @@ many are in the lake (lost = expected - found) and how many keys appear more tha
 Input: --event-ids FILE, JSON {"crypto.bars": [...], "crypto.trades": [...], "crypto.assets": [...]};
 optionally --revisions FILE, JSON {"crypto.bars": {event_id: newest revision produced}}: each of
 those topics also gets ``stale``, the ids whose row holds an older revision (or none).
+--store-ids / --store-revisions: the same for the whole store's ids the lake is judged on, under
+``store_topics``, each with ``lost_ids`` (the first --lost-ids-shown missing ids, sorted).
 Output: one JSON line on stdout prefixed with LAKE_REPORT=.
 """
 
@@ -22,46 +24,41 @@ TOPIC_TABLES = {
 
 
 def main(argv: list[str]) -> int:
-    from pyspark.sql import functions as F
-
     from lake import accounting, tables
     from lake.session import add_catalog_arguments, build_session, catalog_options
 
     parser = argparse.ArgumentParser(prog="report")
     parser.add_argument("--event-ids", required=True)
     parser.add_argument("--revisions")
+    parser.add_argument("--store-ids", help="the whole store's due ids per topic: also `store_topics`, with lost ids listed")
+    parser.add_argument("--store-revisions")
+    parser.add_argument("--lost-ids-shown", type=int, default=20)
     add_catalog_arguments(parser)
     args = parser.parse_args(argv)
-    with open(args.event_ids, encoding="utf-8") as handle:
-        expected: dict[str, list[str]] = json.load(handle)
-    newest: dict[str, dict[str, int]] = {}
-    if args.revisions:
-        with open(args.revisions, encoding="utf-8") as handle:
-            newest = json.load(handle)
+    expected = _read_json(args.event_ids)
+    newest = _read_json(args.revisions) if args.revisions else {}
     spark = build_session(catalog_options(args), "lake_report")
     tables.ensure_tables(spark)
     out: dict[str, object] = {"tables": {}, "topics": {}}
     for table in tables.TABLES:
         out["tables"][table] = {"rows": spark.table(tables.qualified(table)).count()}
     for topic, ids in expected.items():
-        table, column = TOPIC_TABLES[topic]
-        wanted = spark.createDataFrame([(i,) for i in sorted(set(ids))], "event_id STRING")
-        present = spark.table(tables.qualified(table)).select(F.col(column).alias("event_id"))
-        if topic == "crypto.assets":
-            # assets keep the latest fetch per asset: an older fetch (coinapi:{asset}:{date}) is
-            # superseded, not lost, when the asset's row is from that date or later.
-            parts = F.split(F.col("event_id"), ":")
-            wanted_assets = wanted.select("event_id", parts.getItem(1).alias("asset_id"), F.to_date(parts.getItem(2)).alias("fetch_date"))
-            current = spark.table(tables.qualified("assets")).select("asset_id", F.col("fetch_date").alias("current_date"))
-            found = wanted_assets.join(current, on="asset_id", how="inner").where(F.col("current_date") >= F.col("fetch_date")).count()
-        else:
-            found = wanted.join(present.distinct(), on="event_id", how="left_semi").count()
-        duplicates = present.groupBy("event_id").count().where(F.col("count") > 1).count()
-        out["topics"][topic] = {"expected": len(set(ids)), "found": found, "lost": len(set(ids)) - found, "duplicates": duplicates}
-        if newest.get(topic):
-            out["topics"][topic]["stale"] = accounting.stale_count(spark, table, newest[topic])
+        figures = accounting.reconcile_topic(spark, TOPIC_TABLES[topic][0], ids, newest.get(topic) or {})
+        figures.pop("lost_ids")
+        out["topics"][topic] = figures
+    if args.store_ids:
+        store_newest = _read_json(args.store_revisions) if args.store_revisions else {}
+        out["store_topics"] = {
+            topic: accounting.reconcile_topic(spark, TOPIC_TABLES[topic][0], ids, store_newest.get(topic) or {}, shown=args.lost_ids_shown)
+            for topic, ids in _read_json(args.store_ids).items()
+        }
     print("LAKE_REPORT=" + json.dumps(out, sort_keys=True))
     return 0
+
+
+def _read_json(path: str):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 if __name__ == "__main__":
