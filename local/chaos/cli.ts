@@ -128,7 +128,13 @@ async function runScenario(
       lifted: () => {
         liftedAt = Date.now()
         log(`${scenario.name}: fault lifted at ${seconds(liftedAt - started)} s`)
-        recovery = timeCaughtUp(kafka, search, from, stop)
+        const lifted = liftedAt
+        recovery = timeCaughtUp(kafka, search, from, stop).then((at) => {
+          log(
+            `${scenario.name}: ${at === undefined ? 'OpenSearch never held every event produced' : `OpenSearch held every event produced ${seconds(at - lifted)} s after the fault was lifted`}`,
+          )
+          return at
+        })
       },
     })
   } catch (caught) {

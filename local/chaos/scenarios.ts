@@ -35,8 +35,8 @@ export interface Scenario {
 }
 
 /** Runtime length of a scenario, and when its fault comes. */
-const RUN_SECONDS = 150
-const INJECT_AFTER_MS = 45_000
+const RUN_SECONDS = 120
+const INJECT_AFTER_MS = 40_000
 const STARTUP_TIMEOUT_MS = 180_000
 /** The drain (up to 90 s) and the reading back, past the run's duration. */
 const DRAIN_TIMEOUT_MS = (RUN_SECONDS + 240) * 1000
