@@ -161,6 +161,7 @@ async function runScenario(
     indexed: 0,
     landedRaw: 0,
     quarantined: (await quarantineSince(store, startedAt)).length,
+    expectedQuarantined: scenario.quarantines,
     lost: 0,
     duplicates: 0,
     stale: 0,

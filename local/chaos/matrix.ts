@@ -17,6 +17,8 @@ export interface ScenarioRow {
   merged?: number
   /** Quarantine records written during the scenario (poison, bad bars). */
   quarantined: number
+  /** The fewest quarantine records the scenario must leave (poison: each record it produced). */
+  expectedQuarantined?: number
   /** Produced ids (or bar revisions) missing from a sink, summed over the sinks. */
   lost: number
   /** Ids an index holds twice, or Kafka records the raw zone holds twice, or lake keys repeated. */
@@ -29,14 +31,18 @@ export interface ScenarioRow {
   error?: string
 }
 
-/** A row fails on any loss, duplicate, stale revision, error, or a pipeline that never recovered. */
+/**
+ * A row fails on any loss, duplicate, stale revision, error, a pipeline that never recovered, or
+ * poison that was not quarantined.
+ */
 export function rowFailed(row: ScenarioRow): boolean {
   return (
     row.lost > 0 ||
     row.duplicates > 0 ||
     row.stale > 0 ||
     row.error !== undefined ||
-    row.recoverSeconds === undefined
+    row.recoverSeconds === undefined ||
+    row.quarantined < (row.expectedQuarantined ?? 0)
   )
 }
 

@@ -31,6 +31,8 @@ export interface ScenarioContext {
 export interface Scenario {
   name: string
   description: string
+  /** The fewest quarantine records the scenario must leave behind. */
+  quarantines?: number
   run(ctx: ScenarioContext): Promise<void>
 }
 
@@ -219,6 +221,7 @@ export function poisonRecords(key: string): Array<{ topic: string; key: string; 
 
 const poison: Scenario = {
   name: 'poison',
+  quarantines: poisonRecords('k').length,
   description:
     'poison records of every class (not JSON, schema violations on each topic, oversized, tombstone) produced straight into the topics',
   async run(ctx) {

@@ -37,6 +37,11 @@ describe('the chaos verdict', () => {
   it('does not fail a row for what it quarantined (poison is expected there)', () => {
     expect(rowFailed({ ...clean, quarantined: 12 })).toBe(false)
   })
+
+  it('fails a row that quarantined fewer records than the poison it produced', () => {
+    expect(rowFailed({ ...clean, scenario: 'poison', quarantined: 5, expectedQuarantined: 6 })).toBe(true)
+    expect(rowFailed({ ...clean, scenario: 'poison', quarantined: 12, expectedQuarantined: 6 })).toBe(false)
+  })
 })
 
 describe('the chaos table', () => {
