@@ -2,7 +2,7 @@
  * The README's promise, end to end: `make run ARGS="--duration ... --report ..."` on the test
  * profile runs the packaged service's schedules against the bundled simulator, and the report —
  * read back from the sinks — shows bars produced, the same number indexed, nothing lost, nothing
- * duplicated.
+ * duplicated in the run; and a store section, whose verdict the exit code follows.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -36,8 +36,16 @@ describe('make run, headless', () => {
       },
     )
     expect(result.stderr).toContain('running for 70 s')
-    expect(result.status, result.stderr).toBe(0)
     const report = JSON.parse(readFileSync(reportPath, 'utf8'))
+    // The store section covers every id the topics retain, other tests' included on this shared
+    // profile: the exit code fails on a loss there too, and says so per sink.
+    const store = report.store
+    const storeClean = store.lost === 0 && store.duplicates === 0 && store.stale === 0
+    expect(result.status, result.stderr).toBe(storeClean ? 0 : 1)
+    expect(result.stderr).toMatch(/store opensearch crypto-bars: \d+ checked, lost \d+/)
+    expect(result.stderr).toMatch(/store raw crypto\.bars: \d+ checked/)
+    expect(result.stderr).toMatch(/store lake crypto\.bars: \d+ checked, .*pending \d+/)
+    expect(report.run).toMatchObject({ lost: 0, duplicates: 0, stale: 0 })
     const bars = report.topics['crypto.bars']
     // At least one closed minute for each of the two default symbols (more when the first poll
     // backfills from an earlier run's watermark or the initial lookback).
@@ -48,6 +56,9 @@ describe('make run, headless', () => {
       duplicates: 0,
       stale: 0,
     })
+    // This run's bars are part of the store, and none of them is among its lost ids.
+    expect(store.opensearch['crypto-bars'].checked).toBeGreaterThanOrEqual(bars.produced)
+    expect(store.topics['crypto.bars'].partitions.length).toBeGreaterThan(0)
     expect(report.lost).toBe(0)
     expect(report.duplicates).toBe(0)
     expect(report.stale).toBe(0)

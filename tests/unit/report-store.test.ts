@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { TOPICS } from '../../functions/shared/contracts.ts'
 import type { RefreshCheckpoint } from '../../functions/shared/lake-state.ts'
-import { summarizeRecords, type TopicRecord, toTopicRecords } from '../../local/report.ts'
+import { reportFailed, summarizeRecords, type TopicRecord, toTopicRecords } from '../../local/report.ts'
 import {
   explainLost,
   lakeDue,
@@ -257,5 +257,15 @@ describe('terminal summary', () => {
       'store lake crypto.bars: 3 checked, lost 0, duplicates 0, stale 0, pending 1',
       'store producers: never acknowledged 0',
     ])
+  })
+})
+
+describe('the exit code', () => {
+  it('fails on a loss in the store although the run is clean', () => {
+    const clean = { lost: 0, duplicates: 0, stale: 0 }
+    expect(reportFailed({ ...clean, store: clean })).toBe(false)
+    expect(reportFailed({ ...clean, store: { ...clean, lost: 1 } })).toBe(true)
+    expect(reportFailed({ ...clean, store: { ...clean, stale: 1 } })).toBe(true)
+    expect(reportFailed({ ...clean, duplicates: 1, store: clean })).toBe(true)
   })
 })
