@@ -245,20 +245,24 @@ export function rawOffsetGaps(
  * judged when a successful scheduled refresh has been offered the event-time partition (its
  * landing marker is not changed since the checkpoint; a partition without marker will never be
  * planned, so it is judged too); pending otherwise, and all of them before any checkpoint.
+ * Given land-raw's committed offsets, a record land-raw has not consumed yet is pending too.
  */
 export function lakeDue(
   records: TopicRecord[],
   topic: string,
   markers: Array<{ key: string; lastModified: Date }>,
   checkpoint: RefreshCheckpoint | undefined,
+  /** land-raw's committed offsets, when known: a record it has not consumed yet is pending. */
+  landRawCommitted?: Map<number, bigint>,
 ): { due: Set<string>; pending: Set<string> } {
   const byKey = new Map(markers.map((marker) => [marker.key, marker]))
   const due = new Set<string>()
   const pending = new Set<string>()
-  for (const { event } of records) {
+  for (const { event, partition, offset } of records) {
     if (!event) continue
     const marker = byKey.get(landedMarkerKey(topic, event.eventTime))
-    if (!checkpoint || (marker && markerChanged(marker, checkpoint))) pending.add(event.eventId)
+    const notLanded = landRawCommitted !== undefined && !(offset < (landRawCommitted.get(partition) ?? 0n))
+    if (!checkpoint || notLanded || (marker && markerChanged(marker, checkpoint))) pending.add(event.eventId)
     else due.add(event.eventId)
   }
   for (const id of due) if (pending.has(id)) due.delete(id)
@@ -474,7 +478,12 @@ export function newestOf(records: TopicRecord[], ids: Set<string>): Record<strin
  * The lake's share of the store: per topic, the ids it is judged on (offered to a successful
  * scheduled refresh, see {@link lakeDue}) with their newest revisions, and how many are pending.
  */
-export async function lakeJudgement(rawStore: ObjectStore, topics: StoreTopic[]) {
+export async function lakeJudgement(
+  rawStore: ObjectStore,
+  topics: StoreTopic[],
+  /** Per topic name, land-raw's committed offsets. */
+  landRawCommitted: (topic: string) => Map<number, bigint> | undefined = () => undefined,
+) {
   const markers: Array<{ key: string; lastModified: Date }> = []
   for (const object of await rawStore.listObjects(LANDED_PREFIX)) {
     if (parseLandedMarkerKey(object.key)) markers.push(object)
@@ -485,7 +494,7 @@ export async function lakeJudgement(rawStore: ObjectStore, topics: StoreTopic[])
   const newest: Record<string, Record<string, number>> = {}
   const pending: Record<string, number> = {}
   for (const topic of topics) {
-    const judged = lakeDue(topic.records, topic.name, markers, checkpoint)
+    const judged = lakeDue(topic.records, topic.name, markers, checkpoint, landRawCommitted(topic.name))
     ids[topic.name] = [...judged.due]
     newest[topic.name] = newestOf(topic.records, judged.due)
     pending[topic.name] = judged.pending.size

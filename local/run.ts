@@ -423,7 +423,22 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       report.duplicates += sink.duplicates + raw.duplicates
       report.stale += sink.stale
     }
-    const judged = lakeEnabled ? await lakeJudgement(store, storeTopics) : undefined
+    const consumers = eventSourceMappings(template).flatMap((mapping) =>
+      mapping.topics.map((topic) => ({
+        sink: mapping.functionName === 'landRaw' ? ('raw' as const) : ('opensearch' as const),
+        groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
+        topic,
+      })),
+    )
+    const committed = await committedOffsets(
+      kafka,
+      consumers.map((consumer) => consumer.groupId),
+    )
+    const landRawCommitted = (topic: string) => {
+      const group = consumers.find((c) => c.sink === 'raw' && c.topic === topic)?.groupId
+      return group ? committed.get(group)?.get(topic) : undefined
+    }
+    const judged = lakeEnabled ? await lakeJudgement(store, storeTopics, landRawCommitted) : undefined
     let storeLake: Record<string, StoreSinkFigures> | undefined
     if (lakeEnabled) {
       const lake = await lakeCounts(
@@ -461,13 +476,6 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       duplicates: report.duplicates,
       stale: report.stale,
     }
-    const consumers = eventSourceMappings(template).flatMap((mapping) =>
-      mapping.topics.map((topic) => ({
-        sink: mapping.functionName === 'landRaw' ? ('raw' as const) : ('opensearch' as const),
-        groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
-        topic,
-      })),
-    )
     report.store = {
       lake_judged_until: judged?.checkpoint ?? null,
       ...(await storeSection({
@@ -475,10 +483,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
         search,
         rawStore: store,
         consumers,
-        committed: await committedOffsets(
-          kafka,
-          consumers.map((consumer) => consumer.groupId),
-        ),
+        committed,
         searchIndex: (topic) => ({ name: sinkName(topic) ?? topic }),
         lake: storeLake,
         settle: await fileWatermarkStore(join(paths.stateBucket, WATERMARK_KEY))

@@ -204,6 +204,13 @@ describe('the lake is judged on the partitions a successful refresh was offered'
     expect(before.pending.size).toBe(3)
   })
 
+  it('leaves pending what land-raw has not consumed yet', () => {
+    // Partition 0 committed through offset 2 (next 3): M1's revision at 3 is not landed yet.
+    const judged = lakeDue(records, 'crypto.bars', [], checkpoint, new Map([[0, 3n]]))
+    expect([...judged.due]).toEqual([M0.event_id])
+    expect([...judged.pending].sort()).toEqual([M1.event_id, M2.event_id])
+  })
+
   it('judges a partition without a marker: no schedule will ever plan it', () => {
     const judged = lakeDue(records, 'crypto.bars', [], checkpoint)
     expect(judged.due.size).toBe(3)
