@@ -3,7 +3,7 @@
  * of `make run` as a child process, the chaos profile's Kafka and OpenSearch), then lifted.
  * Each scenario returns when its runtime has drained; the runner reads the sinks back.
  */
-import { readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
@@ -182,19 +182,28 @@ const scheduleTwice: Scenario = {
       STATE_DIR: paths.stateBucket,
       PII_HMAC_KEY: readFileSync(paths.piiKey, 'utf8').trim(),
       ALPACA_DATA_URL: alpaca,
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
-      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_DEV: '',
     })
     ctx.injected()
-    for (const [name, time, timeout] of [
-      ['pollBars', fired, 60],
-      ['simulateTrades', firedTrades, 30],
-    ] as const) {
-      const fn = await loadFunction(projectRoot, name, timeout)
-      const result = (await fn.invoke(scheduledEvent(`chaos-${name}`, new Date(time)))) as {
-        emitted?: number
+    // Their logs and metrics go where the runtime's functions write theirs, not into the table.
+    const stdout = process.stdout.write.bind(process.stdout)
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      appendFileSync(paths.functionLog, chunk)
+      return true
+    }) as typeof process.stdout.write
+    try {
+      for (const [name, time, timeout] of [
+        ['pollBars', fired, 60],
+        ['simulateTrades', firedTrades, 30],
+      ] as const) {
+        const fn = await loadFunction(projectRoot, name, timeout)
+        const result = (await fn.invoke(scheduledEvent(`chaos-${name}`, new Date(time)))) as {
+          emitted?: number
+        }
+        ctx.log(`${name} ${time} fired again: emitted ${result?.emitted ?? 0}`)
       }
-      ctx.log(`${name} ${time} fired again: emitted ${result?.emitted ?? 0}`)
+    } finally {
+      process.stdout.write = stdout
     }
     ctx.lifted()
     await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
