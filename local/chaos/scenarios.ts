@@ -175,6 +175,9 @@ const scheduleTwice: Scenario = {
     )?.[1]
     if (!alpaca || !fired || !firedTrades) throw new Error('the runtime logged no alpaca URL or firing')
     const paths = localPaths('chaos')
+    // The functions read their configuration from this process's environment, as the runtime's
+    // do; it is put back afterwards, so the next scenario's runtime does not inherit it.
+    const saved = { ...process.env }
     Object.assign(process.env, {
       KAFKA_BROKERS: ctx.kafka.KAFKA_BROKERS.join(','),
       KAFKA_AUTH: 'none',
@@ -204,6 +207,8 @@ const scheduleTwice: Scenario = {
       }
     } finally {
       process.stdout.write = stdout
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
+      Object.assign(process.env, saved)
     }
     ctx.lifted()
     await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
