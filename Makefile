@@ -75,6 +75,8 @@ bench: setup ## benchmarks (figures, not tests) against the test profile's servi
 	@tsx bench/bundles.ts
 	@echo "[bench] lake_refresh over one simulated day on local Spark..."
 	@$(VENV_PYTHON) bench/lake_refresh.py
+	@echo "[bench] freshness: Alpaca publication -> searchable, through the real local pipeline (about 10 min)..."
+	@tsx bench/freshness.ts
 
 redrive: setup ## replay the batches the local event sources dead-lettered into their functions, idempotently (ARGS="--dry-run --report redrive.json")
 	@tsx local/redrive.ts $(ARGS)

@@ -1,0 +1,192 @@
+/**
+ * Benchmark (not a test): how fresh the live index is, through the real local pipeline.
+ *
+ * Starts the bundled Alpaca simulator in its realistic timing (a bar published 1 s after its
+ * minute, a seeded 30 % recalculated 30 s later), runs `make run`'s pipeline against it on the
+ * test profile's Kafka and OpenSearch for a few minutes, and watches OpenSearch meanwhile
+ * (a search every 250 ms). For each bar it records when the simulator published it and when it
+ * first became searchable; for each recalculated bar, when the recalculation was published and
+ * when the index first held the final values. Prints p50/p99 of both, each also as a ratio to
+ * the one-minute schedule period (the bound of the old `rate(1 minute)` design) and to the
+ * index -> searchable round trip of a probe document measured in the same run (the node's floor).
+ *
+ * It ends by checking convergence against the simulator's truth: every bar whose final version
+ * was published at least 90 s before the end holds that final version, once, in OpenSearch; the
+ * run report says the same of the lake (`stale`, `lost`, `duplicates` over the newest revisions).
+ *
+ *   npx tsx bench/freshness.ts                 # 8 minutes of polling
+ *   FRESHNESS_MINUTES=10 npx tsx bench/freshness.ts
+ */
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Big from 'big.js'
+import { barEventId, isoSeconds } from '../functions/shared/contracts.ts'
+import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
+import { runPipeline } from '../local/run.ts'
+import { startServices } from '../local/services/index.ts'
+import {
+  DEFAULT_TIMING,
+  isRecalculated,
+  simulatedBar,
+  startAlpacaSimulator,
+} from '../local/simulators/alpaca.ts'
+
+const MINUTE = 60_000
+const minutes = Number(process.env.FRESHNESS_MINUTES ?? 8)
+const seed = Number(process.env.ALPACA_SIM_SEED ?? 7)
+const symbols = (process.env.SYMBOLS ?? 'BTC/USD,LTC/USD').split(',')
+const SETTLED_FOR_MS = 90_000
+const log = (line: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+
+interface Seen {
+  /** First time any revision of the bar was searchable. */
+  first?: number
+  /** First time the searchable document held the final values. */
+  final?: number
+}
+
+const sameValues = (doc: Record<string, unknown>, truth: ReturnType<typeof simulatedBar>) =>
+  new Big(String(doc.close)).eq(truth.c) &&
+  new Big(String(doc.high)).eq(truth.h) &&
+  new Big(String(doc.low)).eq(truth.l) &&
+  new Big(String(doc.volume)).eq(truth.v) &&
+  Number(doc.trade_count) === truth.n
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
+}
+
+async function main() {
+  const services = await startServices('test', { log })
+  const search = createOpenSearchClient({
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    AWS_REGION: 'local',
+  })
+
+  // The node's own floor: index one probe document and poll until a search finds it.
+  const probeIndex = 'bench-freshness-probe'
+  const floors: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now()
+    await search.index({ index: probeIndex, id: String(i), body: { at: Date.now() } })
+    for (;;) {
+      const found = await search.search({
+        index: probeIndex,
+        body: { query: { ids: { values: [String(i)] } } },
+      })
+      if ((found.body.hits.hits as unknown[]).length > 0) break
+      await sleep(50)
+    }
+    floors.push(performance.now() - started)
+  }
+  await search.indices.delete({ index: probeIndex })
+
+  const simulator = await startAlpacaSimulator({ seed, timing: 'realistic' })
+  process.env.ALPACA_DATA_URL = simulator.url
+  log(`simulator ${simulator.url} (realistic timing, seed ${seed}); running the pipeline for ${minutes} min`)
+
+  const started = Date.now()
+  let runningAt: number | undefined
+  let stoppedAt: number | undefined
+  const seen = new Map<string, Seen>()
+  let watching = true
+  const watcher = (async () => {
+    while (watching) {
+      const result = await search
+        .search({
+          index: 'crypto-bars',
+          body: {
+            size: 1000,
+            query: { range: { start: { gte: isoSeconds(started - 10 * MINUTE) } } },
+          },
+        })
+        .catch(() => undefined)
+      const now = Date.now()
+      for (const hit of (result?.body.hits.hits ?? []) as Array<{ _source: Record<string, unknown> }>) {
+        const doc = hit._source
+        const id = String(doc.event_id)
+        const entry = seen.get(id) ?? {}
+        entry.first ??= now
+        const minute = Date.parse(String(doc.start)) / MINUTE
+        if (entry.final === undefined && sameValues(doc, simulatedBar(seed, String(doc.symbol), minute)))
+          entry.final = now
+        seen.set(id, entry)
+      }
+      await sleep(250)
+    }
+  })()
+
+  const { report, exitCode } = await runPipeline({
+    profile: 'test',
+    stage: 'dev',
+    durationMs: minutes * MINUTE,
+    fresh: false,
+    lakeEveryMs: 0,
+    dashboard: false,
+    // The runtime's own progress lines say when the schedules began and when they stopped.
+    log: (line) => {
+      if (line.startsWith('running')) runningAt ??= Date.now()
+      if (line.startsWith('stopping (')) stoppedAt ??= Date.now()
+    },
+  })
+  watching = false
+  await watcher
+  if (runningAt === undefined || stoppedAt === undefined)
+    throw new Error('the run never reported its schedules running')
+  const ended = stoppedAt
+
+  // Bars published while the schedules ran (earlier ones are a start-up backfill), with time for
+  // one poll after their publication before the schedules stopped.
+  const firstMinute = Math.ceil((runningAt - DEFAULT_TIMING.publishDelayMs) / MINUTE) - 1
+  const lastMinute = Math.floor((ended - 10_000 - DEFAULT_TIMING.publishDelayMs) / MINUTE) - 1
+  const published: number[] = []
+  const revised: number[] = []
+  let expectedFinal = 0
+  let heldFinal = 0
+  const notFinal: string[] = []
+  for (const symbol of symbols) {
+    for (let minute = firstMinute; minute <= lastMinute; minute++) {
+      const id = barEventId(symbol, isoSeconds(minute * MINUTE))
+      const publishedAt = (minute + 1) * MINUTE + DEFAULT_TIMING.publishDelayMs
+      const recalculated = isRecalculated(seed, symbol, minute, DEFAULT_TIMING.recalcFraction)
+      const finalAt = recalculated ? publishedAt + DEFAULT_TIMING.recalcDelayMs : publishedAt
+      const entry = seen.get(id)
+      if (entry?.first !== undefined) published.push(entry.first - publishedAt)
+      if (recalculated && entry?.final !== undefined) revised.push(entry.final - finalAt)
+      if (finalAt + SETTLED_FOR_MS <= ended) {
+        expectedFinal++
+        if (entry?.final !== undefined) heldFinal++
+        else notFinal.push(id)
+      }
+    }
+  }
+
+  const floor = percentile(floors, 50)
+  const line = (name: string, values: number[]) => {
+    const p50 = percentile(values, 50)
+    const p99 = percentile(values, 99)
+    return `${name}: n=${values.length} p50 ${(p50 / 1000).toFixed(2)} s, p99 ${(p99 / 1000).toFixed(2)} s | p50/period ${(p50 / MINUTE).toFixed(3)}, p99/period ${(p99 / MINUTE).toFixed(3)} | p50/node floor ${(p50 / floor).toFixed(1)}x`
+  }
+  console.log(`node floor (index -> searchable, probe document): p50 ${(floor / 1000).toFixed(2)} s`)
+  console.log(line('bar published -> searchable', published))
+  console.log(line('revision published -> searchable', revised))
+  console.log(
+    `final version held in OpenSearch for bars final >= 90 s before the end: ${heldFinal}/${expectedFinal}${notFinal.length ? ` (missing: ${notFinal.join(', ')})` : ''}`,
+  )
+  const lake = (report.lake as { topics?: Record<string, Record<string, number>> } | undefined)?.topics?.[
+    'crypto.bars'
+  ]
+  console.log(
+    `run report: lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}; lake bars ${JSON.stringify(lake ?? {})}`,
+  )
+  await simulator.close()
+  await search.close()
+  await services.stop()
+  process.exit(exitCode === 0 && heldFinal === expectedFinal && published.length > 0 ? 0 : 1)
+}
+
+await main()
