@@ -148,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
   const log = (line: string) =>
     process.stderr.write(`[redrive ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
   const { fileObjectStore } = await import('../functions/shared/object-store.ts')
-  const { localPaths } = await import('./run.ts')
+  const { localFunctionEnv, localPaths } = await import('./run.ts')
   const paths = localPaths(profile)
   const store = fileObjectStore(paths.onFailure)
   const dryRun = values['dry-run'] === true
@@ -162,17 +162,7 @@ async function main(argv: string[]): Promise<number> {
     const services = await startServices(profile, { log })
     stop = () => services.stop()
     // The functions read their configuration at cold start, as in make run (local/run.ts).
-    Object.assign(process.env, {
-      KAFKA_BROKERS: services.kafka,
-      KAFKA_AUTH: 'none',
-      OPENSEARCH_URL: services.opensearch,
-      OPENSEARCH_AUTH: 'none',
-      OPENSEARCH_REPLICAS: '0',
-      RAW_DIR: paths.rawBucket,
-      STATE_DIR: paths.stateBucket,
-      PII_HMAC_KEY: readFileSync(paths.piiKey, 'utf8').trim(),
-      POWERTOOLS_DEV: '',
-    })
+    Object.assign(process.env, localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim()))
     const { functionTimeouts, packageService } = await import('./template.ts')
     const { loadFunction } = await import('./lambda.ts')
     const template = await packageService(

@@ -87,6 +87,25 @@ export function localPaths(profile: Profile) {
   }
 }
 
+/** What every local function finds in its environment: the profile's services and buckets, its PII key. */
+export function localFunctionEnv(
+  services: { kafka: string; opensearch: string },
+  paths: ReturnType<typeof localPaths>,
+  piiKey: string,
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: services.kafka,
+    KAFKA_AUTH: 'none',
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: paths.rawBucket,
+    STATE_DIR: paths.stateBucket,
+    PII_HMAC_KEY: piiKey,
+    POWERTOOLS_DEV: '',
+  }
+}
+
 function readOrCreateKey(path: string): string {
   if (existsSync(path)) return readFileSync(path, 'utf8').trim()
   mkdirSync(dirname(path), { recursive: true })
@@ -198,19 +217,10 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     }
 
     // The functions read their configuration from the environment at cold start, as on Lambda.
-    Object.assign(process.env, {
-      KAFKA_BROKERS: services.kafka,
-      KAFKA_AUTH: 'none',
-      OPENSEARCH_URL: services.opensearch,
-      OPENSEARCH_AUTH: 'none',
-      OPENSEARCH_REPLICAS: '0',
-      RAW_DIR: paths.rawBucket,
-      STATE_DIR: paths.stateBucket,
-      PII_HMAC_KEY: readOrCreateKey(paths.piiKey),
+    Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {
       ALPACA_DATA_URL: alpacaUrl,
       COINAPI_URL: coinApiUrl,
       COINAPI_KEY: process.env.COINAPI_KEY || 'local-simulator-key',
-      POWERTOOLS_DEV: '',
     })
 
     const template = await packageService(
