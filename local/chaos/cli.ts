@@ -6,7 +6,7 @@
  * lake once at the end over every scenario's events, prints one table and exits non-zero on any
  * loss or duplicate.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
@@ -189,7 +189,15 @@ async function runScenario(
 async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
   const started = Date.now()
   const runner = createLakeRunner(PROFILE, (line) => log(`lake: ${line}`))
-  const result = await runner.run('lake-refresh', {})
+  // lake-window runs in this process: its logs and metrics go to the functions' log, not the table.
+  const stdout = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    appendFileSync(localPaths(PROFILE).functionLog, chunk)
+    return true
+  }) as typeof process.stdout.write
+  const result = await runner.run('lake-refresh', {}).finally(() => {
+    process.stdout.write = stdout
+  })
   const ids: Record<string, string[]> = {}
   const revisions: Record<string, Record<string, number>> = {}
   for (const { events } of measured) {

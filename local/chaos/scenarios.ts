@@ -319,7 +319,11 @@ export const SCENARIOS: Scenario[] = [
     'index-events dies after its bulk request succeeded, before returning (3 invocations)',
     { failAfterReturn: { function: 'indexEvents', times: 3 } },
   ),
-  hostFault('land-raw-write-fails', "land-raw's second object write of a batch fails (EIO), once", {
-    failWrite: { path: '/raw/crypto.', after: 1, times: 1 },
-  }),
+  hostFault(
+    'land-raw-write-fails',
+    "land-raw's raw-zone object write fails (EIO) once, the second of the run",
+    {
+      failWrite: { path: '/raw/crypto.', after: 1, times: 1 },
+    },
+  ),
 ]
