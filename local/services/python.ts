@@ -45,12 +45,18 @@ export async function provisionPython(log: Log): Promise<void> {
       })
     }
     log(
-      `python: installing ${display(distPaths.requirements)} into ${display(distPaths.venv)} (pyspark is ~300 MB, first run only)...`,
+      `python: installing ${REQUIREMENTS.map(display).join(' and ')} into ${display(distPaths.venv)} (pyspark is ~300 MB, first run only)...`,
     )
     await runOrThrow(
       'python: pip install',
       distPaths.venvPython,
-      ['-m', 'pip', 'install', '--disable-pip-version-check', '-r', distPaths.requirements],
+      [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        ...REQUIREMENTS.flatMap((file) => ['-r', file]),
+      ],
       {
         hint: 'pip could not install the requirements: check network access to PyPI and any pip.conf mirror.',
       },
