@@ -149,9 +149,13 @@ export function markerChanged(
   checkpoint: RefreshCheckpoint | undefined,
 ): boolean {
   if (!checkpoint) return true
-  const since = Date.parse(checkpoint.listed_at) - LOOKBACK_MS
+  const listedMs = Date.parse(checkpoint.listed_at)
+  const modifiedMs = marker.lastModified.getTime()
+  // S3's LastModified has whole seconds: a marker rewritten later in the second of the listing
+  // shows the time the listing saw, so a marker of that second always counts as changed.
+  if (modifiedMs >= Math.floor(listedMs / 1000) * 1000) return true
   return (
-    marker.lastModified.getTime() > since && checkpoint.seen[marker.key] !== marker.lastModified.toISOString()
+    modifiedMs > listedMs - LOOKBACK_MS && checkpoint.seen[marker.key] !== marker.lastModified.toISOString()
   )
 }
 

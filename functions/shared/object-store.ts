@@ -129,7 +129,9 @@ export function fileObjectStore(root: string): ObjectStore {
       const objects: ObjectInfo[] = []
       for (const key of keys) {
         try {
-          objects.push({ key, lastModified: (await stat(join(root, key))).mtime })
+          // Whole seconds, as S3 reports LastModified: no finer than what production sees.
+          const { mtimeMs } = await stat(join(root, key))
+          objects.push({ key, lastModified: new Date(Math.floor(mtimeMs / 1000) * 1000) })
         } catch (error) {
           // Replaced or removed between the listing and the stat: S3 would not list it either.
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error

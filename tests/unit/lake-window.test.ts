@@ -3,6 +3,7 @@ import {
   InvalidWindow,
   isGivenWindow,
   type LandedMarker,
+  markerChanged,
   planWindow,
   resolveWindow,
 } from '../../functions/lake-window/core.ts'
@@ -206,6 +207,24 @@ describe('planWindow (a scheduled run)', () => {
     })
     expect(token).toBe('lake-20261128T1000Z-20261130T1100Z-p1007-r999')
     expect(`${token}-quality-a99`.length).toBeLessThanOrEqual(64)
+  })
+})
+
+describe('markerChanged (S3 LastModified has whole seconds)', () => {
+  const key = 'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=10.json'
+  const checkpoint = {
+    listed_at: '2026-11-30T10:07:05.400Z',
+    judged_until: '2026-11-30T10:04:00Z',
+    seen: { [key]: '2026-11-30T10:07:05.000Z' },
+  }
+
+  it('takes a marker of the listing second as changed, even as the listing saw it (a later rewrite in that second shows the same time)', () => {
+    expect(markerChanged({ key, lastModified: new Date('2026-11-30T10:07:05Z') }, checkpoint)).toBe(true)
+  })
+
+  it('takes a marker listed with the same time in an earlier second as unchanged', () => {
+    const earlier = { ...checkpoint, seen: { [key]: '2026-11-30T10:07:04.000Z' } }
+    expect(markerChanged({ key, lastModified: new Date('2026-11-30T10:07:04Z') }, earlier)).toBe(false)
   })
 })
 
