@@ -100,39 +100,33 @@ const runtimeKill: Scenario = {
   },
 }
 
-const kafkaKill: Scenario = {
-  name: 'kafka-kill',
-  description: 'the Kafka broker SIGKILLed while producers and consumers run, restarted 20 s later',
-  async run(ctx) {
-    const runtime = await running(ctx)
-    await sleep(INJECT_AFTER_MS)
-    const pid = kafkaPid('chaos')
-    ctx.injected()
-    signalService(pid, 'Kafka', 'SIGKILL')
-    await gone(pid as number)
-    await sleep(20_000)
-    await ctx.restartServices()
-    ctx.lifted()
-    await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
-  },
+/** A service SIGKILLed mid-run while producers and consumers run, restarted 20 s later. */
+function serviceKill(
+  name: string,
+  label: string,
+  what: string,
+  pidOf: (profile: 'chaos') => number | undefined,
+): Scenario {
+  return {
+    name,
+    description: `${what} SIGKILLed while producers and consumers run, restarted 20 s later`,
+    async run(ctx) {
+      const runtime = await running(ctx)
+      await sleep(INJECT_AFTER_MS)
+      const pid = pidOf('chaos')
+      ctx.injected()
+      signalService(pid, label, 'SIGKILL')
+      await gone(pid as number)
+      await sleep(20_000)
+      await ctx.restartServices()
+      ctx.lifted()
+      await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
+    },
+  }
 }
 
-const opensearchKill: Scenario = {
-  name: 'opensearch-kill',
-  description: 'the OpenSearch node SIGKILLed mid-run, restarted 20 s later',
-  async run(ctx) {
-    const runtime = await running(ctx)
-    await sleep(INJECT_AFTER_MS)
-    const pid = opensearchPid('chaos')
-    ctx.injected()
-    signalService(pid, 'OpenSearch', 'SIGKILL')
-    await gone(pid as number)
-    await sleep(20_000)
-    await ctx.restartServices()
-    ctx.lifted()
-    await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
-  },
-}
+const kafkaKill = serviceKill('kafka-kill', 'Kafka', 'the Kafka broker', kafkaPid)
+const opensearchKill = serviceKill('opensearch-kill', 'OpenSearch', 'the OpenSearch node', opensearchPid)
 
 /** Longer than a few bulk attempts (8 with a doubling backoff from 200 ms: ~25 s); bounded. */
 const HANG_MS = 90_000
