@@ -78,7 +78,7 @@ bench: setup ## benchmarks (figures, not tests) against the test profile's servi
 	@echo "[bench] freshness: Alpaca publication -> searchable, through the real local pipeline (about 10 min)..."
 	@tsx bench/freshness.ts
 
-redrive: setup ## replay the batches the local event sources dead-lettered into their functions, idempotently (ARGS="--dry-run --report redrive.json")
+redrive: setup ## replay dead-lettered batches into their functions, idempotently: local (ARGS="--dry-run --report redrive.json") or AWS (ARGS="--aws --bucket <dead-letter bucket> --stage dev")
 	@tsx local/redrive.ts $(ARGS)
 
 chaos: setup ## the fault matrix on the real local pipeline, chaos profile (ARGS="--list", "--scenario kafka-kill,poison", "--no-lake"); not part of make test
