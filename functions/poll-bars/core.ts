@@ -7,8 +7,10 @@
  *   and recalculates it about 30 s later when late trades arrive (same `t`, new values). A bar
  *   is emitted as soon as it is seen; each poll also re-reads the last `settleWindowMinutes`
  *   (default 3) and emits a bar again only when its content changed. Each emitted content
- *   carries `revision` = max(observation time in epoch ms, previous revision + 1): strictly
- *   increasing per bar, so every sink keeps the highest revision and the raw zone keeps all.
+ *   carries `revision` = max(the poll's scheduled time in epoch ms, previous revision + 1):
+ *   strictly increasing per bar, so every sink keeps the highest revision and the raw zone
+ *   keeps all; and the same for two deliveries of one scheduled event that see the same
+ *   content, so a double-fired schedule emits the same record twice, which every sink dedupes.
  *   The digest and revision of each bar inside the window live in the watermark document
  *   (watermark.ts), pruned as bars leave the window; overlapping invocations merge them
  *   keeping the higher revision.
@@ -347,11 +349,12 @@ export function barDigest(event: BarEvent): string {
 const rejectedDigest = (rejection: Rejection) => `rejected:${sha(rejection.value ?? '')}`
 
 /**
- * The revision of a new content of a bar: when it was observed, but always above the revision
- * emitted before (clocks of two invocations may disagree), so revisions strictly increase.
+ * The revision of a new content of a bar: the scheduled time of the poll that saw it (not the
+ * clock: two deliveries of one scheduled event must agree), but always above the revision
+ * emitted before (a replayed or late event carries an older time), so revisions strictly increase.
  */
-export function nextRevision(observedAtMs: number, previous?: SettledBar): number {
-  return Math.max(observedAtMs, (previous?.revision ?? 0) + 1)
+export function nextRevision(scheduledAtMs: number, previous?: SettledBar): number {
+  return Math.max(scheduledAtMs, (previous?.revision ?? 0) + 1)
 }
 
 export function barRejection(symbol: string, raw: unknown, detail: string): Rejection {
@@ -366,8 +369,8 @@ export function barRejection(symbol: string, raw: unknown, detail: string): Reje
 
 /**
  * Validates the raw bars of one symbol into bar events, sorted by start, each with `revision`
- * and `ingested_at` from `observedAt` (the caller raises a revision that must follow an
- * earlier one, see {@link nextRevision}). Each bar that is not
+ * and `ingested_at` from `observedAt` (the caller sets the revision of what it emits, see
+ * {@link nextRevision}). Each bar that is not
  * a closed-form valid bar (missing or mistyped field, NaN or non-positive price, high < low,
  * open/close outside [low, high], timestamp not on the minute, a second bar for the same
  * minute) becomes a rejection with its reason instead. Prices are compared as decimals.
@@ -537,7 +540,7 @@ export async function pollBars(input: PollBarsInput, deps: PollBarsDeps): Promis
           adopted.push({ symbol, minute: start, entry: { digest, revision: 0 } })
           continue
         }
-        const revision = nextRevision(observedAt.getTime(), previous)
+        const revision = nextRevision(input.scheduledAt.getTime(), previous)
         // A revision of a bar emitted before (not of one only ever quarantined).
         const revised = previous !== undefined && !previous.digest.startsWith('rejected:')
         changed.push({ event: { ...event, revision }, digest, revised })

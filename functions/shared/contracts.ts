@@ -55,16 +55,17 @@ const envelope = {
 }
 
 /**
- * A bar's revision: the epoch milliseconds at which poll-bars first saw this content of the bar
- * (at least the previous revision + 1), so it strictly increases from one revision of a bar to
- * the next whichever invocation emitted it. Sinks compare it to keep the newest revision
+ * A bar's revision: the scheduled time, in epoch milliseconds, of the poll that first saw this
+ * content of the bar (at least the previous revision + 1), so it strictly increases from one
+ * revision of a bar to the next whichever invocation emitted it, and two deliveries of one
+ * scheduled poll emit the same revision. Sinks compare it to keep the newest revision
  * (OpenSearch external version, the lake's MERGE).
  */
 export const BarRevision = z
   .int()
   .positive()
   .max(Number.MAX_SAFE_INTEGER)
-  .describe('epoch ms at which this content of the bar was first seen; higher = newer revision')
+  .describe('epoch ms of the scheduled poll that first saw this content of the bar; higher = newer revision')
 
 export const BarEventSchema = z
   .object({

@@ -780,7 +780,7 @@ describe('bar revisions (settle window)', () => {
     const h = harness({ market, now: '2026-11-30T08:15:30Z', config: { ...settled, symbols: ['BTC/USD'] } })
     await h.run()
     market['BTC/USD'][14] = recalculated(at('08:14'))
-    // Another container whose clock is 10 s behind: the observation time alone would regress.
+    // A firing with an earlier scheduled time (a late or replayed event): that time alone would regress.
     h.setNow('2026-11-30T08:15:20Z')
     await h.run({ scheduledAt: '2026-11-30T08:15:20Z' })
     const revisions = h.producer
@@ -813,7 +813,7 @@ describe('bar revisions (settle window)', () => {
     expect((await h.run()).emitted).toBe(0)
   })
 
-  it('a double-fired schedule: both emit the recalculated bar, the stored revision is the higher', async () => {
+  it('a double-fired schedule: both emit the recalculated bar with one revision, the scheduled time', async () => {
     const market = btcAndLtc('08:00', '08:20')
     const shared = harness({
       market,
@@ -843,13 +843,16 @@ describe('bar revisions (settle window)', () => {
       .events()
       .filter((e) => e.start === at('08:14'))
       .map((e) => e.revision)
-    // First version, then B's and A's sightings of the recalculated content (sinks keep B's).
+    // First version, then B's and A's sightings of the recalculated content: seen at different
+    // instants, but for the same scheduled time, so the same record (every sink dedupes it).
     expect(revisions).toEqual([
       ms('2026-11-30T08:15:30Z'),
-      ms('2026-11-30T08:16:04Z'),
-      ms('2026-11-30T08:16:02Z'),
+      ms('2026-11-30T08:16:00Z'),
+      ms('2026-11-30T08:16:00Z'),
     ])
-    expect(shared.watermarks.settle()['BTC/USD']?.[at('08:14')]?.revision).toBe(ms('2026-11-30T08:16:04Z'))
+    const recalculatedEvents = shared.producer.events().filter((e) => e.start === at('08:14')).slice(1)
+    expect(recalculatedEvents[0]).toEqual({ ...recalculatedEvents[1], ingested_at: recalculatedEvents[0]?.ingested_at })
+    expect(shared.watermarks.settle()['BTC/USD']?.[at('08:14')]?.revision).toBe(ms('2026-11-30T08:16:00Z'))
     expect(shared.watermarks.current()['BTC/USD']).toBe(at('08:15'))
     shared.watermarks.load = load
     shared.setNow('2026-11-30T08:16:30Z')
