@@ -60,6 +60,8 @@ export interface CoinApiFaults {
   slowEvery?: number
   /** Every Nth request answers 200 with a body cut short (not JSON). */
   malformedEvery?: number
+  /** The faults above hit only the first N requests since `setFaults` (a storm that passes); default all. */
+  faultRequests?: number
   /** Assets whose icon entry is spoiled, and how. */
   badIcons?: Record<string, BadIconKind>
 }
@@ -127,6 +129,7 @@ const NUMBER_KEYS = [
   'slowMs',
   'slowEvery',
   'malformedEvery',
+  'faultRequests',
 ] as const
 
 /**
@@ -164,7 +167,14 @@ export function parseCoinApiFaults(text: string | undefined): CoinApiFaults {
 export function validateCoinApiFaults(faults: Record<string, unknown>): CoinApiFaults {
   const known = new Set<string>([...NUMBER_KEYS, 'badIcons'])
   for (const key of Object.keys(faults)) if (!known.has(key)) throw new Error(`unknown fault option: ${key}`)
-  for (const key of ['rateLimitEvery', 'serverErrorEvery', 'errorEvery', 'slowEvery', 'malformedEvery']) {
+  for (const key of [
+    'rateLimitEvery',
+    'serverErrorEvery',
+    'errorEvery',
+    'slowEvery',
+    'malformedEvery',
+    'faultRequests',
+  ]) {
     const value = faults[key]
     if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 1))
       throw new Error(`fault ${key} must be an integer >= 1`)
@@ -248,10 +258,10 @@ export async function startCoinApiSimulator(
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://simulator')
     stats.requests++
-    const every = clock.tick()
     // The faults in force when the request arrived: a slow answer finishing after setFaults
     // must not be spoiled by the new ones.
     const active = faults
+    const every = clock.tick(active.faultRequests)
     const send = (status: number, body: string | Buffer, headers: Record<string, string> = {}) => {
       stats.statuses[status] = (stats.statuses[status] ?? 0) + 1
       logRequest(stats.log, url, status)

@@ -55,10 +55,7 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
   return {
     url: `http://${host}:${address.port}`,
     answer(faults, every, respond) {
-      const slow =
-        faults.slowMs !== undefined &&
-        faults.slowMs > 0 &&
-        (faults.slowEvery === undefined || every(faults.slowEvery))
+      const slow = faults.slowMs !== undefined && faults.slowMs > 0 && every(faults.slowEvery ?? 1)
       if (!slow) {
         respond()
         return false
@@ -83,14 +80,16 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
 /**
  * Counts requests for the "every Nth request" faults. `tick()` is called once per request and
  * returns that request's test: `every(3)` is true on the 3rd, 6th, ... request since `restart()`
- * (called by `setFaults`, so a new fault plan starts counting afresh).
+ * (called by `setFaults`, so a new fault plan starts counting afresh). With `firstRequests`, no
+ * request after that many is faulty: a storm that passes.
  */
 export function faultClock() {
   let count = 0
   return {
-    tick(): (period: number | undefined) => boolean {
+    tick(firstRequests?: number): (period: number | undefined) => boolean {
       const n = ++count
-      return (period) => period !== undefined && n % period === 0
+      const stormOver = firstRequests !== undefined && n > firstRequests
+      return (period) => period !== undefined && !stormOver && n % period === 0
     },
     restart(): void {
       count = 0

@@ -82,6 +82,16 @@ describe('coinapi simulator: faults', () => {
     expect(sim.stats().rateLimited).toBe(1)
   })
 
+  it('a storm that passes: faults hit only the first faultRequests requests', async () => {
+    const { sim, get } = await simulator({
+      faults: { serverErrorEvery: 1, serverErrorStatus: 503, faultRequests: 2 },
+    })
+    const statuses = []
+    for (let i = 0; i < 4; i++) statuses.push((await get('/v1/assets/icons/32')).status)
+    expect(statuses).toEqual([503, 503, 200, 200])
+    expect(sim.stats().serverErrors).toBe(2)
+  })
+
   it('injects any CoinAPI error status, with its error body', async () => {
     const { sim, get } = await simulator()
     for (const status of [400, 401, 403, 429, 550]) {
