@@ -337,8 +337,10 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
           Principal: '*',
           Action: 's3:PutObject',
           Resource: { 'Fn::Sub': `\${${id}.Arn}/*` },
+          // A request without the header gets the default key: ...IfExists would deny it.
           Condition: {
-            StringNotEqualsIfExists: {
+            Null: { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' },
+            StringNotEquals: {
               's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': ['DataKey', 'Arn'] },
             },
           },
@@ -937,7 +939,10 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       expect(rule.EventPattern).toEqual({
         source: ['aws.s3'],
         'detail-type': ['Object Created'],
-        detail: { bucket: { name: [{ Ref: 'DeadLetterBucket' }] } },
+        detail: {
+          bucket: { name: [{ Ref: 'DeadLetterBucket' }] },
+          object: { key: [{ 'anything-but': { prefix: 'redriven/' } }] },
+        },
       })
       const targets = rule.Targets as Array<Record<string, unknown>>
       expect(targets.map((t) => t.Arn)).toEqual([{ Ref: 'AlarmTopic' }])
