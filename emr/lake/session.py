@@ -80,6 +80,13 @@ def spark_conf(options: CatalogOptions) -> dict[str, str]:
         conf[f"{prefix}.clients"] = "1"
         conf[f"{prefix}.jdbc.busy_timeout"] = "30000"
         conf[f"{prefix}.jdbc.journal_mode"] = "WAL"
+        if _catalog_tables_exist(options.jdbc_uri or ""):
+            # Iceberg's JdbcCatalog checks for its tables at start-up with a DatabaseMetaData
+            # ResultSet it never closes: that pins a read snapshot on the one pooled connection,
+            # so once another job commits, every commit of this one fails SQLITE_BUSY_SNAPSHOT
+            # (Glue has nothing like it: two jobs at once are normal on AWS). Only the first
+            # job of a fresh catalog creates the tables.
+            conf[f"{prefix}.jdbc.init-catalog-tables"] = "false"
     if options.master and options.master.startswith("local"):
         # One small machine: a handful of shuffle partitions instead of 200 tiny tasks and files.
         conf["spark.sql.shuffle.partitions"] = str(options.shuffle_partitions or 4)
@@ -91,6 +98,19 @@ def spark_conf(options: CatalogOptions) -> dict[str, str]:
     if options.jars:
         conf["spark.jars"] = options.jars
     return conf
+
+
+def _catalog_tables_exist(jdbc_uri: str) -> bool:
+    """Whether the SQLite catalog behind ``jdbc:sqlite:<path>`` already has Iceberg's tables."""
+    import sqlite3
+    from contextlib import closing
+
+    path = jdbc_uri[len("jdbc:sqlite:"):] if jdbc_uri.startswith("jdbc:sqlite:") else ""
+    if not path or not os.path.exists(path):
+        return False
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"iceberg_tables", "iceberg_namespace_properties"} <= names
 
 
 def build_session(options: CatalogOptions, app_name: str):

@@ -46,3 +46,18 @@ def test_glue_and_jdbc_catalogs_share_the_name_and_default():
     assert glue["spark.sql.defaultCatalog"] == jdbc["spark.sql.defaultCatalog"] == "glue_catalog"
     assert jdbc["spark.sql.shuffle.partitions"] == "4"
     assert "spark.sql.shuffle.partitions" not in glue
+
+
+def test_a_jdbc_catalog_with_its_tables_skips_the_start_up_check_that_pins_a_read_snapshot(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    path = tmp_path / "catalog.db"
+    options = CatalogOptions("jdbc", str(tmp_path / "w"), f"jdbc:sqlite:{path}", master="local[*]")
+    key = "spark.sql.catalog.glue_catalog.jdbc.init-catalog-tables"
+    assert key not in spark_conf(options)  # a fresh catalog: the first job creates the tables
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE iceberg_tables (x TEXT)")
+        db.execute("CREATE TABLE iceberg_namespace_properties (x TEXT)")
+        db.commit()
+    assert spark_conf(options)[key] == "false"
