@@ -92,37 +92,54 @@ export function sparkSubmitCommand(params: StartJobRunParameters, options: Local
  * once the job exits 0; rejects with {@link EmrJobFailed} otherwise (the log path in the cause).
  */
 export function localEmr(options: LocalEmrOptions) {
-  return async (input: unknown) => {
+  return (input: unknown) => {
     const params = input as StartJobRunParameters
-    const jobRunId = createHash('sha256').update(params.ClientToken).digest('hex').slice(0, 16)
-    const { bin, args, env } = sparkSubmitCommand(params, options)
-    mkdirSync(options.logDir, { recursive: true })
-    const logPath = join(options.logDir, `${jobRunId}.log`)
-    const log = createWriteStream(logPath, { flags: 'a' })
-    log.write(`# ${new Date().toISOString()} ${params.Name ?? ''} ${bin} ${args.join(' ')}\n`)
-    const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(bin, args, { env, cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] })
-      child.stdout.pipe(log, { end: false })
-      child.stderr.pipe(log, { end: false })
-      child.on('error', reject)
-      child.on('close', (exit) => resolve(exit ?? 1))
-    })
-    await new Promise((resolve) => log.end(resolve))
-    if (code !== 0) {
-      throw new EmrJobFailed(
-        `job run ${jobRunId} (${params.Name ?? driverName(params)}) exited ${code}; log: ${logPath}`,
-      )
-    }
-    return {
-      ApplicationId: params.ApplicationId,
-      JobRunId: jobRunId,
-      Arn: `arn:aws:emr-serverless:local:000000000000:/applications/${params.ApplicationId}/jobruns/${jobRunId}`,
-      Name: params.Name,
-      State: 'SUCCESS',
-      StateDetails: '',
-      ClientToken: params.ClientToken,
-      LogPath: logPath,
-    }
+    // `clientToken` is EMR's idempotency token: a second StartJobRun with the token of a job run
+    // that is running or succeeded gets that job run, not a new one (two executions of one
+    // scheduled firing, a console rerun started twice). A failed run's token is forgotten: the
+    // definitions put `$$.State.RetryCount` in the token so that AWS runs a retry anew, and the
+    // local runner reads RetryCount as 0 on every attempt.
+    const known = jobRuns.get(params.ClientToken)
+    if (known) return known
+    const run = startJobRun(params, options)
+    jobRuns.set(params.ClientToken, run)
+    run.catch(() => jobRuns.delete(params.ClientToken))
+    return run
+  }
+}
+
+/** Job runs of this process by client token (one local EMR application per process). */
+const jobRuns = new Map<string, Promise<unknown>>()
+
+async function startJobRun(params: StartJobRunParameters, options: LocalEmrOptions) {
+  const jobRunId = createHash('sha256').update(params.ClientToken).digest('hex').slice(0, 16)
+  const { bin, args, env } = sparkSubmitCommand(params, options)
+  mkdirSync(options.logDir, { recursive: true })
+  const logPath = join(options.logDir, `${jobRunId}.log`)
+  const log = createWriteStream(logPath, { flags: 'a' })
+  log.write(`# ${new Date().toISOString()} ${params.Name ?? ''} ${bin} ${args.join(' ')}\n`)
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(bin, args, { env, cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout.pipe(log, { end: false })
+    child.stderr.pipe(log, { end: false })
+    child.on('error', reject)
+    child.on('close', (exit) => resolve(exit ?? 1))
+  })
+  await new Promise((resolve) => log.end(resolve))
+  if (code !== 0) {
+    throw new EmrJobFailed(
+      `job run ${jobRunId} (${params.Name ?? driverName(params)}) exited ${code}; log: ${logPath}`,
+    )
+  }
+  return {
+    ApplicationId: params.ApplicationId,
+    JobRunId: jobRunId,
+    Arn: `arn:aws:emr-serverless:local:000000000000:/applications/${params.ApplicationId}/jobruns/${jobRunId}`,
+    Name: params.Name,
+    State: 'SUCCESS',
+    StateDetails: '',
+    ClientToken: params.ClientToken,
+    LogPath: logPath,
   }
 }
 

@@ -197,7 +197,8 @@ export interface RunResult {
 /**
  * Runs `state-machines/<name>.asl.yml` with `input`; retry waits are shortened to
  * `retryDelayMs` (the definitions wait minutes). `$$.State.RetryCount` is not tracked by the
- * local runner: it reads 0 on every attempt (the local EMR does not dedupe client tokens).
+ * local runner: it reads 0 on every attempt (the local EMR forgets the client token of a failed
+ * job run, so the retry runs anew as on AWS).
  */
 export async function runStateMachine(
   name: string,
