@@ -74,6 +74,9 @@ const COINAPI_SIM_PORT = 18_421
 const CONTRACT_TOPICS = Object.values(TOPICS)
 
 /** Local stand-ins for the AWS resources, all under `.local/<profile>/`. */
+/** EventBridge delivers a scheduled event some seconds after its time; locally, this late. */
+export const SCHEDULE_DELIVERY_MS = 2_000
+
 export function localPaths(profile: Profile) {
   const root = join(projectRoot, '.local', profile)
   return {
@@ -118,7 +121,7 @@ function readOrCreateKey(path: string): string {
  * Function output (Powertools JSON logs and EMF metrics) goes to a file, as CloudWatch Logs would
  * hold it; the terminal keeps the runtime's own progress lines (stderr).
  */
-function captureFunctionOutput(path: string): () => void {
+export function captureFunctionOutput(path: string): () => void {
   mkdirSync(dirname(path), { recursive: true })
   const file = createWriteStream(path, { flags: 'a' })
   const original = process.stdout.write.bind(process.stdout)
@@ -126,7 +129,10 @@ function captureFunctionOutput(path: string): () => void {
     const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined
     return file.write(chunk, callback)
   }) as typeof process.stdout.write
+  let released = false
   return () => {
+    if (released) return
+    released = true
     process.stdout.write = original
     file.end()
   }
@@ -302,7 +308,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
           )
       },
       {
-        offsetMs: 2_000,
+        offsetMs: SCHEDULE_DELIVERY_MS,
         state: fileScheduleState(join(paths.root, 'scheduler.json')),
         // Functions catch up at start (the daily asset refresh is due); the lake jobs keep to their
         // schedule, compressed for lake-refresh (`--lake-every`) with the same phase.

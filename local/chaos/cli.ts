@@ -6,7 +6,7 @@
  * lake once at the end over every scenario's events, prints one table and exits non-zero on any
  * loss or duplicate.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
@@ -27,10 +27,11 @@ import {
   searchSinkCounts,
 } from '../report.ts'
 import { rawSinkCounts } from '../report-stream.ts'
-import { localPaths } from '../run.ts'
+import { captureFunctionOutput, localPaths } from '../run.ts'
 import { startServices } from '../services/index.ts'
 import { stopKafka } from '../services/kafka.ts'
 import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
+import { localLake, runStateMachine } from '../step-functions.ts'
 import { matrixFailed, renderTable, type ScenarioRow } from './matrix.ts'
 import { killRuntimes, type Runtime, startRuntime } from './runtime.ts'
 import { SCENARIOS, type Scenario } from './scenarios.ts'
@@ -118,6 +119,16 @@ async function runScenario(
         runtimes.push(runtime)
         return runtime
       },
+      lake: async (name, input) => {
+        log(`${scenario.name}: ${name} started ${JSON.stringify(input)}`)
+        const result = await runStateMachine(name, input as never, localLake(PROFILE), {
+          retryDelayMs: 2_000,
+        })
+        log(
+          `${scenario.name}: ${name} ${JSON.stringify(input)}: ${result.status} (${result.states.join(' > ')})`,
+        )
+        return result
+      },
       restartServices: async () => {
         await startServices(PROFILE, { log: (line) => log(`${scenario.name}: ${line}`) })
       },
@@ -182,25 +193,31 @@ async function runScenario(
       `${scenario.name}: ${topic} produced ${ids.eventIds.size}, opensearch lost ${searchCounts.lost} dup ${searchCounts.duplicates} stale ${searchCounts.stale}, raw lost ${raw.lost} dup ${raw.duplicates}`,
     )
   }
+  const short = Object.entries(scenario.produces ?? {}).filter(
+    ([topic, fewest]) => (events.get(topic as TopicName)?.eventIds.size ?? 0) < (fewest ?? 0),
+  )
+  if (short.length > 0 && row.error === undefined)
+    row.error = short
+      .map(
+        ([topic, fewest]) =>
+          `${topic}: ${events.get(topic as TopicName)?.eventIds.size ?? 0} produced, ${fewest} expected`,
+      )
+      .join('; ')
+  if (scenario.lake) {
+    const lake = await lakeFigures([events])
+    row.merged = lake.merged
+    row.lost += lake.lost
+    row.duplicates += lake.duplicates
+    row.stale += lake.stale
+  }
   return { row, events }
 }
 
-/** The lake once, over every scenario's events: a scheduled refresh (`{}`), then the lake report. */
-async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
-  const started = Date.now()
-  const runner = createLakeRunner(PROFILE, (line) => log(`lake: ${line}`))
-  // lake-window runs in this process: its logs and metrics go to the functions' log, not the table.
-  const stdout = process.stdout.write.bind(process.stdout)
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    appendFileSync(localPaths(PROFILE).functionLog, chunk)
-    return true
-  }) as typeof process.stdout.write
-  const result = await runner.run('lake-refresh', {}).finally(() => {
-    process.stdout.write = stdout
-  })
+/** The lake read back for these events: merged, lost, duplicates and stale revisions, over the topics. */
+async function lakeFigures(measured: Array<Map<TopicName, ProducedEvents>>) {
   const ids: Record<string, string[]> = {}
   const revisions: Record<string, Record<string, number>> = {}
-  for (const { events } of measured) {
+  for (const events of measured) {
     for (const [topic, produced] of events) {
       ids[topic] = [...(ids[topic] ?? []), ...produced.eventIds]
       revisions[topic] = {
@@ -209,21 +226,35 @@ async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
       }
     }
   }
-  const lake = await lakeCounts(PROFILE, ids, undefined, revisions)
-  const topics = Object.values(lake.topics)
+  const topics = Object.values((await lakeCounts(PROFILE, ids, undefined, revisions)).topics)
   const sum = (pick: (counts: (typeof topics)[number]) => number) =>
     topics.reduce((total, counts) => total + pick(counts), 0)
   return {
-    scenario: 'lake (all rows above)',
-    injectedAt: 'after the matrix',
-    produced: sum((c) => c.expected),
-    indexed: measured.reduce((total, m) => total + m.row.indexed, 0),
-    landedRaw: measured.reduce((total, m) => total + m.row.landedRaw, 0),
+    expected: sum((c) => c.expected),
     merged: sum((c) => c.found),
-    quarantined: 0,
     lost: sum((c) => c.lost),
     duplicates: sum((c) => c.duplicates),
     stale: sum((c) => c.stale ?? 0),
+  }
+}
+
+/** The lake once, over every scenario's events: a scheduled refresh (`{}`), then the lake report. */
+async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
+  const started = Date.now()
+  const runner = createLakeRunner(PROFILE, (line) => log(`lake: ${line}`))
+  const result = await runner.run('lake-refresh', {})
+  const lake = await lakeFigures(measured.map((m) => m.events))
+  return {
+    scenario: 'lake (all rows above)',
+    injectedAt: 'after the matrix',
+    produced: lake.expected,
+    indexed: measured.reduce((total, m) => total + m.row.indexed, 0),
+    landedRaw: measured.reduce((total, m) => total + m.row.landedRaw, 0),
+    merged: lake.merged,
+    quarantined: 0,
+    lost: lake.lost,
+    duplicates: lake.duplicates,
+    stale: lake.stale,
     recoverSeconds: seconds(Date.now() - started),
     error: result.status === 'SUCCEEDED' ? undefined : `lake-refresh ${result.status}`,
   }
@@ -252,8 +283,9 @@ const program = new Command()
   .action(
     async (opts: { scenario?: Scenario[]; list: boolean; lake: boolean; keep: boolean; report?: string }) => {
       if (opts.list) {
+        const width = Math.max(...SCENARIOS.map((scenario) => scenario.name.length))
         for (const scenario of SCENARIOS)
-          process.stdout.write(`${scenario.name.padEnd(16)} ${scenario.description}\n`)
+          process.stdout.write(`${scenario.name.padEnd(width)}  ${scenario.description}\n`)
         return
       }
       const selected = opts.scenario ?? SCENARIOS
@@ -275,6 +307,9 @@ const program = new Command()
       mkdirSync(logDir, { recursive: true })
       log(`runtime logs: ${logDir}`)
       const measured: Measured[] = []
+      // The functions run in the runtimes' processes, and here too (a second firing, lake-window):
+      // their logs and metrics go to the profile's function log, as make run's do, not to the table.
+      const releaseOutput = captureFunctionOutput(localPaths(PROFILE).functionLog)
       try {
         for (const scenario of selected) {
           measured.push(await runScenario(scenario, kafka, search, logDir))
@@ -299,6 +334,7 @@ const program = new Command()
             })
           }
         }
+        releaseOutput()
         const table = renderTable(rows)
         process.stdout.write(`${table}\n`)
         if (opts.report) writeFileSync(opts.report, `${JSON.stringify(rows, null, 2)}\n`)
@@ -306,6 +342,7 @@ const program = new Command()
         log(`${rows.length} rows in ${seconds(Date.now() - started)} s: ${failed ? 'FAILED' : 'OK'}`)
         process.exitCode = failed ? 1 : 0
       } finally {
+        releaseOutput()
         await search.close()
         // Whatever a scenario restarted too: the chaos profile's services are this command's own.
         await Promise.all([stopKafka(PROFILE, log), stopOpensearch(PROFILE, log)])

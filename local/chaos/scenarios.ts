@@ -3,16 +3,20 @@
  * of `make run` as a child process, the chaos profile's Kafka and OpenSearch), then lifted.
  * Each scenario returns when its runtime has drained; the runner reads the sinks back.
  */
-import { appendFileSync, readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
+import { assetsOfSymbols } from '../../functions/refresh-assets/core.ts'
+import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
 import { loadFunction } from '../lambda.ts'
-import { localPaths } from '../run.ts'
+import { localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
 import { scheduledEvent } from '../schedules.ts'
 import { projectRoot } from '../services/index.ts'
 import { kafkaPid } from '../services/kafka.ts'
 import { opensearchPid } from '../services/opensearch.ts'
+import type { RunResult } from '../step-functions.ts'
 import { RUNNING, type Runtime, type RuntimeOptions, stopWhenDrained } from './runtime.ts'
 
 export interface ScenarioContext {
@@ -26,6 +30,11 @@ export interface ScenarioContext {
   lifted(): void
   /** Call when the fault is injected. */
   injected(): void
+  /**
+   * Runs a state machine on the chaos profile's lake, as Step Functions would: runs started
+   * together overlap (unlike `make run`, which queues its own), EMR dedupes client tokens.
+   */
+  lake(name: 'lake-refresh' | 'lake-maintenance', input: Record<string, unknown>): Promise<RunResult>
 }
 
 export interface Scenario {
@@ -33,6 +42,10 @@ export interface Scenario {
   description: string
   /** The fewest quarantine records the scenario must leave behind. */
   quarantines?: number
+  /** The fewest distinct events the scenario must produce to a topic (the faulty path worked). */
+  produces?: Partial<Record<TopicName, number>>
+  /** The lake is read back for this scenario's events (it runs the lake itself). */
+  lake?: boolean
   run(ctx: ScenarioContext): Promise<void>
 }
 
@@ -128,12 +141,15 @@ function serviceKill(
 const kafkaKill = serviceKill('kafka-kill', 'Kafka', 'the Kafka broker', kafkaPid)
 const opensearchKill = serviceKill('opensearch-kill', 'OpenSearch', 'the OpenSearch node', opensearchPid)
 
-/** Longer than a few bulk attempts (8 with a doubling backoff from 200 ms: ~25 s); bounded. */
-const HANG_MS = 90_000
+/**
+ * Eight minutes: far past the bulk retries of one invocation (they stop before the Lambda
+ * deadline), inside the event source's retry budget (at least 15 minutes of outage).
+ */
+const HANG_MS = 8 * 60_000
 
 const opensearchHang: Scenario = {
   name: 'opensearch-hang',
-  description: `the OpenSearch node SIGSTOPped for ${HANG_MS / 1000} s (requests stall, not fail), then SIGCONT`,
+  description: `the OpenSearch node SIGSTOPped for ${HANG_MS / 60_000} minutes (requests stall, not fail), then SIGCONT`,
   async run(ctx) {
     const runtime = await running(ctx, { durationSeconds: RUN_SECONDS + HANG_MS / 1000 })
     await sleep(INJECT_AFTER_MS)
@@ -151,23 +167,23 @@ const opensearchHang: Scenario = {
 }
 
 /**
- * A schedule firing twice: poll-bars and simulate-trades invoked a second time, in this process,
- * with the same scheduled time as a firing the runtime has just logged (EventBridge delivers at
- * least once). The sinks must hold each event once.
+ * A schedule firing twice at once: poll-bars and simulate-trades invoked in this process for the
+ * same scheduled time as the runtime's own next firing, started at the same moment (EventBridge
+ * delivers at least once, and two deliveries can overlap). Both poll-bars invocations wait for
+ * the same second of the minute and race on the watermark; the sinks must hold each event once.
  */
 const scheduleTwice: Scenario = {
   name: 'schedule-twice',
-  description: 'a second invocation of poll-bars and simulate-trades for a scheduled time already fired',
+  description:
+    'poll-bars and simulate-trades invoked a second time for the scheduled time the runtime fires, at the same moment',
   async run(ctx) {
     const runtime = await running(ctx)
     const alpaca = /alpaca: bundled simulator on (\S+)/.exec(
       await runtime.waitFor(/alpaca: bundled simulator on/, 1000),
     )?.[1]
-    const fired = /pollBars (\S+): emitted/.exec(await runtime.waitFor(/pollBars \S+: emitted/, 120_000))?.[1]
-    const firedTrades = /simulateTrades (\S+): emitted/.exec(
-      await runtime.waitFor(/simulateTrades \S+: emitted/, 120_000),
-    )?.[1]
-    if (!alpaca || !fired || !firedTrades) throw new Error('the runtime logged no alpaca URL or firing')
+    if (!alpaca) throw new Error('the runtime logged no alpaca URL')
+    // Warm: the runtime has fired once, so its next firing is a steady one.
+    await runtime.waitFor(/pollBars \S+: emitted/, 120_000)
     const paths = localPaths('chaos')
     // The functions read their configuration from this process's environment, as the runtime's
     // do; it is put back afterwards, so the next scenario's runtime does not inherit it.
@@ -181,26 +197,33 @@ const scheduleTwice: Scenario = {
       ALPACA_DATA_URL: alpaca,
       POWERTOOLS_DEV: '',
     })
-    ctx.injected()
-    // Their logs and metrics go where the runtime's functions write theirs, not into the table.
-    const stdout = process.stdout.write.bind(process.stdout)
-    process.stdout.write = ((chunk: string | Uint8Array) => {
-      appendFileSync(paths.functionLog, chunk)
-      return true
-    }) as typeof process.stdout.write
     try {
-      for (const [name, time, timeout] of [
-        ['pollBars', fired, 60],
-        ['simulateTrades', firedTrades, 30],
-      ] as const) {
-        const fn = await loadFunction(projectRoot, name, timeout)
-        const result = (await fn.invoke(scheduledEvent(`chaos-${name}`, new Date(time)))) as {
-          emitted?: number
-        }
-        ctx.log(`${name} ${time} fired again: emitted ${result?.emitted ?? 0}`)
-      }
+      const functions = await Promise.all([
+        loadFunction(projectRoot, 'pollBars', 60),
+        loadFunction(projectRoot, 'simulateTrades', 30),
+      ])
+      // The runtime's scheduler fires `cron(* * * * ? *)` at the next minute plus its delivery
+      // delay; the second delivery comes at the same instant, with the same scheduled time.
+      const scheduledAt = Math.ceil((Date.now() + 5_000) / 60_000) * 60_000
+      await sleep(scheduledAt + SCHEDULE_DELIVERY_MS - Date.now())
+      ctx.injected()
+      const results = await Promise.all(
+        functions.map(async (fn) => {
+          const result = (await fn.invoke(scheduledEvent(`chaos-${fn.name}`, new Date(scheduledAt)))) as {
+            emitted?: number
+          }
+          return `${fn.name} emitted ${result?.emitted ?? 0}`
+        }),
+      )
+      const time = new Date(scheduledAt).toISOString().replace('.000Z', 'Z')
+      const own = await Promise.all([
+        runtime.waitFor(new RegExp(`pollBars ${time}: `), 120_000),
+        runtime.waitFor(new RegExp(`simulateTrades ${time}: `), 120_000),
+      ])
+      ctx.log(
+        `fired twice for ${time}: here ${results.join(', ')}; the runtime: ${own.map((line) => line.replace(/^.*\] /, '')).join(', ')}`,
+      )
     } finally {
-      process.stdout.write = stdout
       for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
       Object.assign(process.env, saved)
     }
@@ -252,11 +275,18 @@ const poison: Scenario = {
 }
 
 /** A runtime whose simulators answer with `faults` (their environment variables) from the start. */
-function simulatorFaults(name: string, description: string, env: Record<string, string>): Scenario {
+function simulatorFaults(
+  name: string,
+  description: string,
+  env: Record<string, string>,
+  extra: Pick<Scenario, 'produces'> & { before?: () => void } = {},
+): Scenario {
   return {
     name,
     description,
+    produces: extra.produces,
     async run(ctx) {
+      extra.before?.()
       ctx.injected()
       const runtime = await running(ctx, { durationSeconds: RUN_SECONDS, env })
       ctx.lifted()
@@ -264,6 +294,32 @@ function simulatorFaults(name: string, description: string, env: Record<string, 
     },
   }
 }
+
+/**
+ * Makes the daily asset refresh due, so that the next runtime fires it at start (as the first
+ * run of a day does): its last firing is forgotten in the profile's schedule state.
+ */
+function assetRefreshDue(): void {
+  const path = join(localPaths('chaos').root, 'scheduler.json')
+  let state: Record<string, number> = {}
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8'))
+  } catch {}
+  for (const rule of Object.keys(state)) if (rule.startsWith('RefreshAssets')) delete state[rule]
+  writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`)
+}
+
+/** Every asset of the stage's default symbols: what one asset refresh produces. */
+const ALL_ASSETS = { [TOPICS.assets]: assetsOfSymbols(['BTC/USD', 'LTC/USD']).length }
+
+/** CoinAPI faults during the day's asset refresh (fired at the runtime's start). */
+const coinApiFaults = (name: string, description: string, faults: string) =>
+  simulatorFaults(
+    name,
+    description,
+    { COINAPI_SIM_FAULTS: faults },
+    { produces: ALL_ASSETS, before: assetRefreshDue },
+  )
 
 /**
  * A runtime with a fault injected into its local Lambda host (`LOCAL_FAULTS`, local/chaos/faults.ts):
@@ -286,6 +342,82 @@ function hostFault(name: string, description: string, faults: object): Scenario 
   }
 }
 
+/** The planned window of a scheduled lake-refresh; throws unless it succeeded. */
+function succeeded(result: RunResult, what: string): RunResult {
+  if (result.status !== 'SUCCEEDED')
+    throw new Error(`${what}: ${result.status}: ${result.error?.name}: ${result.error?.message}`)
+  return result
+}
+
+interface PlannedWindow {
+  start: string
+  end: string
+  skip: boolean
+  quality: { start: string; end: string }
+}
+
+const windowOf = (result: RunResult) => (result.output as { window: PlannedWindow }).window
+
+/**
+ * A rerun of a window while the schedule fires again: after a run, the scheduled refresh; then,
+ * at once, the window it judged rerun twice (the same input: a console start done twice shares
+ * the EMR job runs) and the schedule's next firing. The lake is read back: each event once, at
+ * its newest revision.
+ */
+const lakeRefreshRerun: Scenario = {
+  name: 'lake-refresh-rerun',
+  description:
+    'after a run: the scheduled lake-refresh, then its window rerun twice at once while the schedule fires again',
+  lake: true,
+  async run(ctx) {
+    const runtime = await running(ctx)
+    await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
+    const scheduled = windowOf(succeeded(await ctx.lake('lake-refresh', {}), 'the scheduled lake-refresh'))
+    if (scheduled.skip) throw new Error('the scheduled lake-refresh found nothing new after a run')
+    // What the scheduled run judged: the closed minutes of its window (a rerun judges all of it).
+    const window = { start: scheduled.start, end: scheduled.quality.end }
+    ctx.log(`rerunning ${window.start} .. ${window.end} twice while the schedule fires again`)
+    ctx.injected()
+    const results = await Promise.all([
+      ctx.lake('lake-refresh', { window, rerun: 1 }),
+      ctx.lake('lake-refresh', { window, rerun: 1 }),
+      ctx.lake('lake-refresh', {}),
+    ])
+    results.forEach((result, i) => {
+      succeeded(result, ['the first rerun', 'the second rerun', 'the second scheduled firing'][i] ?? '')
+    })
+    ctx.log(`states: ${results.map((result) => result.states.join(' > ')).join(' | ')}`)
+    ctx.lifted()
+  },
+}
+
+/**
+ * Daily maintenance (compaction, snapshot expiry) started while a refresh merges: on AWS they
+ * are scheduled apart, but a long refresh or a manual start overlaps them on the same tables.
+ */
+const lakeMaintenanceDuringRefresh: Scenario = {
+  name: 'lake-maintenance-during-refresh',
+  description: 'after a run: lake-maintenance started while the scheduled lake-refresh runs its Spark jobs',
+  lake: true,
+  async run(ctx) {
+    const runtime = await running(ctx)
+    await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
+    const refresh = ctx.lake('lake-refresh', {})
+    // The refresh has planned and submitted its MERGE job (planning takes a second or two).
+    await sleep(MAINTENANCE_AFTER_MS)
+    ctx.injected()
+    const maintenance = ctx.lake('lake-maintenance', {})
+    const [refreshed, maintained] = await Promise.all([refresh, maintenance])
+    succeeded(refreshed, 'the lake-refresh')
+    succeeded(maintained, 'the lake-maintenance')
+    ctx.log(`refresh: ${refreshed.states.join(' > ')}; maintenance: ${maintained.states.join(' > ')}`)
+    ctx.lifted()
+  },
+}
+
+/** Into the refresh's first Spark job: past its JVM start, before its commit. */
+const MAINTENANCE_AFTER_MS = 20_000
+
 export const SCENARIOS: Scenario[] = [
   baseline,
   runtimeKill,
@@ -303,6 +435,21 @@ export const SCENARIOS: Scenario[] = [
   simulatorFaults('alpaca-slow', 'Alpaca answers every 2nd request 4 s late for the whole run', {
     ALPACA_SIM_FAULTS: 'slowMs=4000,slowEvery=2',
   }),
+  coinApiFaults(
+    'coinapi-429',
+    "CoinAPI answers the day's asset refresh 429 (Retry-After 1 s) twice, then recovers",
+    'rateLimitEvery=1,retryAfterSeconds=1,faultRequests=2',
+  ),
+  coinApiFaults(
+    'coinapi-5xx',
+    "CoinAPI answers the day's asset refresh 503 twice, then recovers",
+    'serverErrorEvery=1,serverErrorStatus=503,faultRequests=2',
+  ),
+  coinApiFaults(
+    'coinapi-slow',
+    "CoinAPI holds the day's asset refresh's first request 20 s (past the client's 15 s timeout), then recovers",
+    'slowMs=20000,faultRequests=1',
+  ),
   hostFault(
     'poll-bars-dies-before-watermark',
     'poll-bars dies between its produce and its watermark write (the watermark write fails once)',
@@ -320,4 +467,6 @@ export const SCENARIOS: Scenario[] = [
       failWrite: { path: '/raw/crypto.', after: 1, times: 1 },
     },
   ),
+  lakeRefreshRerun,
+  lakeMaintenanceDuringRefresh,
 ]
