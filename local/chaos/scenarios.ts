@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
+import type { ResolvedWindow } from '../../functions/lake-window/core.ts'
 import { assetsOfSymbols } from '../../functions/refresh-assets/core.ts'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
@@ -342,21 +343,15 @@ function hostFault(name: string, description: string, faults: object): Scenario 
   }
 }
 
-/** The planned window of a scheduled lake-refresh; throws unless it succeeded. */
+/** The run, when it succeeded; otherwise an error naming `what` and why. */
 function succeeded(result: RunResult, what: string): RunResult {
   if (result.status !== 'SUCCEEDED')
     throw new Error(`${what}: ${result.status}: ${result.error?.name}: ${result.error?.message}`)
   return result
 }
 
-interface PlannedWindow {
-  start: string
-  end: string
-  skip: boolean
-  quality: { start: string; end: string }
-}
-
-const windowOf = (result: RunResult) => (result.output as { window: PlannedWindow }).window
+/** What lake-window planned or validated for the run (ResolveWindow's `$.window`). */
+const windowOf = (result: RunResult) => (result.output as { window: ResolvedWindow }).window
 
 /**
  * A rerun of a window while the schedule fires again: after a run, the scheduled refresh; then,
