@@ -850,8 +850,14 @@ describe('bar revisions (settle window)', () => {
       ms('2026-11-30T08:16:00Z'),
       ms('2026-11-30T08:16:00Z'),
     ])
-    const recalculatedEvents = shared.producer.events().filter((e) => e.start === at('08:14')).slice(1)
-    expect(recalculatedEvents[0]).toEqual({ ...recalculatedEvents[1], ingested_at: recalculatedEvents[0]?.ingested_at })
+    const recalculatedEvents = shared.producer
+      .events()
+      .filter((e) => e.start === at('08:14'))
+      .slice(1)
+    expect(recalculatedEvents[0]).toEqual({
+      ...recalculatedEvents[1],
+      ingested_at: recalculatedEvents[0]?.ingested_at,
+    })
     expect(shared.watermarks.settle()['BTC/USD']?.[at('08:14')]?.revision).toBe(ms('2026-11-30T08:16:00Z'))
     expect(shared.watermarks.current()['BTC/USD']).toBe(at('08:15'))
     shared.watermarks.load = load
