@@ -261,8 +261,9 @@ describe('bar revisions against the realistic simulator (real broker)', () => {
       const start = new Date(minute * 60_000).toISOString().replace('.000Z', 'Z')
       const records = events.filter((e) => e.start === start)
       const final = simulatedBar(SEED, symbol, minute)
-      // Seen by the poll 3 s after the minute that followed it; a revision by the poll after that.
-      const firstSeen = (minute + 1) * 60_000 + 3_000
+      // Seen by the poll of the minute that followed it (3 s past it), whose scheduled time is
+      // the revision; the recalculation by the poll after that.
+      const firstSeen = (minute + 1) * 60_000
       if (recalculated.has(minute)) {
         const preliminary = preliminaryBar(SEED, symbol, minute)
         expect(
