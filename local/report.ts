@@ -222,13 +222,15 @@ export async function searchSinkHoldings(
         },
       },
     })
-    const buckets = (
-      response.body as {
-        aggregations: {
-          ids: { buckets: Array<{ key: string; doc_count: number; revision?: { value: number | null } }> }
+    // No index behind the pattern yet: no aggregations, nothing held (every id is missing).
+    const buckets =
+      (
+        response.body as {
+          aggregations?: {
+            ids: { buckets: Array<{ key: string; doc_count: number; revision?: { value: number | null } }> }
+          }
         }
-      }
-    ).aggregations.ids.buckets
+      ).aggregations?.ids.buckets ?? []
     for (const bucket of buckets) {
       present.add(bucket.key)
       if (bucket.doc_count > 1) duplicateIds.push(bucket.key)
