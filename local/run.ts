@@ -85,6 +85,8 @@ export function localPaths(profile: Profile) {
     stateBucket: join(root, 'buckets', 'state'),
     onFailure: join(root, 'buckets', 'on-failure'),
     piiKey: join(root, 'secrets', 'pii-hmac.key'),
+    /** When each schedule last fired (local/schedules.ts). */
+    schedulerState: join(root, 'scheduler.json'),
     functionLog: join(root, 'logs', 'functions.ndjson'),
     packageDir: join(projectRoot, '.local', 'package'),
   }
@@ -309,7 +311,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       },
       {
         offsetMs: SCHEDULE_DELIVERY_MS,
-        state: fileScheduleState(join(paths.root, 'scheduler.json')),
+        state: fileScheduleState(paths.schedulerState),
         // Functions catch up at start (the daily asset refresh is due); the lake jobs keep to their
         // schedule, compressed for lake-refresh (`--lake-every`) with the same phase.
         catchUp: (schedule) => schedule.target.kind === 'function',

@@ -233,17 +233,27 @@ export interface ScheduleState {
   fired(rule: string, at: number): void
 }
 
-export function fileScheduleState(path: string): ScheduleState {
+/** The state in a file; `forget` makes the rules `match` picks due at the next start. */
+export function fileScheduleState(
+  path: string,
+): ScheduleState & { forget(match: (rule: string) => boolean): void } {
   let state: Record<string, number> = {}
   try {
     state = JSON.parse(readFileSync(path, 'utf8'))
   } catch {}
+  const save = () => {
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`)
+  }
   return {
     lastFired: (rule) => state[rule],
     fired(rule, at) {
       state[rule] = at
-      mkdirSync(dirname(path), { recursive: true })
-      writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`)
+      save()
+    },
+    forget(match) {
+      for (const rule of Object.keys(state)) if (match(rule)) delete state[rule]
+      save()
     },
   }
 }

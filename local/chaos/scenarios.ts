@@ -3,8 +3,7 @@
  * of `make run` as a child process, the chaos profile's Kafka and OpenSearch), then lifted.
  * Each scenario returns when its runtime has drained; the runner reads the sinks back.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import type { ResolvedWindow } from '../../functions/lake-window/core.ts'
@@ -12,9 +11,9 @@ import { assetsOfSymbols } from '../../functions/refresh-assets/core.ts'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
 import { loadFunction } from '../lambda.ts'
-import { localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
-import { scheduledEvent } from '../schedules.ts'
-import { projectRoot } from '../services/index.ts'
+import { localFunctionEnv, localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
+import { fileScheduleState, scheduledEvent } from '../schedules.ts'
+import { endpointsFor, projectRoot } from '../services/index.ts'
 import { kafkaPid } from '../services/kafka.ts'
 import { opensearchPid } from '../services/opensearch.ts'
 import type { RunResult } from '../step-functions.ts'
@@ -189,15 +188,11 @@ const scheduleTwice: Scenario = {
     // The functions read their configuration from this process's environment, as the runtime's
     // do; it is put back afterwards, so the next scenario's runtime does not inherit it.
     const saved = { ...process.env }
-    Object.assign(process.env, {
-      KAFKA_BROKERS: ctx.kafka.KAFKA_BROKERS.join(','),
-      KAFKA_AUTH: 'none',
-      RAW_DIR: paths.rawBucket,
-      STATE_DIR: paths.stateBucket,
-      PII_HMAC_KEY: readFileSync(paths.piiKey, 'utf8').trim(),
-      ALPACA_DATA_URL: alpaca,
-      POWERTOOLS_DEV: '',
-    })
+    Object.assign(
+      process.env,
+      localFunctionEnv(endpointsFor('chaos'), paths, readFileSync(paths.piiKey, 'utf8').trim()),
+      { ALPACA_DATA_URL: alpaca },
+    )
     try {
       const functions = await Promise.all([
         loadFunction(projectRoot, 'pollBars', 60),
@@ -301,13 +296,7 @@ function simulatorFaults(
  * run of a day does): its last firing is forgotten in the profile's schedule state.
  */
 function assetRefreshDue(): void {
-  const path = join(localPaths('chaos').root, 'scheduler.json')
-  let state: Record<string, number> = {}
-  try {
-    state = JSON.parse(readFileSync(path, 'utf8'))
-  } catch {}
-  for (const rule of Object.keys(state)) if (rule.startsWith('RefreshAssets')) delete state[rule]
-  writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`)
+  fileScheduleState(localPaths('chaos').schedulerState).forget((rule) => rule.startsWith('RefreshAssets'))
 }
 
 /** Every asset of the stage's default symbols: what one asset refresh produces. */
