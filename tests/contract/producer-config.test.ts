@@ -3,18 +3,15 @@
  * simulate-trades and refresh-assets the same symbols, and the two Alpaca clients the same
  * location and data URL, all from the stage params of serverless.yml (they used to drift).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type PackagedService, packageService } from './helpers/package-service.ts'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { type PackagedService, packaged } from './helpers/package-service.ts'
 
 type Env = Record<string, unknown>
 
 describe('producer configuration (packaged dev stage)', () => {
   let service: PackagedService
   beforeAll(async () => {
-    service = await packageService('dev')
-  }, 180_000)
-  afterAll(async () => {
-    await service?.dispose()
+    service = await packaged('dev')
   })
 
   const envOf = (logicalId: string): Env => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { inject } from 'vitest'
 import type { CfnTemplate } from './template.ts'
 
 const run = promisify(execFile)
@@ -34,8 +35,6 @@ export interface PackagedService {
   template: CfnTemplate
   /** Files in the package directory (zips, templates, state). */
   files: string[]
-  /** Wall time of `serverless package`, in milliseconds. */
-  packagingMs: number
   dispose(): Promise<void>
 }
 
@@ -43,7 +42,6 @@ export async function packageService(stage: string): Promise<PackagedService> {
   const dir = await mkdtemp(join(tmpdir(), `crypto-lake-package-${stage}-`))
   const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' }
   for (const name of AWS_CREDENTIAL_ENV) delete env[name]
-  const startedAt = Date.now()
   try {
     await run(process.execPath, [serverlessBin, 'package', '--stage', stage, '--package', dir], {
       cwd: projectRoot,
@@ -56,18 +54,33 @@ export async function packageService(stage: string): Promise<PackagedService> {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
     throw new Error(`serverless package --stage ${stage} failed:\n${stdout}\n${stderr}`)
   }
-  const packagingMs = Date.now() - startedAt
+  return loadPackage(stage, dir, () => rm(dir, { recursive: true, force: true }))
+}
+
+async function loadPackage(
+  stage: string,
+  dir: string,
+  dispose: () => Promise<void>,
+): Promise<PackagedService> {
   const template = JSON.parse(
     await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
   ) as CfnTemplate
-  return {
-    stage,
-    dir,
-    template,
-    files: (await readdir(dir)).sort(),
-    packagingMs,
-    dispose: () => rm(dir, { recursive: true, force: true }),
+  return { stage, dir, template, files: (await readdir(dir)).sort(), dispose }
+}
+
+const loaded = new Map<string, Promise<PackagedService>>()
+
+/**
+ * The package of a stage made once for the whole contract run (package-global-setup.ts), loaded
+ * once per test file's worker. Read-only: the run's setup removes it at the end.
+ */
+export function packaged(stage: 'dev' | 'prod'): Promise<PackagedService> {
+  let found = loaded.get(stage)
+  if (!found) {
+    found = loadPackage(stage, inject('packagedDirs')[stage], async () => {})
+    loaded.set(stage, found)
   }
+  return found
 }
 
 /** Runs scripts/cfn-lint.sh (which installs cfn-lint on first use) over a template. */
