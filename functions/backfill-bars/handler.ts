@@ -1,0 +1,114 @@
+/**
+ * backfill-bars Lambda: wiring only (config, adapters, middy). The logic is in core.ts. One
+ * function for the three Tasks of the `backfill-bars` state machine, told apart by `action`:
+ * `plan` (input and `$$.Execution.StartTime`), `chunk` (one Map item), `landed` (every chunk).
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import { S3Client } from '@aws-sdk/client-s3'
+import middy from '@middy/core'
+import type { Context } from 'aws-lambda'
+import { z } from 'zod'
+import { createAlpacaClient, isRequestRejected } from '../poll-bars/alpaca.ts'
+import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, optional, SymbolsEnv } from '../shared/config.ts'
+import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
+import { createKafkaProducer } from '../shared/kafka.ts'
+import { fileObjectStore, s3ObjectStore } from '../shared/object-store.ts'
+import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
+import { quarantine } from '../shared/quarantine.ts'
+import { logRetry } from '../shared/scheduled.ts'
+import { readAlpacaKeys } from '../shared/secrets.ts'
+import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
+import { BarsNotLandedYet, backfillChunk, notLandedYet, planBackfill } from './core.ts'
+import { objectProgressStore } from './progress.ts'
+
+export const STAGE = 'backfill-bars'
+/** Kept free at the end of the Lambda timeout for the progress object, metrics and logs. */
+const DEADLINE_MARGIN_MS = 5_000
+
+export const BackfillBarsEnv = z
+  .object({
+    ...AlpacaEnv,
+    ...SymbolsEnv,
+    ...HttpEnv({ timeoutMs: 10_000, retries: 4 }),
+    ...KafkaEnv,
+    ...ObjectStoreEnv,
+    /** Local: the directory standing in for the state bucket (progress objects). */
+    STATE_DIR: optional(z.string().min(1)),
+    /** AWS: the bucket holding the progress objects. */
+    STATE_BUCKET: optional(z.string().min(1)),
+  })
+  .refine((env) => env.STATE_DIR !== undefined || env.STATE_BUCKET !== undefined, {
+    message: 'set STATE_DIR (local) or STATE_BUCKET (AWS) for the progress objects',
+    path: ['STATE_DIR'],
+  })
+  .refine((env) => env.RAW_DIR !== undefined || env.RAW_BUCKET !== undefined, {
+    message: 'set RAW_BUCKET (AWS) or RAW_DIR (local): quarantine and landing markers',
+    path: ['RAW_BUCKET'],
+  })
+
+const config = loadConfig(BackfillBarsEnv)
+const progress = objectProgressStore(
+  config.STATE_BUCKET !== undefined
+    ? s3ObjectStore(config.STATE_BUCKET, new S3Client({}))
+    : fileObjectStore(config.STATE_DIR as string),
+)
+const raw = rawStore(config)
+let producer: ReturnType<typeof createKafkaProducer> | undefined
+
+const ChunkSchema = z.object({
+  id: z.string().min(1),
+  symbols: z.array(CryptoSymbol).min(1),
+  start: IsoSeconds,
+  end: IsoSeconds,
+})
+
+const BackfillEvent = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('plan'), input: z.unknown(), now: z.iso.datetime({ offset: true }) }),
+  z.object({ action: z.literal('chunk'), chunk: ChunkSchema }),
+  z.object({ action: z.literal('landed'), chunks: z.array(ChunkSchema) }),
+])
+
+async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) {
+  const request = BackfillEvent.parse(event)
+  if (request.action === 'plan') {
+    const plan = planBackfill(request.input, new Date(request.now), config.SYMBOLS)
+    logger.info('backfill planned', { ...plan, chunks: plan.chunks.length })
+    return plan
+  }
+  if (request.action === 'landed') {
+    const missing = await notLandedYet(request.chunks, {
+      progress,
+      listMarkers: (prefix) => raw.listObjects(prefix),
+    })
+    if (missing.length > 0)
+      throw new BarsNotLandedYet(`${missing.length} hour(s) not landed yet, first ${missing[0]}`)
+    return { landed: true }
+  }
+  const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
+  producer ??= createKafkaProducer(config, STAGE)
+  const client = createAlpacaClient({
+    baseUrl: config.ALPACA_DATA_URL,
+    location: config.ALPACA_LOCATION,
+    timeoutMs: config.HTTP_TIMEOUT_MS,
+    retries: config.HTTP_RETRIES,
+    keys: await readAlpacaKeys(config.ALPACA_SECRET_ARN),
+    onRetry: logRetry('retrying Alpaca request'),
+  })
+  const result = await backfillChunk(request.chunk, deadline, {
+    fetchBars: client.fetchBars,
+    producer,
+    progress,
+    quarantine: (rejections) => quarantine(raw, STAGE, rejections, new Date(), powertoolsCounter),
+    counter: powertoolsCounter,
+    clock: () => new Date(),
+    isRequestRejected,
+    log: (message, fields) => logger.warn(message, fields),
+  })
+  logger.info('chunk backfilled', { ...result, start: request.chunk.start, end: request.chunk.end })
+  return result
+}
+
+export const handler = middy(run)
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
