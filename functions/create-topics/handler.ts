@@ -5,7 +5,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
-import { z } from 'zod'
+import * as z from 'zod'
 import { KafkaEnv, loadConfig } from '../shared/config.ts'
 import { ensureTopics } from '../shared/kafka-admin.ts'
 import { logger, metrics } from '../shared/observability.ts'

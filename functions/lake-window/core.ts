@@ -13,7 +13,7 @@
  *   machine ends before EMR. Otherwise `checkpoint` is the JSON the state machine writes once
  *   Refresh and Quality succeeded.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import type { RefreshCheckpoint } from '../shared/lake-state.ts'
 
 export const MAX_WINDOW_MS = 7 * 24 * 3600 * 1000

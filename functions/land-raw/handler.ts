@@ -6,7 +6,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
-import { z } from 'zod'
+import * as z from 'zod'
 import { loadConfig, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'

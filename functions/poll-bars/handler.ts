@@ -8,7 +8,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import { S3Client } from '@aws-sdk/client-s3'
 import middy from '@middy/core'
-import { z } from 'zod'
+import * as z from 'zod'
 import {
   AlpacaEnv,
   HttpEnv,

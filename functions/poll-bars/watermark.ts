@@ -14,7 +14,7 @@
  */
 import { basename, dirname } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { z } from 'zod'
+import * as z from 'zod'
 import { CryptoSymbol, IsoMinute } from '../shared/contracts.ts'
 import { fileObjectStore, type ObjectStore, s3ObjectStore } from '../shared/object-store.ts'
 

@@ -1,5 +1,5 @@
 /** The environment of refresh-assets, parsed once at cold start (handler.ts). */
-import { z } from 'zod'
+import * as z from 'zod'
 import { csv, HttpEnv, KafkaEnv, optional, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { ObjectStoreEnv } from '../shared/stores.ts'
 import { DEFAULT_COINAPI_URL } from './coinapi.ts'

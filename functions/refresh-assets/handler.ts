@@ -5,7 +5,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
-import { z } from 'zod'
+import * as z from 'zod'
 import { loadConfig } from '../shared/config.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'

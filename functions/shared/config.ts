@@ -2,7 +2,7 @@
  * One typed config per function: the environment is parsed once, at cold start, by a zod
  * schema; a bad environment fails listing every missing or malformed key at once.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { CryptoSymbol } from './contracts.ts'
 
 export class ConfigError extends Error {

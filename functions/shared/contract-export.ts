@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { EXPORTED_CONTRACTS } from './contracts.ts'
 
 /** The JSON Schema text of every exported contract, keyed by file name; deterministic output. */

@@ -6,7 +6,7 @@
  * Money and quantities are decimal strings, never JSON numbers: they must not pass through
  * binary floating point on their way to `DECIMAL` columns.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 
 export const SCHEMA_VERSION = 1
 /**

@@ -2,7 +2,7 @@
  * Validation of one Kafka record against its topic's contract, shared by every consumer
  * (index-events, land-raw) so all sinks accept and reject exactly the same records.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import {
   type AssetEvent,
   type BarEvent,

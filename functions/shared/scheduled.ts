@@ -2,7 +2,7 @@
  * The run of a scheduled Lambda (EventBridge on AWS; locally the scheduler sends the same
  * event): which minute it stands for, how long it may take, and how it reports.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { logger } from './observability.ts'
 
 /** The EventBridge scheduled event; only `time` is used. */

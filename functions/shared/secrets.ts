@@ -3,7 +3,7 @@
  * environment locally; a function asks for one and does not care which.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import { z } from 'zod'
+import * as z from 'zod'
 
 let client: SecretsManagerClient | undefined
 const cache = new Map<string, Promise<string>>()

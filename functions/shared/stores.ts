@@ -2,7 +2,7 @@
  * Where a function's objects go: S3 when a bucket is configured (AWS), a directory otherwise
  * (local runs and tests). Chosen once from config.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { fileObjectStore, type ObjectStore, s3ObjectStore } from './object-store.ts'
 
 export const ObjectStoreEnv = {

@@ -1,5 +1,5 @@
 /** The environment of simulate-trades, parsed once at cold start (handler.ts). */
-import { z } from 'zod'
+import * as z from 'zod'
 import { AlpacaEnv, HttpEnv, KafkaEnv, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { ObjectStoreEnv } from '../shared/stores.ts'
 import { MAX_TRADES_PER_MINUTE } from './core.ts'
