@@ -1,10 +1,10 @@
 /**
  * Kafka producer adapter. Locally the broker speaks PLAINTEXT; on AWS, MSK Serverless takes
- * TLS + SASL/OAUTHBEARER with a token signed by the MSK IAM signer from the function's role.
+ * TLS + SASL/OAUTHBEARER with a token presigned with the function's role (msk-iam.ts).
  */
 import { Producer, stringSerializers } from '@platformatic/kafka'
-import { generateAuthToken } from 'aws-msk-iam-sasl-signer-js'
 import type { TopicName } from './contracts.ts'
+import { mskIamToken } from './msk-iam.ts'
 
 export interface OutgoingRecord {
   topic: TopicName
@@ -44,7 +44,7 @@ export function kafkaConnectionOptions(config: KafkaConnection, clientId: string
     sasl: {
       mechanism: 'OAUTHBEARER' as const,
       // Called on every (re)authentication, so the 15-minute MSK token never goes stale.
-      token: async () => (await generateAuthToken({ region: config.AWS_REGION })).token,
+      token: () => mskIamToken(config.AWS_REGION),
     },
   }
 }
