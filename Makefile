@@ -66,17 +66,12 @@ services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
 	@tsx local/services-cli.ts down --profile run
 	@tsx local/services-cli.ts down --profile test
 
-bench: setup ## benchmarks (figures, not tests) against the test profile's services
-	@echo "[bench] poll-bars backfill: 24 h x 20 symbols into Kafka..."
-	@tsx bench/backfill.ts
-	@echo "[bench] index-events: 10,000-record MSK batch vs a plain _bulk loop..."
-	@tsx bench/index-events.ts
-	@echo "[bench] function bundles: size and cold module initialisation..."
-	@tsx bench/bundles.ts
-	@echo "[bench] lake_refresh over one simulated day on local Spark..."
-	@$(VENV_PYTHON) bench/lake_refresh.py
-	@echo "[bench] freshness: Alpaca publication -> searchable, through the real local pipeline (about 10 min)..."
-	@tsx bench/freshness.ts
+# Benchmarks run in this order by bench/run.ts, which starts the test profile's services once,
+# stops only what it started, and prints one table (bench/rows.ts). Add a benchmark here.
+BENCHES := backfill.ts index-events.ts bundles.ts lake_refresh.py freshness.ts
+
+bench: setup ## benchmarks (figures, not tests), one table at the end; services started and stopped as needed (~20 min)
+	@tsx bench/run.ts $(BENCHES)
 
 redrive: setup ## replay dead-lettered batches into their functions, idempotently: local (ARGS="--dry-run --report redrive.json") or AWS (ARGS="--aws --bucket <dead-letter bucket> --stage dev")
 	@tsx local/redrive.ts $(ARGS)
