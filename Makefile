@@ -88,5 +88,24 @@ package: $(NPM_STAMP) ## serverless package for STAGE (default dev) into .local/
 cost: $(NPM_STAMP) ## monthly cost estimate per resource of STAGE (default dev), from the packaged template
 	@tsx scripts/cost.ts --stage $${STAGE:-dev}
 
+# Day-two operations (local/ops/cli.ts); what to do when an alarm fires is in RUNBOOK.md.
+# Every one answers ARGS=--help with its options.
+.PHONY: status doctor invoke logs deploy
+
+status: $(NPM_STAMP) ## local services of each profile (up/down, pid, endpoint), ports in use, size of the local state
+	@tsx local/ops/cli.ts status $(ARGS)
+
+doctor: $(NPM_STAMP) ## check Node, Java, Maven, Python + venv, disk, ports, Chromium, cfn-lint: OK/WARN/FAIL with the fix
+	@tsx local/ops/cli.ts doctor $(ARGS)
+
+invoke: $(NPM_STAMP) ## one function once, locally, packaged environment: make invoke FN=pollBars [EVENT=event.json] [ARGS="--profile test"]
+	@tsx local/ops/cli.ts invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
+
+logs: $(NPM_STAMP) ## local function logs and EMF metrics, readable: make logs [FN=pollBars] [ARGS=--follow]; STAGE=dev: the aws logs commands
+	@tsx local/ops/cli.ts logs $(if $(FN),--fn $(FN)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
+
+deploy: $(NPM_STAMP) ## deploy to AWS: make deploy STAGE=dev|prod (checks credentials, packages, cfn-lint, then serverless deploy)
+	@tsx local/ops/cli.ts deploy $(if $(STAGE),--stage $(STAGE)) $(ARGS)
+
 clean-local: services-down ## delete all local state and downloads (.local/)
 	@rm -rf .local

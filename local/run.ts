@@ -111,7 +111,8 @@ export function localFunctionEnv(
   }
 }
 
-function readOrCreateKey(path: string): string {
+/** The profile's PII HMAC key, generated on first use (the Secrets Manager secret's stand-in). */
+export function readOrCreateKey(path: string): string {
   if (existsSync(path)) return readFileSync(path, 'utf8').trim()
   mkdirSync(dirname(path), { recursive: true })
   const key = randomBytes(32).toString('hex')
@@ -123,20 +124,24 @@ function readOrCreateKey(path: string): string {
  * Function output (Powertools JSON logs and EMF metrics) goes to a file, as CloudWatch Logs would
  * hold it; the terminal keeps the runtime's own progress lines (stderr).
  */
-export function captureFunctionOutput(path: string): () => void {
+export function captureFunctionOutput(path: string): () => Promise<void> {
   mkdirSync(dirname(path), { recursive: true })
   const file = createWriteStream(path, { flags: 'a' })
+  const finished = new Promise<void>((resolve) => file.once('close', () => resolve()))
   const original = process.stdout.write.bind(process.stdout)
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined
     return file.write(chunk, callback)
   }) as typeof process.stdout.write
   let released = false
+  // Resolves once every captured line is on disk (make invoke reads them right after).
   return () => {
-    if (released) return
-    released = true
-    process.stdout.write = original
-    file.end()
+    if (!released) {
+      released = true
+      process.stdout.write = original
+      file.end()
+    }
+    return finished
   }
 }
 

@@ -42,7 +42,8 @@ export interface EventSource {
   stop(): Promise<void>
 }
 
-function toMskRecord(message: Message): MskRecord {
+/** A consumed Kafka message as Lambda puts it into an MSK event (base64 key and value). */
+export function toMskRecord(message: Message): MskRecord {
   return {
     topic: message.topic,
     partition: message.partition,

@@ -1,0 +1,334 @@
+/**
+ * `make doctor`: is this machine ready for `make run` and `make test`? Probing (commands, files,
+ * sockets, the disk) gathers plain facts; `evaluate` turns them into OK/WARN/FAIL findings, each
+ * with the fix, and is pure so every verdict is tested on hand-written facts. FAIL means a make
+ * target will not work; WARN means something optional or self-healing (`make setup` fixes it).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { statfs } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tcpOpen } from '../services/health.ts'
+import {
+  PROFILES,
+  type Profile,
+  portsFor,
+  projectRoot,
+  servicesStatus,
+  sparkJarPaths,
+} from '../services/index.ts'
+import { kafkaProvisioned } from '../services/kafka.ts'
+import { opensearchProvisioned } from '../services/opensearch.ts'
+import { runCommand } from '../services/process.ts'
+import { pythonProvisioned } from '../services/python.ts'
+import { findChromium, findPython, findServiceJava } from '../services/toolchain.ts'
+import { formatBytes, type Paint, renderTable, stripAnsi } from './text.ts'
+
+export type Level = 'OK' | 'WARN' | 'FAIL'
+
+export interface Finding {
+  check: string
+  level: Level
+  detail: string
+  /** What to do about a WARN or FAIL. */
+  fix?: string
+}
+
+/** What the probes found: either the thing, or why not. */
+type Found<T> = { found: T } | { problem: string }
+
+export interface PortFact {
+  profile: Profile
+  what: string
+  port: number
+  inUse: boolean
+  /** In use by the process this profile started (its pid file names a live process). */
+  ours: boolean
+}
+
+export interface DoctorFacts {
+  nodeVersion: string
+  /** package.json `engines.node`, e.g. ">=22.22.0". */
+  nodeRequired: string
+  npmInstalled: boolean
+  java: Found<{ major: number; home: string }>
+  maven: Found<string>
+  sparkJars: boolean
+  python: Found<{ version: string; bin: string }>
+  venv: boolean
+  downloads: { kafka: boolean; opensearch: boolean }
+  diskFreeBytes: number
+  ports: PortFact[]
+  chromium: string | undefined
+  cfnLint: { wanted: string | undefined; installed: boolean }
+  awsCli: string | undefined
+}
+
+const GiB = 1024 ** 3
+/** Kafka, OpenSearch, pyspark and the jars take about 2 GiB; the services' data grows from there. */
+export const DISK_FAIL_BYTES = 2 * GiB
+export const DISK_WARN_BYTES = 8 * GiB
+
+/** "22.23.3" satisfies ">=22.22.0"; only the `>=` form package.json uses is understood. */
+export function satisfiesMinimum(version: string, required: string): boolean {
+  const minimum = /^>=\s*(\d+)\.(\d+)\.(\d+)$/.exec(required.trim())
+  const actual = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version.trim())
+  if (!minimum || !actual) return false
+  for (let part = 1; part <= 3; part++) {
+    const difference = Number(actual[part]) - Number(minimum[part])
+    if (difference !== 0) return difference > 0
+  }
+  return true
+}
+
+export function evaluate(facts: DoctorFacts): Finding[] {
+  const findings: Finding[] = []
+  const add = (check: string, level: Level, detail: string, fix?: string) =>
+    findings.push(fix === undefined ? { check, level, detail } : { check, level, detail, fix })
+
+  if (satisfiesMinimum(facts.nodeVersion, facts.nodeRequired)) add('node', 'OK', `Node ${facts.nodeVersion}`)
+  else
+    add(
+      'node',
+      'FAIL',
+      `Node ${facts.nodeVersion}, the project needs ${facts.nodeRequired}`,
+      'run through make (node_modules/.bin, with Node 22 from npm, goes first on PATH) after `make setup`',
+    )
+  if (facts.npmInstalled) add('npm dependencies', 'OK', 'node_modules installed (npm ci)')
+  else
+    add('npm dependencies', 'FAIL', 'node_modules is missing or older than package-lock.json', 'make setup')
+
+  if ('found' in facts.java)
+    add('java', 'OK', `Java ${facts.java.found.major} at ${facts.java.found.home} (Kafka, OpenSearch, Spark)`)
+  else
+    add(
+      'java',
+      'FAIL',
+      facts.java.problem,
+      'apt-get install openjdk-17-jre-headless, or JAVA_HOME=<a Java 17 to 23>',
+    )
+
+  if ('found' in facts.maven) add('maven', 'OK', facts.maven.found)
+  else if (facts.sparkJars)
+    add(
+      'maven',
+      'OK',
+      `not installed; not needed while the Spark jars are in .local/dist/jars (${facts.maven.problem})`,
+    )
+  else
+    add(
+      'maven',
+      'FAIL',
+      `${facts.maven.problem}; it fetches the Iceberg and SQLite jars from Maven Central`,
+      'apt-get install maven, then make setup',
+    )
+
+  if ('found' in facts.python)
+    add('python', 'OK', `Python ${facts.python.found.version} at ${facts.python.found.bin}`)
+  else add('python', 'FAIL', facts.python.problem, 'apt-get install python3 python3-venv (3.11 or newer)')
+  if (facts.venv)
+    add('python venv', 'OK', '.local/venv up to date (pyspark, pytest, moto) with the Spark jars')
+  else
+    add(
+      'python venv',
+      'WARN',
+      '.local/venv missing, stale or without the Spark jars',
+      'make setup (pyspark is ~300 MB, first run only)',
+    )
+
+  const missing = (['kafka', 'opensearch'] as const).filter((name) => !facts.downloads[name])
+  if (missing.length === 0) add('downloads', 'OK', 'Kafka and OpenSearch in .local/dist')
+  else
+    add(
+      'downloads',
+      'WARN',
+      `not downloaded yet: ${missing.join(', ')}`,
+      'make setup (or any make target that needs them)',
+    )
+
+  const free = formatBytes(facts.diskFreeBytes)
+  if (facts.diskFreeBytes < DISK_FAIL_BYTES)
+    add(
+      'disk',
+      'FAIL',
+      `${free} free where .local/ lives`,
+      'free some space, or make clean-local (deletes all local state)',
+    )
+  else if (facts.diskFreeBytes < DISK_WARN_BYTES)
+    add(
+      'disk',
+      'WARN',
+      `${free} free where .local/ lives: enough to start, little for data`,
+      'free some space',
+    )
+  else add('disk', 'OK', `${free} free`)
+
+  for (const profile of PROFILES) {
+    const ports = facts.ports.filter((port) => port.profile === profile)
+    const foreign = ports.filter((port) => port.inUse && !port.ours)
+    const ours = ports.filter((port) => port.inUse && port.ours)
+    if (foreign.length > 0)
+      add(
+        `ports (${profile})`,
+        'WARN',
+        `taken by a process this profile did not start: ${foreign.map((port) => `${port.port} (${port.what})`).join(', ')}`,
+        `find it with \`ss -ltnp 'sport = :${foreign[0]?.port}'\`; a healthy Kafka/OpenSearch there is reused, anything else makes the start fail`,
+      )
+    else
+      add(
+        `ports (${profile})`,
+        'OK',
+        ours.length > 0
+          ? `${ours.map((port) => port.port).join(', ')} held by this profile's services; the rest free`
+          : `${ports.map((port) => port.port).join(', ')} free`,
+      )
+  }
+
+  if (facts.chromium) add('browser', 'OK', `Chromium at ${facts.chromium}`)
+  else
+    add(
+      'browser',
+      'WARN',
+      'no system Chromium: the dashboard browser test (make integration) needs it',
+      'make browser (apt-get install chromium)',
+    )
+
+  if (facts.cfnLint.installed)
+    add('cfn-lint', 'OK', `cfn-lint${facts.cfnLint.wanted ? ` ${facts.cfnLint.wanted}` : ''} in .local/tools`)
+  else
+    add(
+      'cfn-lint',
+      'WARN',
+      `cfn-lint${facts.cfnLint.wanted ? ` ${facts.cfnLint.wanted}` : ''} not installed yet (the contract tests lint the packaged templates)`,
+      'make setup (scripts/cfn-lint.sh --install-only)',
+    )
+
+  if (facts.awsCli) add('aws cli', 'OK', facts.awsCli)
+  else
+    add(
+      'aws cli',
+      'WARN',
+      'no `aws` on PATH: only make deploy needs it (the lake code upload after each deploy)',
+      'install AWS CLI v2 before deploying',
+    )
+  return findings
+}
+
+export function exitCodeOf(findings: readonly Finding[]): number {
+  return findings.some((finding) => finding.level === 'FAIL') ? 1 : 0
+}
+
+export function renderFindings(findings: readonly Finding[], paint: Paint): string {
+  const colour = { OK: 'green', WARN: 'yellow', FAIL: 'red' } as const
+  const table = renderTable(
+    ['', 'check', 'detail'],
+    findings.map((finding) => [paint(colour[finding.level], finding.level), finding.check, finding.detail]),
+  )
+  const fixes = findings
+    .filter((finding) => finding.fix !== undefined)
+    .map((finding) => `  ${paint(colour[finding.level], finding.level)} ${finding.check}: ${finding.fix}`)
+  const counts = (['OK', 'WARN', 'FAIL'] as const)
+    .map((level) => `${findings.filter((finding) => finding.level === level).length} ${level}`)
+    .join(', ')
+  return [table, ...(fixes.length > 0 ? ['', 'To fix:', ...fixes] : []), '', counts].join('\n')
+}
+
+async function found<T>(probe: () => Promise<T>): Promise<Found<T>> {
+  try {
+    return { found: await probe() }
+  } catch (error) {
+    return { problem: (error as Error).message.split('\n')[0] ?? String(error) }
+  }
+}
+
+async function firstLine(command: string, args: string[]): Promise<string | undefined> {
+  try {
+    const result = await runCommand(command, args)
+    return result.code === 0 ? stripAnsi(result.output).trim().split('\n')[0] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function cfnLintFacts(): DoctorFacts['cfnLint'] {
+  const script = readFileSync(join(projectRoot, 'scripts', 'cfn-lint.sh'), 'utf8')
+  const wanted = /^CFN_LINT_VERSION=([\w.]+)/m.exec(script)?.[1]
+  const venv = join(projectRoot, '.local', 'tools', 'cfn-lint')
+  const installed =
+    wanted !== undefined
+      ? existsSync(join(venv, `.installed-${wanted}`))
+      : existsSync(venv) && readdirSync(venv).some((name) => name.startsWith('.installed-'))
+  return { wanted, installed }
+}
+
+/** As the Makefile decides: the npm ci stamp exists and is newer than package.json and its lock. */
+function npmUpToDate(): boolean {
+  const stamp = join(projectRoot, 'node_modules', '.installed')
+  if (!existsSync(stamp)) return false
+  const installed = statSync(stamp).mtimeMs
+  return ['package.json', 'package-lock.json'].every(
+    (file) => statSync(join(projectRoot, file)).mtimeMs <= installed,
+  )
+}
+
+async function portFacts(): Promise<PortFact[]> {
+  const perProfile = await Promise.all(
+    PROFILES.map(async (profile) => {
+      const ports = portsFor(profile)
+      const status = await servicesStatus(profile)
+      const kafkaOurs = status.kafka.pid !== undefined
+      const opensearchOurs = status.opensearch.pid !== undefined
+      const list = [
+        { what: 'Kafka broker', port: ports.kafka, ours: kafkaOurs },
+        { what: 'Kafka controller', port: ports.kafkaController, ours: kafkaOurs },
+        { what: 'OpenSearch HTTP', port: ports.opensearch, ours: opensearchOurs },
+        { what: 'OpenSearch transport', port: ports.opensearchTransport, ours: opensearchOurs },
+      ]
+      return Promise.all(
+        list.map(async (entry) => {
+          const inUse = await tcpOpen('127.0.0.1', entry.port, 500)
+          return { profile, what: entry.what, port: entry.port, inUse, ours: inUse && entry.ours }
+        }),
+      )
+    }),
+  )
+  return perProfile.flat()
+}
+
+export async function gatherFacts(): Promise<DoctorFacts> {
+  const packageJson = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+    engines?: { node?: string }
+  }
+  const disk = await statfs(
+    existsSync(join(projectRoot, '.local')) ? join(projectRoot, '.local') : projectRoot,
+  )
+  const [java, maven, python, ports, awsCli] = await Promise.all([
+    found(async () => {
+      const java = await findServiceJava('Kafka and OpenSearch')
+      return { major: java.major, home: java.home }
+    }),
+    found(async () => {
+      const line = await firstLine('mvn', ['-v'])
+      if (line === undefined) throw new Error('`mvn` is not on PATH')
+      return line
+    }),
+    found(findPython),
+    portFacts(),
+    firstLine('aws', ['--version']),
+  ])
+  return {
+    nodeVersion: process.versions.node,
+    nodeRequired: packageJson.engines?.node ?? '>=22.0.0',
+    npmInstalled: npmUpToDate(),
+    java,
+    maven,
+    sparkJars: sparkJarPaths().every((path) => existsSync(path)),
+    python,
+    venv: pythonProvisioned(),
+    downloads: { kafka: kafkaProvisioned(), opensearch: opensearchProvisioned() },
+    diskFreeBytes: disk.bavail * disk.bsize,
+    ports,
+    chromium: findChromium(),
+    cfnLint: cfnLintFacts(),
+    awsCli,
+  }
+}

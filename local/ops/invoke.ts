@@ -1,0 +1,283 @@
+/**
+ * `make invoke FN=pollBars [EVENT=event.json]`: one function, once, on the local runtime, with
+ * the environment of the packaged service. `serverless invoke local` cannot resolve the template's
+ * CloudFormation references (the MSK brokers, the buckets, the secrets); here, as in `make run`,
+ * the literal values of the packaged function's environment are kept and the references become
+ * the local stand-ins of `localFunctionEnv` (the profile's Kafka, OpenSearch, buckets, PII key)
+ * and the bundled market simulators.
+ *
+ * Without EVENT a function gets what its trigger would send: a scheduled function the rule's
+ * input or an EventBridge scheduled event; an MSK consumer a batch of the newest records of its
+ * topics (the sinks are idempotent, so re-delivering them is safe); anything else `{}`. A
+ * CloudFormation custom resource needs a real request (with a response URL): EVENT is required.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import type { KafkaConnection } from '../../functions/shared/kafka.ts'
+import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import type { MskEvent } from '../../functions/shared/msk.ts'
+import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
+import { applySearchConfig } from '../../functions/shared/search-templates.ts'
+import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
+import { toMskEvent } from '../event-source/delivery.ts'
+import { toMskRecord } from '../event-source/emulator.ts'
+import { earliestOffsets, endOffsets, readRange } from '../kafka-read.ts'
+import { loadFunction } from '../lambda.ts'
+import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from '../run.ts'
+import { scheduledEvent } from '../schedules.ts'
+import { type Profile, projectRoot, startServices } from '../services/index.ts'
+import { startAlpacaSimulator } from '../simulators/alpaca.ts'
+import { startCoinApiSimulator } from '../simulators/coinapi.ts'
+import {
+  type CfnTemplate,
+  eventSourceMappings,
+  functionTimeouts,
+  packageService,
+  schedules,
+} from '../template.ts'
+
+/** Records per partition in the default MSK batch: enough to exercise a consumer, small to read. */
+export const DEFAULT_BATCH_PER_PARTITION = 10n
+
+/** Keys of the packaged environment that mean nothing inside this process. */
+const PROCESS_ONLY_KEYS = new Set(['NODE_OPTIONS'])
+
+export interface FunctionSpec {
+  name: string
+  logicalId: string
+  /** The packaged Environment.Variables, intrinsics and all. */
+  environment: Record<string, unknown>
+  timeoutSeconds: number
+}
+
+/** `poll-bars`, `PollBars` or `pollBars` -> the function key of the template, or undefined. */
+export function resolveFunctionName(template: CfnTemplate, wanted: string): string | undefined {
+  const key = wanted.replace(/[-_]/g, '').toLowerCase()
+  return Object.keys(functionTimeouts(template)).find((name) => name.toLowerCase() === key)
+}
+
+export function functionSpec(template: CfnTemplate, name: string): FunctionSpec {
+  const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`
+  const resource = template.Resources[logicalId]
+  if (!resource) throw new Error(`no function ${name} (${logicalId}) in the packaged template`)
+  const environment =
+    (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}
+  return { name, logicalId, environment, timeoutSeconds: functionTimeouts(template)[name] ?? 6 }
+}
+
+/**
+ * The environment the function gets: its packaged literals, then the local stand-ins on top.
+ * A CloudFormation reference with no stand-in is left out and named in `unresolved` (the local
+ * function reads its local equivalent instead: RAW_DIR for RAW_BUCKET, and so on).
+ */
+export function invokeEnvironment(
+  packaged: Record<string, unknown>,
+  local: Record<string, string>,
+): { env: Record<string, string>; unresolved: string[] } {
+  const env: Record<string, string> = {}
+  const unresolved: string[] = []
+  for (const [key, value] of Object.entries(packaged)) {
+    if (PROCESS_ONLY_KEYS.has(key) || key in local) continue
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      env[key] = String(value)
+    else unresolved.push(key)
+  }
+  return { env: { ...env, ...local }, unresolved: unresolved.sort() }
+}
+
+export type EventPlan =
+  | { kind: 'scheduled'; rule: string; input: unknown }
+  | { kind: 'msk'; topics: string[] }
+  | { kind: 'empty' }
+  | { kind: 'needs-event'; reason: string }
+
+/** What a function's trigger would send it, from the packaged template. */
+export function defaultEventPlan(template: CfnTemplate, name: string): EventPlan {
+  const schedule = schedules(template).find(
+    (candidate) => candidate.target.kind === 'function' && candidate.target.name === name,
+  )
+  if (schedule) return { kind: 'scheduled', rule: schedule.rule, input: schedule.input }
+  const mapping = eventSourceMappings(template).find((candidate) => candidate.functionName === name)
+  if (mapping) return { kind: 'msk', topics: mapping.topics }
+  const logicalId = functionSpec(template, name).logicalId
+  const customResource = Object.entries(template.Resources).find(
+    ([, resource]) =>
+      resource.Type.startsWith('Custom::') &&
+      JSON.stringify(resource.Properties?.ServiceToken ?? null).includes(`"${logicalId}"`),
+  )
+  if (customResource)
+    return {
+      kind: 'needs-event',
+      reason: `${name} serves the CloudFormation custom resource ${customResource[0]}: give it a request with EVENT=<file.json>`,
+    }
+  return { kind: 'empty' }
+}
+
+/** Whether the function talks to Kafka or OpenSearch (then the profile's services must run). */
+export function needsServices(spec: FunctionSpec): boolean {
+  return 'KAFKA_BROKERS' in spec.environment || 'OPENSEARCH_URL' in spec.environment
+}
+
+export interface InvokeOptions {
+  fn: string
+  /** A JSON file with the event; without it, {@link defaultEventPlan}. */
+  eventFile?: string
+  profile: Profile
+  stage: string
+  log: (line: string) => void
+}
+
+export interface InvokeOutcome {
+  name: string
+  event: unknown
+  ok: boolean
+  result?: unknown
+  error?: string
+  durationMs: number
+  /** The function log file and where this invocation's lines start in it. */
+  logFile: string
+  logOffset: number
+}
+
+async function newestRecords(kafka: KafkaConnection, topics: string[], name: string): Promise<MskEvent> {
+  const [starts, ends] = await Promise.all([earliestOffsets(kafka, topics), endOffsets(kafka, topics)])
+  const records = []
+  for (const topic of topics) {
+    const end = ends.get(topic) ?? []
+    const start = starts.get(topic) ?? []
+    const from = end.map((offset, partition) => {
+      const floor = start[partition] ?? 0n
+      return offset - DEFAULT_BATCH_PER_PARTITION > floor ? offset - DEFAULT_BATCH_PER_PARTITION : floor
+    })
+    records.push(...(await readRange(kafka, topic, from, end)).map(toMskRecord))
+  }
+  return toMskEvent(records, {
+    eventSourceArn: `arn:aws:kafka:local:000000000000:cluster/local/${name}`,
+    bootstrapServers: kafka.KAFKA_BROKERS.join(','),
+  })
+}
+
+/** Runs the function once; never throws for the function's own failure (that is the outcome). */
+export async function invokeOnce(options: InvokeOptions): Promise<InvokeOutcome> {
+  const { log } = options
+  const paths = localPaths(options.profile)
+  const template = await packageService(
+    projectRoot,
+    join(paths.packageDir, options.stage),
+    options.stage,
+    log,
+  )
+  const name = resolveFunctionName(template, options.fn)
+  if (!name)
+    throw new Error(
+      `no function "${options.fn}" in the ${options.stage} package; functions: ${Object.keys(functionTimeouts(template)).join(', ')}`,
+    )
+  const spec = functionSpec(template, name)
+  const plan: EventPlan = options.eventFile ? { kind: 'empty' } : defaultEventPlan(template, name)
+  if (plan.kind === 'needs-event') throw new Error(plan.reason)
+
+  const cleanups: Array<() => Promise<void> | void> = []
+  try {
+    let services = { kafka: '127.0.0.1:0', opensearch: 'http://127.0.0.1:0' }
+    if (needsServices(spec)) {
+      log(
+        `${name} talks to Kafka or OpenSearch: starting the ${options.profile} profile's services (they keep running; make services-down stops them)...`,
+      )
+      services = await startServices(options.profile, { log })
+      const kafka: KafkaConnection = {
+        KAFKA_BROKERS: [services.kafka],
+        KAFKA_AUTH: 'none',
+        AWS_REGION: 'local',
+      }
+      await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+      await applySearchConfig(
+        createOpenSearchClient({
+          OPENSEARCH_URL: services.opensearch,
+          OPENSEARCH_AUTH: 'none',
+          AWS_REGION: 'local',
+        }),
+        { replicas: 0, log: () => {} },
+      )
+    }
+    const local = localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey))
+    if ('ALPACA_DATA_URL' in spec.environment) {
+      if (process.env.ALPACA_DATA_URL) local.ALPACA_DATA_URL = process.env.ALPACA_DATA_URL
+      else {
+        const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
+        cleanups.push(() => simulator.close())
+        local.ALPACA_DATA_URL = simulator.url
+        log(`alpaca: bundled simulator on ${simulator.url} (set ALPACA_DATA_URL to use another server)`)
+      }
+    }
+    if ('COINAPI_URL' in spec.environment) {
+      if (process.env.COINAPI_URL) local.COINAPI_URL = process.env.COINAPI_URL
+      else {
+        const simulator = await startCoinApiSimulator({ seed: Number(process.env.COINAPI_SIM_SEED ?? 7) })
+        cleanups.push(() => simulator.close())
+        local.COINAPI_URL = simulator.url
+        log(`coinapi: bundled simulator on ${simulator.url} (set COINAPI_URL to use another server)`)
+      }
+      local.COINAPI_KEY = process.env.COINAPI_KEY || 'local-simulator-key'
+    }
+    const { env, unresolved } = invokeEnvironment(spec.environment, local)
+    if (unresolved.length > 0)
+      log(`not set locally (CloudFormation references with a local equivalent): ${unresolved.join(', ')}`)
+    // The functions read their configuration from the environment at cold start, as on Lambda.
+    Object.assign(process.env, env)
+
+    let event: unknown
+    if (options.eventFile) event = JSON.parse(readFileSync(options.eventFile, 'utf8'))
+    else if (plan.kind === 'scheduled') event = plan.input ?? scheduledEvent(plan.rule, new Date())
+    else if (plan.kind === 'msk') {
+      event = await newestRecords(
+        { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' },
+        plan.topics,
+        name,
+      )
+    } else event = {}
+    log(`event: ${describeEvent(plan, options.eventFile, event)}`)
+
+    const fn = await loadFunction(projectRoot, name, spec.timeoutSeconds)
+    const logOffset = existsSync(paths.functionLog) ? statSync(paths.functionLog).size : 0
+    const restore = captureFunctionOutput(paths.functionLog)
+    const started = Date.now()
+    try {
+      const result = await fn.invoke(event)
+      return {
+        name,
+        event,
+        ok: true,
+        result,
+        durationMs: Date.now() - started,
+        logFile: paths.functionLog,
+        logOffset,
+      }
+    } catch (error) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+      return {
+        name,
+        event,
+        ok: false,
+        error: message,
+        durationMs: Date.now() - started,
+        logFile: paths.functionLog,
+        logOffset,
+      }
+    } finally {
+      await restore()
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+  }
+}
+
+function describeEvent(plan: EventPlan, file: string | undefined, event: unknown): string {
+  if (file) return `from ${file}`
+  if (plan.kind === 'scheduled')
+    return plan.input === undefined ? `a scheduled event of ${plan.rule}` : `the input of ${plan.rule}`
+  if (plan.kind === 'msk') {
+    const count = Object.values((event as MskEvent).records).flat().length
+    return `an MSK batch of the newest ${count} records of ${plan.topics.join(', ')}${count === 0 ? ' (the topics are empty)' : ''}`
+  }
+  return '{}'
+}
