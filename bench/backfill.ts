@@ -18,6 +18,7 @@ import { ensureTopics } from '../functions/shared/kafka-admin.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { startServices } from '../local/services/index.ts'
 import { startAlpacaSimulator } from '../local/simulators/alpaca.ts'
+import { reportRows } from './rows.ts'
 
 const { values } = parseArgs({
   options: {
@@ -99,6 +100,19 @@ console.log(`  simulator requests  ${simulator.stats().requests}`)
 console.log(
   `  fits one invocation ${complete && seconds * 1000 < timeoutMs ? 'yes' : 'NO'} (timeout ${timeoutMs / 1000} s, ${((seconds * 1000 * 100) / timeoutMs).toFixed(0)}% used)`,
 )
+
+const fits = complete && seconds * 1000 < timeoutMs
+reportRows([
+  {
+    figure: `backfill ${hours} h x ${symbolCount} symbols -> Kafka`,
+    project: summary.emitted / seconds,
+    peer: null,
+    ratio: null,
+    aim: `fits one ${timeoutMs / 1000} s invocation (${seconds.toFixed(0)} s)`,
+    unit: 'records/s',
+    met: fits,
+  },
+])
 
 await producer.close()
 await simulator.close()

@@ -13,7 +13,7 @@ if [ ! -f "$lake/catalog.db" ]; then
 fi
 jars="$root/.local/dist/jars/iceberg-spark-runtime-3.5_2.12-1.10.0.jar,$root/.local/dist/jars/sqlite-jdbc-3.51.1.0.jar"
 export PYTHONPATH="$root/emr" TZ=UTC PYSPARK_PYTHON="$root/.local/venv/bin/python" PYSPARK_DRIVER_PYTHON="$root/.local/venv/bin/python"
-exec "$root/.local/venv/bin/spark-submit" --master 'local[*]' --jars "$jars" --conf spark.ui.enabled=false \
+exec "$root/.local/venv/bin/spark-submit" --master 'local[*]' --jars "$jars" --conf spark.ui.enabled=false --conf spark.ui.showConsoleProgress=false \
   --conf spark.driver.extraJavaOptions=-Dlog4j2.level=error \
   "$root/emr/jobs/query.py" --sql "$sql" \
   --catalog-impl jdbc --warehouse "$lake/warehouse" --jdbc-uri "jdbc:sqlite:$lake/catalog.db" --master 'local[*]' 2> >(grep -v -E '^(WARN|[0-9/]+ [0-9:]+ (WARN|INFO))' >&2)

@@ -1,7 +1,8 @@
 """One SparkSession builder for every job, on EMR Serverless and locally.
 
 The Iceberg catalog is always named ``glue_catalog`` and is the default catalog, so SQL says
-``crypto_db.bars_1m`` in both worlds: on EMR it is the AWS Glue Data Catalog
+``<database>.bars_1m`` in both worlds (``crypto_db`` locally, the stage's database on AWS,
+``DATABASE`` below): on EMR it is the AWS Glue Data Catalog
 (``--catalog-impl glue``), locally an Iceberg JDBC catalog on SQLite (``--catalog-impl jdbc``).
 """
 
@@ -12,7 +13,9 @@ import os
 from dataclasses import dataclass
 
 CATALOG = "glue_catalog"
-DATABASE = "crypto_db"
+# The contract's crypto_db. On AWS each stage has its own Glue database (crypto_db_<stage>, set by
+# the EMR application as LAKE_DATABASE), so two stages can share an account.
+DATABASE = os.environ.get("LAKE_DATABASE", "crypto_db")
 
 _CATALOG_IMPLS = {
     "glue": "org.apache.iceberg.aws.glue.GlueCatalog",
@@ -92,6 +95,9 @@ def spark_conf(options: CatalogOptions) -> dict[str, str]:
         conf["spark.sql.shuffle.partitions"] = str(options.shuffle_partitions or 4)
         conf["spark.default.parallelism"] = str(options.shuffle_partitions or 4)
         conf["spark.ui.enabled"] = "false"
+        # The stage progress bars flood a terminal (make run, make query, benchmarks) and say
+        # nothing the job's own lines do not; EMR has no terminal to draw them on.
+        conf["spark.ui.showConsoleProgress"] = "false"
         conf["spark.sql.adaptive.coalescePartitions.enabled"] = "true"
     elif options.shuffle_partitions:
         conf["spark.sql.shuffle.partitions"] = str(options.shuffle_partitions)
@@ -126,5 +132,8 @@ def build_session(options: CatalogOptions, app_name: str):
     for key, value in spark_conf(options).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if options.master and options.master.startswith("local"):
+        # Spark's INFO/WARN chatter buries the job's output locally; errors still show.
+        spark.sparkContext.setLogLevel("ERROR")
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {CATALOG}.{DATABASE}")
     return spark

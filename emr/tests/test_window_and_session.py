@@ -46,6 +46,7 @@ def test_glue_and_jdbc_catalogs_share_the_name_and_default():
     assert glue["spark.sql.defaultCatalog"] == jdbc["spark.sql.defaultCatalog"] == "glue_catalog"
     assert jdbc["spark.sql.shuffle.partitions"] == "4"
     assert "spark.sql.shuffle.partitions" not in glue
+    assert jdbc["spark.ui.showConsoleProgress"] == "false"
 
 
 def test_a_jdbc_catalog_with_its_tables_skips_the_start_up_check_that_pins_a_read_snapshot(tmp_path):
