@@ -9,7 +9,8 @@
  * Without EVENT a function gets what its trigger would send: a scheduled function the rule's
  * input or an EventBridge scheduled event; an MSK consumer a batch of the newest records of its
  * topics (the sinks are idempotent, so re-delivering them is safe); anything else `{}`. A
- * CloudFormation custom resource needs a real request (with a response URL): EVENT is required.
+ * CloudFormation custom resource (a request with a response URL) and a state machine's task (an
+ * event built from the state's Parameters) have no default: EVENT is required.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -97,8 +98,11 @@ export function defaultEventPlan(template: CfnTemplate, name: string): EventPlan
     (candidate) => candidate.target.kind === 'function' && candidate.target.name === name,
   )
   if (schedule) return { kind: 'scheduled', rule: schedule.rule, input: schedule.input }
-  const mapping = eventSourceMappings(template).find((candidate) => candidate.functionName === name)
-  if (mapping) return { kind: 'msk', topics: mapping.topics }
+  // One mapping per topic group: the default batch takes from every topic the function consumes.
+  const topics = eventSourceMappings(template)
+    .filter((candidate) => candidate.functionName === name)
+    .flatMap((mapping) => mapping.topics)
+  if (topics.length > 0) return { kind: 'msk', topics: [...new Set(topics)] }
   const logicalId = functionSpec(template, name).logicalId
   const customResource = Object.entries(template.Resources).find(
     ([, resource]) =>
@@ -109,6 +113,16 @@ export function defaultEventPlan(template: CfnTemplate, name: string): EventPlan
     return {
       kind: 'needs-event',
       reason: `${name} serves the CloudFormation custom resource ${customResource[0]}: give it a request with EVENT=<file.json>`,
+    }
+  const stateMachine = Object.entries(template.Resources).find(
+    ([, resource]) =>
+      resource.Type === 'AWS::StepFunctions::StateMachine' &&
+      JSON.stringify(resource.Properties?.DefinitionString ?? null).includes(logicalId),
+  )
+  if (stateMachine)
+    return {
+      kind: 'needs-event',
+      reason: `${name} is a task of the state machine ${stateMachine[0]}, which builds its event from the state's Parameters: give it one with EVENT=<file.json>`,
     }
   return { kind: 'empty' }
 }

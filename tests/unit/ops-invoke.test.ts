@@ -50,7 +50,27 @@ const TEMPLATE: CfnTemplate = {
         Topics: ['crypto.bars'],
       },
     },
+    IndexEventsEventSourceMappingTrades: {
+      Type: 'AWS::Lambda::EventSourceMapping',
+      Properties: {
+        FunctionName: { 'Fn::GetAtt': ['IndexEventsLambdaFunction', 'Arn'] },
+        Topics: ['crypto.trades'],
+      },
+    },
     LakeWindowLambdaFunction: { Type: 'AWS::Lambda::Function', Properties: {} },
+    LakeRefreshStateMachine: {
+      Type: 'AWS::StepFunctions::StateMachine',
+      Properties: {
+        DefinitionString: {
+          'Fn::Sub': [
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: a Fn::Sub placeholder, not JavaScript's.
+            '{"States":{"ResolveWindow":{"Resource":"${fn}"}}}',
+            { fn: { 'Fn::GetAtt': ['LakeWindowLambdaFunction', 'Arn'] } },
+          ],
+        },
+      },
+    },
+    SimulateTradesLambdaFunction: { Type: 'AWS::Lambda::Function', Properties: {} },
     CreateTopicsLambdaFunction: { Type: 'AWS::Lambda::Function', Properties: {} },
     KafkaTopics: {
       Type: 'Custom::KafkaTopics',
@@ -91,8 +111,16 @@ describe('make invoke', () => {
       rule: 'PollBarsEventsRuleSchedule1',
       input: undefined,
     })
-    expect(defaultEventPlan(TEMPLATE, 'indexEvents')).toEqual({ kind: 'msk', topics: ['crypto.bars'] })
-    expect(defaultEventPlan(TEMPLATE, 'lakeWindow')).toEqual({ kind: 'empty' })
+    expect(defaultEventPlan(TEMPLATE, 'indexEvents')).toEqual({
+      kind: 'msk',
+      topics: ['crypto.bars', 'crypto.trades'],
+    })
+    expect(defaultEventPlan(TEMPLATE, 'simulateTrades')).toEqual({ kind: 'empty' })
+    expect(defaultEventPlan(TEMPLATE, 'lakeWindow')).toEqual({
+      kind: 'needs-event',
+      reason:
+        "lakeWindow is a task of the state machine LakeRefreshStateMachine, which builds its event from the state's Parameters: give it one with EVENT=<file.json>",
+    })
     expect(defaultEventPlan(TEMPLATE, 'createTopics')).toEqual({
       kind: 'needs-event',
       reason:
