@@ -4,6 +4,8 @@
 #   scripts/cfn-lint.sh <template.json> [more cfn-lint args]
 #   scripts/cfn-lint.sh --install-only
 set -euo pipefail
+# --help: the comment block above is the help; print it instead of acting.
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 
 CFN_LINT_VERSION=1.58.0
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

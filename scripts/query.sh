@@ -3,6 +3,8 @@
 # table. Usage: scripts/query.sh "SELECT * FROM crypto_db.bars_1h LIMIT 10" [profile]
 # (make query SQL="..." calls this). Profile: run (default) or test; LAKE_DIR overrides the lake directory.
 set -euo pipefail
+# --help: the comment block above is the help; print it instead of acting.
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 sql="${1:?usage: scripts/query.sh \"SQL\" [profile]}"
 profile="${2:-${PROFILE:-run}}"

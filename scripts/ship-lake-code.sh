@@ -6,6 +6,8 @@
 #   s3://<LakeCodeBucket>/emr/contracts/*.json     the contracts the refresh validates against
 # Usage: scripts/ship-lake-code.sh <stage> [region]
 set -euo pipefail
+# --help: the comment block above is the help; print it instead of acting.
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 stage="${1:?usage: scripts/ship-lake-code.sh <stage> [region]}"
 region="${2:-${AWS_REGION:-us-east-1}}"
