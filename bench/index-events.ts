@@ -20,13 +20,14 @@ import { toBulkDoc } from '../functions/index-events/core.ts'
 import type { AssetEvent, BarEvent, TradeEvent } from '../functions/shared/contracts.ts'
 import { decodeRecord } from '../functions/shared/decode-record.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
-import { bulkBody, createOpenSearchClient } from '../functions/shared/opensearch.ts'
+import { BULK_RESPONSE_FIELDS, bulkBody, createOpenSearchClient } from '../functions/shared/opensearch.ts'
 import { loadFunction } from '../local/lambda.ts'
 import { projectRoot, startServices } from '../local/services/index.ts'
 import { reportRows } from './rows.ts'
 
 const RECORDS = 10_000
-const ROUNDS = 3
+/** Timed rounds, each a handler invocation next to a plain bulk: the node's load drifts between rounds. */
+const ROUNDS = 5
 /**
  * Plain-bulk shapes tried on this node (documents per request x requests in flight): the fastest
  * is the baseline, so the ratio is to what the node does at its best, not to one arbitrary shape.
@@ -201,7 +202,9 @@ async function main() {
     return toBulkDoc(decoded.topic, decoded.event, PII_KEY)
   })
   const bulkOnce = async (body: Array<Record<string, unknown>>) => {
-    const response = await client.bulk({ body })
+    // The same response fields index-events asks for: a baseline that parses a 2 MB answer it does
+    // not read would flatter the handler.
+    const response = await client.bulk({ body, filter_path: BULK_RESPONSE_FIELDS })
     // As in index-events, a bar the node already holds at its revision (every round after the
     // first, on both sides) is a version conflict, not an error.
     const items = response.body.items as Array<{ index?: { error?: { type?: string } } }>
@@ -226,41 +229,54 @@ async function main() {
 
   const rssBefore = process.memoryUsage().rss
   const handler = await loadFunction(projectRoot, 'indexEvents', 120)
-  let heapPeak = 0
-  let rssPeak = 0
-  const sampler = setInterval(() => {
-    const usage = process.memoryUsage()
-    heapPeak = Math.max(heapPeak, usage.heapUsed)
-    rssPeak = Math.max(rssPeak, usage.rss)
-  }, 2)
   const invokeHandler = async () => {
     const response = (await handler.invoke(batch)) as KafkaBatchResponse
     if (response.batchItemFailures.length > 0)
       throw new Error(`handler failed items: ${JSON.stringify(response)}`)
   }
+  let heapPeak = 0
+  let rssPeak = 0
+  let sampler: NodeJS.Timeout | undefined
 
   try {
-    // Warm-up: templates, the monthly indices, the JIT, connections.
+    // Warm-up: templates, the monthly indices, the JIT, connections; each bulk shape twice, and
+    // the fastest becomes the baseline.
     await invokeHandler()
     const shapes = BULK_SHAPES.map((shape) => ({ shape, run: plainBulkOf(shape), times: [] as number[] }))
-    for (const shape of shapes) await shape.run()
-    const handlerTimes: number[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      let t = performance.now()
-      await invokeHandler()
-      handlerTimes.push(performance.now() - t)
+    for (let i = 0; i < 2; i++) {
       for (const shape of shapes) {
-        t = performance.now()
+        const t = performance.now()
         await shape.run()
         shape.times.push(performance.now() - t)
       }
     }
-    clearInterval(sampler)
     const best = shapes.reduce((a, b) => (median(b.times) < median(a.times) ? b : a))
-    const bulkTimes = best.times
     const bestLabel = `${best.shape.docs} docs x ${best.shape.inFlight} in flight`
+    // Timed rounds: the handler next to the baseline; the ratio is the median of the rounds' ratios,
+    // which the node's drifting load (other processes on the machine) moves least.
+    const handlerTimes: number[] = []
+    const bulkTimes: number[] = []
+    const ratios: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      let t = performance.now()
+      await invokeHandler()
+      handlerTimes.push(performance.now() - t)
+      t = performance.now()
+      await best.run()
+      bulkTimes.push(performance.now() - t)
+      ratios.push((bulkTimes.at(-1) as number) / (handlerTimes.at(-1) as number))
+    }
+    // Memory on one more invocation, sampled apart from the timed rounds (sampling costs CPU).
+    sampler = setInterval(() => {
+      const usage = process.memoryUsage()
+      heapPeak = Math.max(heapPeak, usage.heapUsed)
+      rssPeak = Math.max(rssPeak, usage.rss)
+    }, 5)
+    await invokeHandler()
+    clearInterval(sampler)
     const handlerRate = records.length / (median(handlerTimes) / 1000)
     const bulkRate = records.length / (median(bulkTimes) / 1000)
+    const ratio = median(ratios)
     const counts = records.reduce<Record<string, number>>((acc, r) => {
       acc[r.topic] = (acc[r.topic] ?? 0) + 1
       return acc
@@ -269,13 +285,13 @@ async function main() {
       `index-events benchmark — ${records.length} records (${Object.entries(counts)
         .map(([topic, n]) => `${topic} ${n}`)
         .join(', ')}), node ${url}, median of ${ROUNDS} rounds`,
-      `  handler (decode, validate, tokenize, icons, _bulk, item checks): ${handlerRate.toFixed(0)} records/s  (${handlerTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
       ...shapes.map(
         (shape) =>
-          `  plain _bulk, ${`${shape.shape.docs} docs x ${shape.shape.inFlight} in flight:`.padEnd(48)}${(records.length / (median(shape.times) / 1000)).toFixed(0)} records/s  (${shape.times.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+          `  warm-up plain _bulk, ${`${shape.shape.docs} docs x ${shape.shape.inFlight} in flight:`.padEnd(34)}${(records.length / (median(shape.times) / 1000)).toFixed(0)} records/s  (${shape.times.map((t) => t.toFixed(0)).join(' / ')} ms)`,
       ),
-      `  plain _bulk baseline (fastest shape, ${bestLabel}): ${bulkRate.toFixed(0)} records/s`,
-      `  ratio handler / plain _bulk: ${(handlerRate / bulkRate).toFixed(2)}  (aim >= 0.80)`,
+      `  handler (decode, validate, tokenize, icons, _bulk, item checks): ${handlerRate.toFixed(0)} records/s  (${handlerTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+      `  plain _bulk baseline (fastest shape, ${bestLabel}):   ${bulkRate.toFixed(0)} records/s  (${bulkTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+      `  ratio handler / plain _bulk, median of the rounds' ratios: ${ratio.toFixed(2)}  (${ratios.map((r) => r.toFixed(2)).join(' / ')}; aim >= 0.80)`,
       `  decode + validation: ${decodeNs.toFixed(0)} ns/record; JSON.parse alone: ${parseNs.toFixed(0)} ns/record; ratio ${(decodeNs / parseNs).toFixed(1)}x`,
       `  handler peak memory: heap used ${mib(heapPeak)}, RSS ${mib(rssPeak)} (RSS before loading the handler ${mib(rssBefore)}; process max RSS ${mib(process.resourceUsage().maxRSS * 1024)})`,
     ]
@@ -286,10 +302,10 @@ async function main() {
         project: handlerRate,
         peer: bulkRate,
         peerLabel: `plain _bulk, ${bestLabel}`,
-        ratio: handlerRate / bulkRate,
+        ratio,
         aim: '>= 0.8x',
         unit: 'records/s',
-        met: handlerRate / bulkRate >= 0.8,
+        met: ratio >= 0.8,
       },
       {
         figure: 'decode + validate per record',

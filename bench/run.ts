@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { projectRoot, startServices } from '../local/services/index.ts'
 import { formatTable, ROWS_FILE_ENV, readRows } from './rows.ts'
 
@@ -38,7 +38,12 @@ function runOne(file: string): Promise<{ code: number; seconds: number }> {
     const child = spawn(command, args, {
       cwd: projectRoot,
       stdio: 'inherit',
-      env: { ...process.env, [ROWS_FILE_ENV]: rowsFile },
+      // node_modules/.bin first: the project's Node 22 (the `node` devDependency) runs tsx, as in make.
+      env: {
+        ...process.env,
+        PATH: `${join(projectRoot, 'node_modules', '.bin')}${delimiter}${process.env.PATH ?? ''}`,
+        [ROWS_FILE_ENV]: rowsFile,
+      },
     })
     child.on('error', (error) => {
       console.error(error)

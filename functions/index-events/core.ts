@@ -66,6 +66,7 @@ export function toBulkDoc(
   event: BarEvent | TradeEvent | AssetEvent,
   piiKey: string,
   iconUrl?: string,
+  token: (value: string) => string = (value) => tokenize(piiKey, value),
 ): BulkDoc {
   switch (topic) {
     case TOPICS.bars: {
@@ -85,9 +86,9 @@ export function toBulkDoc(
         id: trade.event_id,
         doc: {
           ...trade,
-          user_name_token: tokenize(piiKey, user_name),
-          user_email_token: tokenize(piiKey, user_email),
-          document_id_token: tokenize(piiKey, document_id),
+          user_name_token: token(user_name),
+          user_email_token: token(user_email),
+          document_id_token: token(document_id),
           ...(iconUrl === undefined ? {} : { asset_icon_url: iconUrl }),
         },
       }
@@ -97,6 +98,23 @@ export function toBulkDoc(
       // One document per asset: the latest fetch replaces the previous one.
       return { index: ASSETS_INDEX, id: asset.asset_id, doc: { ...asset } }
     }
+  }
+}
+
+/**
+ * `tokenize` with the tokens of one batch remembered: a batch holds many trades of the same
+ * users, and an HMAC per personal field per trade was the largest CPU cost after decoding.
+ * Per batch, so the memory is bounded by the batch and the key can change between invocations.
+ */
+export function batchTokenizer(piiKey: string): (value: string) => string {
+  const tokens = new Map<string, string>()
+  return (value) => {
+    let token = tokens.get(value)
+    if (token === undefined) {
+      token = tokenize(piiKey, value)
+      tokens.set(value, token)
+    }
+    return token
   }
 }
 
@@ -152,6 +170,7 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
     }
   }
   const icons = await iconsForTrades(valid, deps)
+  const token = batchTokenizer(deps.piiKey)
   let pending: Pending[] = valid.map(({ record, topic, event }) => ({
     record,
     doc: toBulkDoc(
@@ -159,6 +178,7 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
       event,
       deps.piiKey,
       topic === TOPICS.trades ? icons.get(baseAssetOf((event as TradeEvent).symbol)) : undefined,
+      token,
     ),
   }))
 

@@ -1,12 +1,19 @@
 import type { Client } from '@opensearch-project/opensearch'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { decodeRecord, indexEvents, MAX_VALUE_BYTES, toBulkDoc } from '../../functions/index-events/core.ts'
+import {
+  batchTokenizer,
+  decodeRecord,
+  indexEvents,
+  MAX_VALUE_BYTES,
+  toBulkDoc,
+} from '../../functions/index-events/core.ts'
 import {
   type BulkDoc,
   type BulkItemResult,
   openSearchIndex,
   type SearchIndex,
 } from '../../functions/shared/opensearch.ts'
+import { tokenize } from '../../functions/shared/pii.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
@@ -337,9 +344,11 @@ describe('indexEvents with bar revisions', () => {
 describe('openSearchIndex bulk actions', () => {
   it('sends a versioned document with version_type external, the others without a version', async () => {
     const bodies: unknown[][] = []
+    const filters: unknown[] = []
     const client = {
-      async bulk({ body }: { body: unknown[] }) {
+      async bulk({ body, filter_path }: { body: unknown[]; filter_path?: string }) {
         bodies.push(body)
+        filters.push(filter_path)
         return { body: { items: [{ index: { status: 201 } }, { index: { status: 201 } }] } }
       },
     } as unknown as Client
@@ -362,6 +371,8 @@ describe('openSearchIndex bulk actions', () => {
         { b: 2 },
       ],
     ])
+    // The response carries only what the item checks read.
+    expect(filters).toEqual(['items.*.status,items.*.error.type,items.*.error.reason'])
   })
 
   it('passes a version conflict through as the item result', async () => {
@@ -390,5 +401,21 @@ describe('openSearchIndex bulk actions', () => {
         error: { type: 'version_conflict_engine_exception', reason: 'current version [2] is higher' },
       },
     ])
+  })
+})
+
+describe('batchTokenizer', () => {
+  it('gives the tokens tokenize gives, each value hashed once per batch', () => {
+    const key = 'k'.repeat(64)
+    const token = batchTokenizer(key)
+    for (const value of [
+      'Maria Souza',
+      'maria@example.com',
+      'Maria Souza',
+      '52998224725',
+      'maria@example.com',
+    ])
+      expect(token(value)).toBe(tokenize(key, value))
+    expect(batchTokenizer('other'.repeat(8))('Maria Souza')).not.toBe(token('Maria Souza'))
   })
 })
