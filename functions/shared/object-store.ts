@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import type { Dirent } from 'node:fs'
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
 
 /** A listed object: its key and when it was last written (S3 `LastModified`, a file's mtime). */
 export interface ObjectInfo {
@@ -143,10 +143,29 @@ export function fileObjectStore(root: string): ObjectStore {
   return store
 }
 
-export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({})): ObjectStore {
+/**
+ * The S3 client module, imported on first use rather than at module load: it is the heaviest
+ * import of several functions' cold start, and locally (RAW_DIR) or in functions that touch S3
+ * only on some invocations it is never needed at all.
+ */
+let s3Module: Promise<typeof import('@aws-sdk/client-s3')> | undefined
+const loadS3 = () => {
+  s3Module ??= import('@aws-sdk/client-s3')
+  return s3Module
+}
+
+export function s3ObjectStore(bucket: string, givenClient?: S3Client): ObjectStore {
+  let client = givenClient
+  /** The client module's commands and the client, built once per store on first use. */
+  const s3 = async () => {
+    const commands = await loadS3()
+    client ??= new commands.S3Client({})
+    return { ...commands, client }
+  }
   const store: ObjectStore = {
     async put(key, body, contentType) {
       assertRelativeKey(key)
+      const { PutObjectCommand, client } = await s3()
       // Encryption is the bucket's default (SSE-KMS with the project key), enforced by its policy.
       await client.send(
         new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }),
@@ -157,6 +176,7 @@ export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({}
     },
     async getVersioned(key) {
       assertRelativeKey(key)
+      const { GetObjectCommand, client } = await s3()
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
         const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array()
@@ -168,6 +188,7 @@ export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({}
     },
     async putIfVersion(key, body, etag, options = {}) {
       assertRelativeKey(key)
+      const { PutObjectCommand, client } = await s3()
       try {
         const out = await client.send(
           new PutObjectCommand({
@@ -190,6 +211,7 @@ export function s3ObjectStore(bucket: string, client: S3Client = new S3Client({}
       return (await store.listObjects(prefix)).map((object) => object.key)
     },
     async listObjects(prefix) {
+      const { ListObjectsV2Command, client } = await s3()
       const objects: ObjectInfo[] = []
       let token: string | undefined
       do {

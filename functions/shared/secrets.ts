@@ -2,11 +2,22 @@
  * Secrets come from Secrets Manager on AWS (fetched once per container) and from the
  * environment locally; a function asks for one and does not care which.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import * as z from 'zod'
 
 let client: SecretsManagerClient | undefined
 const cache = new Map<string, Promise<string>>()
+
+/**
+ * The Secrets Manager client module is imported on the first secret actually fetched, not at
+ * module load: locally (and whenever the value comes from the environment) it is never needed,
+ * and it is a large part of a cold start.
+ */
+async function fetchSecret(arn: string): Promise<string | undefined> {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager')
+  client ??= new SecretsManagerClient({})
+  return (await client.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString
+}
 
 export function readSecret(source: { value?: string | undefined; arn?: string | undefined }, name: string) {
   if (source.value) return Promise.resolve(source.value)
@@ -14,10 +25,9 @@ export function readSecret(source: { value?: string | undefined; arn?: string | 
   const arn = source.arn
   let pending = cache.get(arn)
   if (!pending) {
-    client ??= new SecretsManagerClient({})
-    pending = client.send(new GetSecretValueCommand({ SecretId: arn })).then((out) => {
-      if (!out.SecretString) throw new Error(`${name}: secret ${arn} has no string value`)
-      return out.SecretString
+    pending = fetchSecret(arn).then((value) => {
+      if (!value) throw new Error(`${name}: secret ${arn} has no string value`)
+      return value
     })
     // A failed fetch must not poison the container: the next invocation tries again.
     pending.catch(() => cache.delete(arn))
