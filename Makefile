@@ -88,6 +88,15 @@ package: $(NPM_STAMP) ## serverless package for STAGE (default dev) into .local/
 cost: $(NPM_STAMP) ## monthly cost estimate per resource of STAGE (default dev), from the packaged template
 	@tsx scripts/cost.ts --stage $${STAGE:-dev}
 
+# History on demand (state-machines/backfill-bars.asl.yml): locally on the run profile against the
+# Alpaca simulator (or ALPACA_DATA_URL), or the deployed state machine with STAGE=. ARGS=--help.
+.PHONY: backfill lake-refresh
+backfill: setup ## past bars into Kafka, index and lake: make backfill SYMBOLS=BTC/USD,ETH/USD START=2026-11-23T00:00:00Z END=2026-11-30T00:00:00Z [STAGE=dev]
+	@tsx local/backfill.ts $(if $(SYMBOLS),--symbols $(SYMBOLS)) $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
+
+lake-refresh: setup ## the lake-refresh state machine over a window: make lake-refresh WINDOW=2026-11-30T00:00:00Z/2026-12-01T00:00:00Z [STAGE=dev]
+	@tsx local/lake-refresh-cli.ts $(if $(WINDOW),--window $(WINDOW)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
+
 # Day-two operations (local/ops/cli.ts); what to do when an alarm fires is in RUNBOOK.md.
 # Every one answers ARGS=--help with its options.
 .PHONY: status doctor invoke logs deploy

@@ -6,6 +6,7 @@
  *   - `arn:aws:states:::sns:publish`                    -> a line in `.local/<profile>/notifications.log`
  *   - `arn:aws:states:::aws-sdk:s3:putObject`           -> a file in the bucket's local directory
  *   - a Lambda function ARN                             -> the function's real handler (local/lambda.ts)
+ *   - `arn:aws:states:::states:startExecution.sync:2`  -> the named definition, run here to its end
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -99,6 +100,17 @@ export const LOCAL_REFERENCES: LocalReferences = {
   LakeBucket: 'local-lake',
   PiiHmacSecret: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:local-pii',
   AlarmTopic: 'arn:aws:sns:us-east-1:000000000000:local-alarms',
+  'BackfillBarsLambdaFunction.Arn': 'arn:aws:lambda:us-east-1:000000000000:function:backfillBars',
+  // A state machine's Ref is its ARN; the name after `stateMachine:` is its definition's file.
+  LakeRefreshStateMachine: 'arn:aws:states:us-east-1:000000000000:stateMachine:lake-refresh',
+}
+
+/** A function's `timeout` from its functions/<name>/function.yml (the packaged value), 30 s when it has none. */
+function functionTimeoutSeconds(name: string): number {
+  const folder = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+  const path = join(projectRoot, 'functions', folder, 'function.yml')
+  const declared = (readDefinition(path) as Record<string, { timeout?: unknown }>)[name]?.timeout
+  return typeof declared === 'number' ? declared : 30
 }
 
 export function emrOptions(lake: LocalLake): LocalEmrOptions {
@@ -138,6 +150,43 @@ function publishLocally(path: string) {
 
 export type Handler = (input: unknown) => Promise<unknown> | unknown
 
+interface LocalState {
+  Type: string
+  Resource?: string
+  ItemProcessor?: { States: Record<string, LocalState> }
+  Iterator?: { States: Record<string, LocalState> }
+}
+
+/** Every Task state with a Resource, those inside Map processors included, by name. */
+function tasksOf(definition: {
+  States: Record<string, LocalState>
+}): Array<[string, LocalState & { Resource: string }]> {
+  const found: Array<[string, LocalState & { Resource: string }]> = []
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type === 'Task' && state.Resource)
+      found.push([name, state as LocalState & { Resource: string }])
+    const nested = state.ItemProcessor ?? state.Iterator
+    if (nested) found.push(...tasksOf(nested))
+  }
+  return found
+}
+
+/**
+ * `startExecution.sync:2`: the child definition (the name after `stateMachine:` in its ARN) run
+ * here to its end, answering as Step Functions does: the execution's description, its output
+ * parsed; a failed child fails the Task with the child's error.
+ */
+function startExecutionLocally(lake: LocalLake): Handler {
+  return async (input) => {
+    const { StateMachineArn, Input } = input as { StateMachineArn: string; Input?: Json }
+    const name = StateMachineArn.split(':').pop() ?? ''
+    const result = await runStateMachine(name, Input ?? {}, lake)
+    if (result.status === 'FAILED')
+      throw Object.assign(new Error(result.error?.message ?? `${name} failed`), { name: 'States.TaskFailed' })
+    return { StateMachineArn, Status: 'SUCCEEDED', Output: result.output ?? null }
+  }
+}
+
 /** `s3:putObject` into the local directory of the bucket it names (the raw bucket only). */
 function putObjectLocally(buckets: Record<string, string>): Handler {
   return async (input) => {
@@ -164,22 +213,25 @@ function useRawDir(rawDir: string) {
 
 /** The local handler of every Task state, chosen by its Resource. */
 export async function localHandlers(
-  definition: { States: Record<string, { Type: string; Resource?: string }> },
+  definition: { States: Record<string, LocalState> },
   lake: LocalLake,
   given: Record<string, Handler> = {},
 ): Promise<Record<string, Handler>> {
   const handlers: Record<string, Handler> = {}
   const emr = localEmr(emrOptions(lake))
   const sns = publishLocally(lake.notificationsLog)
-  for (const [name, state] of Object.entries(definition.States)) {
-    if (state.Type !== 'Task' || !state.Resource || given[name]) continue
+  for (const [name, state] of tasksOf(definition)) {
+    if (given[name]) continue
     if (state.Resource === 'arn:aws:states:::emr-serverless:startJobRun.sync') handlers[name] = emr
     else if (state.Resource === 'arn:aws:states:::sns:publish') handlers[name] = sns
     else if (state.Resource === 'arn:aws:states:::aws-sdk:s3:putObject')
       handlers[name] = putObjectLocally({ [LOCAL_REFERENCES.RawBucket ?? '']: lake.rawDir })
+    else if (state.Resource === 'arn:aws:states:::states:startExecution.sync:2')
+      handlers[name] = startExecutionLocally(lake)
     else if (state.Resource.startsWith('arn:aws:lambda:')) {
       useRawDir(lake.rawDir)
-      const fn = await loadFunction(projectRoot, state.Resource.split(':').pop() ?? '', 30)
+      const functionName = state.Resource.split(':').pop() ?? ''
+      const fn = await loadFunction(projectRoot, functionName, functionTimeoutSeconds(functionName))
       handlers[name] = (input) => fn.invoke(input)
     } else throw new Error(`state ${name}: no local handler for ${state.Resource}`)
   }
@@ -208,10 +260,28 @@ export async function runStateMachine(
     retryDelayMs?: number
     /** Stand-ins for some Task states, by state name (tests of the definition's control flow). */
     handlers?: Record<string, Handler>
+    /** Told every Task's output as it succeeds, by state name (progress of a long execution). */
+    onTaskOutput?: (state: string, output: unknown) => void
+    /** Aborts the execution (`make backfill` stopped halfway, in tests). */
+    signal?: AbortSignal
   } = {},
 ): Promise<RunResult> {
   const definition = loadDefinition(join(projectRoot, 'state-machines', `${name}.asl.yml`), LOCAL_REFERENCES)
-  const handlers = { ...(await localHandlers(definition, lake, options.handlers)), ...options.handlers }
+  const given = { ...(await localHandlers(definition, lake, options.handlers)), ...options.handlers }
+  const { onTaskOutput, signal } = options
+  // As after StopExecution on AWS: a Task in flight runs to its end, no Task starts any more
+  // (the local runtime's abort alone would let a Map go on with its next items).
+  const handlers = Object.fromEntries(
+    Object.entries(given).map(([state, handler]): [string, Handler] => [
+      state,
+      async (input) => {
+        if (signal?.aborted) throw Object.assign(new Error('execution stopped'), { name: 'States.Aborted' })
+        const output = await handler(input)
+        onTaskOutput?.(state, output)
+        return output
+      },
+    ]),
+  )
   const retryable = Object.entries(definition.States)
     .filter(([, state]) => 'Retry' in (state as object))
     .map(([state]) => state)
@@ -226,6 +296,8 @@ export async function runStateMachine(
     context: { State: { RetryCount: 0 } },
   }
   const execution = machine.run(input, runOptions)
+  if (signal?.aborted) execution.abort()
+  signal?.addEventListener('abort', () => execution.abort(), { once: true })
   const states: string[] = []
   const collect = (async () => {
     for await (const event of execution.eventLogs) {

@@ -126,6 +126,7 @@ const FUNCTION_ROLES: Record<string, string> = {
   ApplySearchConfigLambdaFunction: 'ApplySearchConfigRole',
   CreateTopicsLambdaFunction: 'CreateTopicsRole',
   LakeWindowLambdaFunction: 'LakeWindowRole',
+  BackfillBarsLambdaFunction: 'BackfillBarsRole',
   KafkaBootstrapBrokersFunction: 'KafkaBootstrapBrokersRole',
   MacieClassificationJobFunction: 'MacieClassificationJobRole',
 }
@@ -135,6 +136,13 @@ const SERVICE_FUNCTIONS = Object.keys(FUNCTION_ROLES).filter((id) => id.endsWith
 
 /** Each role's Kafka data-plane actions, all of them (the resources are checked separately). */
 const KAFKA_ACTIONS: Record<string, string[]> = {
+  BackfillBarsRole: [
+    'kafka-cluster:Connect',
+    'kafka-cluster:DescribeCluster',
+    'kafka-cluster:DescribeTopic',
+    'kafka-cluster:WriteData',
+    'kafka-cluster:WriteDataIdempotently',
+  ],
   PollBarsRole: [
     'kafka-cluster:Connect',
     'kafka-cluster:DescribeCluster',
@@ -513,6 +521,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       const topicArn = (topic: string) => `:topic/crypto-data-lake-${stage}/\${ClusterUuid}/${topic}"`
       for (const [role, topic] of [
         ['PollBarsRole', 'crypto.bars'],
+        ['BackfillBarsRole', 'crypto.bars'],
         ['SimulateTradesRole', 'crypto.trades'],
         ['RefreshAssetsRole', 'crypto.assets'],
       ] as const) {
@@ -566,7 +575,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         }
       }
       expect(Object.fromEntries(readers)).toEqual({
-        AlpacaSecret: ['PollBarsRole', 'SimulateTradesRole'],
+        AlpacaSecret: ['BackfillBarsRole', 'PollBarsRole', 'SimulateTradesRole'],
         CoinApiSecret: ['RefreshAssetsRole'],
         PiiHmacSecret: ['IndexEventsRole', 'LakeJobRole'],
       })
@@ -678,6 +687,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
     it('starts the producers and the event sources only once the topics exist', () => {
       for (const id of [
         'PollBarsLambdaFunction',
+        'BackfillBarsLambdaFunction',
         'SimulateTradesLambdaFunction',
         'RefreshAssetsLambdaFunction',
         ...resourcesOfType(template(), 'AWS::Lambda::EventSourceMapping').map(([mapping]) => mapping),
@@ -1179,8 +1189,13 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         machines()
           .map(([, r]) => r.Properties?.StateMachineName)
           .sort(),
-      ).toEqual([`crypto-data-lake-${stage}-lake-maintenance`, `crypto-data-lake-${stage}-lake-refresh`])
-      for (const [id, r] of machines())
+      ).toEqual([
+        `crypto-data-lake-${stage}-backfill-bars`,
+        `crypto-data-lake-${stage}-lake-maintenance`,
+        `crypto-data-lake-${stage}-lake-refresh`,
+      ])
+      // backfill-bars has a role of its own (tests/contract/backfill.test.ts).
+      for (const [id, r] of machines().filter(([id]) => id !== 'BackfillBarsStateMachine'))
         expect(getAttOf(r.Properties?.RoleArn), id).toEqual(['LakeStateMachineRole', 'Arn'])
     })
 

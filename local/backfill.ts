@@ -1,0 +1,304 @@
+/**
+ * `make backfill`: the backfill-bars state machine (state-machines/backfill-bars.asl.yml) with a
+ * progress bar, either on the local runtime (the real definition and function, real Kafka and
+ * OpenSearch of a profile, the bars' event sources so index-events and land-raw consume what it
+ * produces, the Alpaca simulator or ALPACA_DATA_URL, then the real lake-refresh on local Spark),
+ * or, with `--stage`, the deployed state machine followed through its execution history.
+ *
+ *   tsx local/backfill.ts --symbols BTC/USD,ETH/USD --start 2026-11-23T00:00:00Z --end 2026-11-30T00:00:00Z
+ */
+import { join } from 'node:path'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
+import { TOPICS } from '../functions/shared/contracts.ts'
+import type { KafkaConnection } from '../functions/shared/kafka.ts'
+import { ensureTopics } from '../functions/shared/kafka-admin.ts'
+import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
+import { applySearchConfig } from '../functions/shared/search-templates.ts'
+import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
+import { startAndFollow } from './deployed-execution.ts'
+import { type EventSource, startEventSource } from './event-source/emulator.ts'
+import { loadFunction } from './lambda.ts'
+import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
+import { isProfile, type Profile, projectRoot, startServices } from './services/index.ts'
+import { startAlpacaSimulator } from './simulators/alpaca.ts'
+import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
+import { eventSourceMappings, functionTimeouts, packageService } from './template.ts'
+
+export const STATE_MACHINE = 'backfill-bars'
+
+/** Chunks done out of the plan, bars emitted and their rate: the same figures locally and from AWS. */
+export interface BackfillProgress {
+  total?: number
+  done: number
+  skipped: number
+  bars: number
+  startedAt: number
+}
+
+/**
+ * Folds the outputs of the backfill's states into its progress: the plan (`Plan`, raw or under
+ * `plan` after its ResultPath) gives the total, each `Chunk` a chunk done and its bars.
+ */
+export function progressOf(clock: () => number = Date.now) {
+  const progress: BackfillProgress = { done: 0, skipped: 0, bars: 0, startedAt: clock() }
+  return {
+    progress,
+    observe(state: string, output: unknown) {
+      if (state === 'Plan') {
+        const plan = ((output as { plan?: BackfillPlan }).plan ?? output) as BackfillPlan
+        if (Array.isArray(plan?.chunks)) progress.total = plan.chunks.length
+      }
+      if (state === 'Chunk') {
+        const chunk = output as { status?: string; emitted?: number }
+        progress.done++
+        if (chunk.status === 'skipped') progress.skipped++
+        else progress.bars += chunk.emitted ?? 0
+      }
+    },
+    /** `[#######.............] chunks 7/20 (2 skipped done before) | 20,160 bars | 3,051 bars/s | 6.6 s` */
+    line(now: number = clock()): string {
+      const seconds = Math.max(0.001, (now - progress.startedAt) / 1000)
+      const total = progress.total
+      const width = 20
+      const filled = total ? Math.round((progress.done / total) * width) : 0
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`
+      const skipped = progress.skipped > 0 ? ` (${progress.skipped} skipped: done before)` : ''
+      return `${bar} chunks ${progress.done}/${total ?? '?'}${skipped} | ${progress.bars.toLocaleString('en-US')} bars | ${Math.round(progress.bars / seconds).toLocaleString('en-US')} bars/s | ${seconds.toFixed(1)} s`
+    },
+  }
+}
+
+export interface LocalBackfillOptions {
+  profile: Profile
+  stage?: string
+  /** Alpaca base URL; default ALPACA_DATA_URL, else the bundled simulator. */
+  alpacaUrl?: string
+  /**
+   * Run the bars' event sources (index-events, land-raw) while the backfill runs, as `make run`
+   * does; without them nothing lands, so the input must say `"refreshLake": false`.
+   */
+  eventSources?: boolean
+  /** Retry waits of the top-level states (AwaitLanded waits for land-raw's batch window). */
+  retryDelayMs?: number
+  signal?: AbortSignal
+  onTaskOutput?: (state: string, output: unknown) => void
+  log: (line: string) => void
+}
+
+/** The local backfill: services, topics, search templates, simulator, event sources, then the state machine. */
+export async function runLocalBackfill(
+  input: Record<string, unknown>,
+  options: LocalBackfillOptions,
+): Promise<RunResult> {
+  const { log } = options
+  const paths = localPaths(options.profile)
+  const stage = options.stage ?? 'dev'
+  const services = await startServices(options.profile, { log })
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => services.stop()]
+  try {
+    const kafka: KafkaConnection = {
+      KAFKA_BROKERS: [services.kafka],
+      KAFKA_AUTH: 'none',
+      AWS_REGION: 'local',
+    }
+    await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+    const search = createOpenSearchClient({
+      OPENSEARCH_URL: services.opensearch,
+      OPENSEARCH_AUTH: 'none',
+      AWS_REGION: 'local',
+    })
+    // The indices a backfill creates (old months too) follow the same templates as the live ones.
+    await applySearchConfig(search, { replicas: 0, log: (line) => log(`opensearch: ${line}`) })
+    let alpacaUrl = options.alpacaUrl ?? process.env.ALPACA_DATA_URL
+    if (alpacaUrl) log(`alpaca: using ${alpacaUrl}`)
+    else {
+      const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
+      cleanups.push(() => simulator.close())
+      alpacaUrl = simulator.url
+      log(`alpaca: bundled simulator on ${alpacaUrl} (set ALPACA_DATA_URL to use another server)`)
+    }
+    // The functions read their configuration from the environment at cold start, as on Lambda.
+    Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {
+      ALPACA_DATA_URL: alpacaUrl,
+    })
+    const restoreStdout = captureFunctionOutput(paths.functionLog)
+    cleanups.push(restoreStdout)
+    log(`function logs and metrics: ${paths.functionLog}`)
+
+    if (options.eventSources ?? true) {
+      const template = await packageService(projectRoot, join(paths.packageDir, stage), stage, log)
+      const timeouts = functionTimeouts(template)
+      for (const mapping of eventSourceMappings(template).filter((m) => m.topics.includes(TOPICS.bars))) {
+        const target = await loadFunction(
+          projectRoot,
+          mapping.functionName,
+          timeouts[mapping.functionName] ?? 6,
+        )
+        const source: EventSource = await startEventSource({
+          name: mapping.functionName,
+          kafka,
+          topics: mapping.topics,
+          // The groups of `make run`: what one consumed, the other does not consume again.
+          groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
+          batchSize: mapping.batchSize,
+          batchWindowMs: mapping.batchWindowMs,
+          maximumRetryAttempts: mapping.maximumRetryAttempts,
+          bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
+          invoke: (event) => target.invoke(event) as Promise<never>,
+          onFailure: async (records, reason) => {
+            throw new Error(`${mapping.functionName}: ${records.length} records failed for good (${reason})`)
+          },
+          log: (line) => log(`${mapping.functionName}: ${line}`),
+        })
+        cleanups.push(() => source.stop())
+        log(`event source: ${mapping.functionName} on ${mapping.topics.join(',')}`)
+      }
+    }
+    return await runStateMachine(STATE_MACHINE, input as never, localLake(options.profile), {
+      retryDelayMs: options.retryDelayMs ?? 10_000,
+      onTaskOutput: options.onTaskOutput,
+      signal: options.signal,
+    })
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+  }
+}
+
+/** The deployed state machine of `stage`, followed to its end with the same progress. */
+export async function runDeployedBackfill(
+  input: Record<string, unknown>,
+  stage: string,
+  onStateOutput: (state: string, output: unknown) => void,
+) {
+  return startAndFollow(`crypto-data-lake-${stage}-${STATE_MACHINE}`, input, {
+    onEvent: (event) => {
+      if (event.type.endsWith('StateExited') && event.state) onStateOutput(event.state, event.output)
+    },
+  })
+}
+
+const isoInstant = (text: string) => {
+  if (Number.isNaN(Date.parse(text)) || !/^\d{4}-\d{2}-\d{2}T/.test(text))
+    throw new InvalidArgumentError('expected an ISO-8601 time such as 2026-11-23T00:00:00Z.')
+  return text
+}
+
+async function main(argv: string[]) {
+  const program = new Command()
+    .name('backfill')
+    .description(
+      'Load a past window of 1-minute Alpaca bars into crypto.bars, the index and the lake (the backfill-bars state machine).\n' +
+        'Locally: the real definition on the local runtime against the simulator (or ALPACA_DATA_URL), then lake-refresh on local Spark.\n' +
+        'With --stage: starts the deployed state machine and follows its execution. Done chunks are never fetched again.',
+    )
+    .option(
+      '--symbols <list>',
+      'comma-separated pairs (default: the live poller SYMBOLS, BTC/USD,LTC/USD locally)',
+    )
+    .option('--start <iso>', 'first minute (default: end minus 7 days)', isoInstant)
+    .option('--end <iso>', 'exclusive end (default: the start of the current hour)', isoInstant)
+    .option('--chunk-minutes <n>', 'minutes per chunk (default: whole hours near 30,000 bars)', (v) => {
+      const n = Number(v)
+      if (!Number.isInteger(n) || n < 1 || n > 1440) throw new InvalidArgumentError('expected 1..1440.')
+      return n
+    })
+    .option(
+      '--no-refresh-lake',
+      'stop after loading Kafka (and, through the event sources, the index and the raw zone)',
+    )
+    .option(
+      '--stage <stage>',
+      'start the deployed state machine of this stage instead (AWS credentials from the usual chain)',
+    )
+    .addOption(
+      new Option('--profile <profile>', 'local environment: run (make run), test or chaos')
+        .default('run')
+        .argParser((value: string): Profile => {
+          if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
+          return value
+        }),
+    )
+    .showHelpAfterError()
+    .parse(argv)
+  const opts = program.opts<{
+    symbols?: string
+    start?: string
+    end?: string
+    chunkMinutes?: number
+    refreshLake: boolean
+    stage?: string
+    profile: Profile
+  }>()
+  const input: Record<string, unknown> = {
+    ...(opts.symbols
+      ? {
+          symbols: opts.symbols
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        }
+      : {}),
+    ...(opts.start ? { start: opts.start } : {}),
+    ...(opts.end ? { end: opts.end } : {}),
+    ...(opts.chunkMinutes ? { chunkMinutes: opts.chunkMinutes } : {}),
+    ...(opts.refreshLake ? {} : { refreshLake: false }),
+  }
+  const log = (line: string) =>
+    process.stderr.write(`[backfill ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+  const tracker = progressOf()
+  const tty = process.stderr.isTTY
+  let shown = ''
+  const show = () => {
+    const line = tracker.line()
+    if (tty) process.stderr.write(`\r${line}\x1b[K`)
+    else if (line !== shown) process.stderr.write(`${line}\n`)
+    shown = line
+  }
+  const onOutput = (state: string, output: unknown) => {
+    tracker.observe(state, output)
+    if (state === 'Plan' || state === 'Chunk') show()
+    else if (tty) process.stderr.write('\n')
+    if (state === 'RefreshWindow' || state === 'AwaitLanded') log(`${state} done`)
+  }
+  log(`input ${JSON.stringify(input)}`)
+  if (opts.stage) {
+    const finished = await runDeployedBackfill(input, opts.stage, onOutput)
+    if (tty) process.stderr.write('\n')
+    log(
+      `${finished.status}: ${finished.executionArn}${finished.error ? ` ${finished.error}: ${finished.cause}` : ''}`,
+    )
+    return finished.status === 'SUCCEEDED' ? 0 : 1
+  }
+  const abort = new AbortController()
+  process.once('SIGINT', () => {
+    log('SIGINT: stopping; the chunks done so far are kept, the same command resumes after them')
+    abort.abort()
+  })
+  const result = await runLocalBackfill(input, {
+    profile: opts.profile,
+    log: (line) => {
+      if (tty && shown) process.stderr.write('\n')
+      log(line)
+    },
+    onTaskOutput: onOutput,
+    signal: abort.signal,
+  })
+  if (tty) process.stderr.write('\n')
+  log(
+    result.status === 'SUCCEEDED'
+      ? `succeeded: ${tracker.line()}`
+      : `FAILED: ${result.error?.name}: ${result.error?.message} (states ${result.states.join(' > ')})`,
+  )
+  return result.status === 'SUCCEEDED' ? 0 : 1
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`backfill: ${error.message}\n`)
+      process.exit(1)
+    },
+  )
+}
