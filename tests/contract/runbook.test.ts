@@ -87,7 +87,11 @@ describe.each(['dev', 'prod'] as const)('alarms of the packaged %s stage', (stag
       const description = alarm.Properties?.AlarmDescription
       const anchor = typeof description === 'string' ? RUNBOOK_LINK.exec(description)?.[1] : undefined
       if (!anchor) {
-        problems.push(`${id}: description does not end with " - Runbook: RUNBOOK.md#<section>"`)
+        // Say which section to link when the runbook already has one naming the alarm.
+        const named = alarmSections.find((section) => section.body.includes(`\`${id}\``))
+        problems.push(
+          `${id}: description does not end with " - Runbook: RUNBOOK.md#${named?.anchor ?? '<section>'}"${named ? '' : ' (and RUNBOOK.md has no section naming it)'}`,
+        )
         continue
       }
       linked.add(anchor)
