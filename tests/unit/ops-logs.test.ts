@@ -2,7 +2,13 @@ import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { formatLogLine, formatTime, offsetOfLastLines, readLinesFrom } from '../../local/ops/logs.ts'
+import {
+  followLines,
+  formatLogLine,
+  formatTime,
+  offsetOfLastLines,
+  readLinesFrom,
+} from '../../local/ops/logs.ts'
 import { paintWith } from '../../local/ops/text.ts'
 
 const plain = paintWith(false)
@@ -117,6 +123,25 @@ describe('reading the log file', () => {
     const seen: string[] = []
     readLinesFrom(file, 100, (line) => seen.push(line))
     expect(seen).toEqual(['a'])
+  })
+
+  it('follows lines appended after it started, until aborted', async () => {
+    const file = join(dir, 'follow.ndjson')
+    writeFileSync(file, 'old\n')
+    const seen: string[] = []
+    const stop = new AbortController()
+    const following = followLines(
+      file,
+      4,
+      (line) => {
+        seen.push(line)
+        if (line === 'second') stop.abort()
+      },
+      stop.signal,
+    )
+    appendFileSync(file, 'first\nsecond\n')
+    await following
+    expect(seen).toEqual(['first', 'second'])
   })
 
   it('finds where the last n lines start', () => {
