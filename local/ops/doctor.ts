@@ -178,7 +178,7 @@ export function evaluate(facts: DoctorFacts): Finding[] {
         `ports (${profile})`,
         'OK',
         ours.length > 0
-          ? `${ours.map((port) => port.port).join(', ')} held by this profile's services; the rest free`
+          ? `${ours.map((port) => port.port).join(', ')} held by this profile's services${ours.length < ports.length ? '; the rest free' : ''}`
           : `${ports.map((port) => port.port).join(', ')} free`,
       )
   }

@@ -113,6 +113,15 @@ describe('doctor', () => {
     })
   })
 
+  it('says nothing of free ports when the profile holds them all', () => {
+    const ports = freePorts().map((port) =>
+      port.profile === 'run' ? { ...port, inUse: true, ours: true } : port,
+    )
+    expect(evaluate({ ...healthy(), ports }).find((finding) => finding.check === 'ports (run)')?.detail).toBe(
+      "19092, 19093, 19200, 19300 held by this profile's services",
+    )
+  })
+
   it('gives every WARN and FAIL its fix, and counts them', () => {
     const findings = evaluate({ ...healthy(), chromium: undefined, nodeVersion: '18.0.0' })
     expect(findings.filter((finding) => finding.level !== 'OK').every((finding) => finding.fix)).toBe(true)
