@@ -48,6 +48,8 @@ export function progressOf(clock: () => number = Date.now) {
       if (state === 'Plan') {
         const plan = ((output as { plan?: BackfillPlan }).plan ?? output) as BackfillPlan
         if (Array.isArray(plan?.chunks)) progress.total = plan.chunks.length
+        // The rate counts from the plan: services, packaging and cold starts are not the backfill's.
+        progress.startedAt = clock()
       }
       if (state === 'Chunk') {
         const chunk = output as { status?: string; emitted?: number }

@@ -14,7 +14,7 @@ import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, optional, SymbolsEnv } from '
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
 import { fileObjectStore, s3ObjectStore } from '../shared/object-store.ts'
-import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
+import { logger, MetricUnit, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import { logRetry } from '../shared/scheduled.ts'
 import { readAlpacaKeys } from '../shared/secrets.ts'
@@ -74,6 +74,7 @@ async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMil
   if (request.action === 'plan') {
     const plan = planBackfill(request.input, new Date(request.now), config.SYMBOLS)
     logger.info('backfill planned', { ...plan, chunks: plan.chunks.length })
+    metrics.addMetric('BackfillChunksPlanned', MetricUnit.Count, plan.chunks.length)
     return plan
   }
   if (request.action === 'landed') {
@@ -81,6 +82,7 @@ async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMil
       progress,
       listMarkers: (prefix) => raw.listObjects(prefix),
     })
+    metrics.addMetric('BackfillHoursNotLanded', MetricUnit.Count, missing.length)
     if (missing.length > 0)
       throw new BarsNotLandedYet(`${missing.length} hour(s) not landed yet, first ${missing[0]}`)
     return { landed: true }
@@ -105,6 +107,11 @@ async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMil
     isRequestRejected,
     log: (message, fields) => logger.warn(message, fields),
   })
+  metrics.addMetric(
+    result.status === 'skipped' ? 'BackfillChunksSkipped' : 'BackfillChunksDone',
+    MetricUnit.Count,
+    1,
+  )
   logger.info('chunk backfilled', { ...result, start: request.chunk.start, end: request.chunk.end })
   return result
 }
