@@ -6,7 +6,6 @@
 import { join } from 'node:path'
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
-import { S3Client } from '@aws-sdk/client-s3'
 import middy from '@middy/core'
 import * as z from 'zod'
 import {
@@ -19,7 +18,7 @@ import {
   SymbolsEnv,
 } from '../shared/config.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
-import { fileObjectStore } from '../shared/object-store.ts'
+import { fileObjectStore, s3ObjectStore } from '../shared/object-store.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import { logRetry, scheduledRun } from '../shared/scheduled.ts'
@@ -27,7 +26,7 @@ import { readAlpacaKeys } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
 import { DEFAULT_SETTLE_WINDOW_MINUTES, pollBars } from './core.ts'
-import { fileWatermarkStore, s3WatermarkStore, WATERMARK_KEY } from './watermark.ts'
+import { fileWatermarkStore, objectWatermarkStore, WATERMARK_KEY } from './watermark.ts'
 
 export const STAGE = 'poll-bars'
 /** Kept free at the end of the Lambda timeout for flushing metrics and logs. */
@@ -66,7 +65,8 @@ const config = loadConfig(PollBarsEnv)
 const producer = createKafkaProducer(config, 'poll-bars')
 const watermarks =
   config.STATE_BUCKET !== undefined
-    ? s3WatermarkStore(new S3Client({}), config.STATE_BUCKET, WATERMARK_KEY)
+    ? // The S3 client module loads on the first watermark read, not at init (object-store.ts).
+      objectWatermarkStore(s3ObjectStore(config.STATE_BUCKET), WATERMARK_KEY)
     : fileWatermarkStore(join(config.STATE_DIR as string, WATERMARK_KEY))
 // The quarantine lives in the raw zone like every stage's; locally STATE_DIR alone also works.
 const objects =

@@ -2,8 +2,7 @@
  * Creates the declared topics that do not exist yet. Idempotent; never alters an existing
  * topic (changing partitions re-keys data and is a deliberate operation, not a side effect).
  */
-import { Admin } from '@platformatic/kafka'
-import { type KafkaConnection, kafkaConnectionOptions } from './kafka.ts'
+import { type KafkaConnection, kafkaConnectionOptions, loadKafka } from './kafka.ts'
 import type { TopicDeclaration } from './topics.ts'
 
 export async function ensureTopics(
@@ -11,6 +10,8 @@ export async function ensureTopics(
   declarations: readonly TopicDeclaration[],
   replicas: number,
 ): Promise<{ created: string[]; existing: string[] }> {
+  // Imported on use (see loadKafka): create-topics' cold start stays small.
+  const { Admin } = await loadKafka()
   const admin = new Admin(kafkaConnectionOptions(config, 'crypto-lake-admin'))
   try {
     const existingTopics = new Set(await admin.listTopics())
