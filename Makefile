@@ -68,7 +68,7 @@ services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
 
 # Benchmarks run in this order by bench/run.ts, which starts the test profile's services once,
 # stops only what it started, and prints one table (bench/rows.ts). Add a benchmark here.
-BENCHES := backfill.ts index-events.ts bundles.ts lake_refresh.py freshness.ts backfill-bars.ts
+BENCHES := backfill.ts index-events.ts bundles.ts lake_refresh.py freshness.ts backfill-bars.ts scale.ts
 
 bench: setup ## benchmarks (figures, not tests), one table at the end; services started and stopped as needed (~20 min)
 	@tsx bench/run.ts $(BENCHES)

@@ -30,6 +30,7 @@ import {
   simulatedBar,
   startAlpacaSimulator,
 } from '../local/simulators/alpaca.ts'
+import { type BenchRow, reportRows } from './rows.ts'
 
 const MINUTE = 60_000
 const minutes = Number(process.env.FRESHNESS_MINUTES ?? 8)
@@ -177,6 +178,35 @@ async function main() {
   console.log(
     `final version held in OpenSearch for bars final >= 90 s before the end: ${heldFinal}/${expectedFinal}${notFinal.length ? ` (missing: ${notFinal.join(', ')})` : ''}`,
   )
+  const row = (figure: string, values: number[], aim?: number): BenchRow => {
+    const p = percentile(values, figure.includes('p99') ? 99 : 50) / 1000
+    return {
+      figure,
+      project: p,
+      peer: floor / 1000,
+      peerLabel: 'node floor: probe index -> searchable',
+      ratio: p / (floor / 1000),
+      aim: aim === undefined ? 'informative' : `<= ${aim} s`,
+      unit: 's',
+      ...(aim === undefined ? {} : { met: values.length > 0 && p <= aim }),
+    }
+  }
+  reportRows([
+    row(`bar published -> searchable p50 (n=${published.length})`, published),
+    row(`bar published -> searchable p99 (n=${published.length})`, published, 3),
+    row(`revision published -> searchable p50 (n=${revised.length})`, revised),
+    row(`revision published -> searchable p99 (n=${revised.length})`, revised),
+    {
+      figure: 'final bar versions held in OpenSearch',
+      project: heldFinal,
+      peer: expectedFinal,
+      peerLabel: 'published',
+      ratio: expectedFinal > 0 ? heldFinal / expectedFinal : null,
+      aim: 'all',
+      unit: 'bars',
+      met: heldFinal === expectedFinal && expectedFinal > 0,
+    },
+  ])
   const lake = (report.lake as { topics?: Record<string, Record<string, number>> } | undefined)?.topics?.[
     'crypto.bars'
   ]

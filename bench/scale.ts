@@ -1,0 +1,172 @@
+/**
+ * Scale benchmark (not a test): the whole local pipeline (`make run`'s runtime: schedules, the
+ * event-source emulator, every function, real Kafka and OpenSearch) at 50 symbols and 1,000
+ * trades a minute for several minutes, on the `run` profile (its own ports: the test profile
+ * that other suites share is left alone). Prints, per stage, records/s over the run, the largest
+ * and the final consumer lag, and the CPU and memory of the three processes doing the work (the
+ * runtime with every function in it, Kafka, OpenSearch); says which stage saturates first
+ * (the consumer whose lag grows, else the busiest process).
+ *
+ *   npx tsx bench/scale.ts                 # 4 minutes
+ *   SCALE_MINUTES=6 SCALE_SYMBOLS=50 SCALE_TRADES_PER_MINUTE=1000 npx tsx bench/scale.ts
+ */
+import { readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import type { PipelineStatus } from '../local/dashboard/pipeline-status.ts'
+import { runPipeline } from '../local/run.ts'
+import { servicesStatus, startServices } from '../local/services/index.ts'
+import { type BenchRow, reportRows } from './rows.ts'
+
+const minutes = Number(process.env.SCALE_MINUTES ?? 4)
+const symbolCount = Number(process.env.SCALE_SYMBOLS ?? 50)
+const tradesPerMinute = Number(process.env.SCALE_TRADES_PER_MINUTE ?? 1000)
+const log = (line: string) =>
+  process.stderr.write(`[scale ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+
+const BASES = ['BTC', 'ETH', 'LTC', 'SOL', 'AVAX', 'LINK', 'DOGE', 'DOT', 'UNI', 'AAVE']
+const symbols = Array.from(
+  { length: symbolCount },
+  (_, i) => `${BASES[i % BASES.length]}${i >= BASES.length ? Math.floor(i / BASES.length) : ''}/USD`,
+)
+
+/** CPU seconds (user + system) and resident memory of a process, from /proc. */
+function processUsage(pid: number | undefined): { cpuSeconds: number; rssBytes: number } | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12])
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+    return { cpuSeconds: ticks / 100, rssBytes: rss }
+  } catch {
+    return undefined
+  }
+}
+
+interface Sample {
+  at: number
+  status: PipelineStatus
+  runtimeCpu: number
+  runtimeRss: number
+  kafka?: { cpuSeconds: number; rssBytes: number }
+  opensearch?: { cpuSeconds: number; rssBytes: number }
+}
+
+async function main() {
+  // Services of the run profile, started here if down and stopped at the end only if so.
+  const services = await startServices('run', { log })
+  const pids = await servicesStatus('run')
+  Object.assign(process.env, { SYMBOLS: symbols.join(','), TRADES_PER_MINUTE: String(tradesPerMinute) })
+  log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the run profile`)
+
+  const samples: Sample[] = []
+  const { report, exitCode } = await runPipeline({
+    profile: 'run',
+    stage: 'dev',
+    durationMs: minutes * 60_000,
+    fresh: false,
+    lakeEveryMs: 0,
+    dashboard: false,
+    onStatus: (status) => {
+      const cpu = process.cpuUsage()
+      samples.push({
+        at: Date.now(),
+        status,
+        runtimeCpu: (cpu.user + cpu.system) / 1e6,
+        runtimeRss: process.memoryUsage.rss(),
+        kafka: processUsage(pids.kafka.pid),
+        opensearch: processUsage(pids.opensearch.pid),
+      })
+    },
+    log: (line) => {
+      if (/^(running|stopping|lake)/.test(line)) log(line)
+    },
+  })
+  await services.stop()
+
+  // The steady part: from the first sample a minute in (start-up backfill done) to the last.
+  const first = samples.find((s) => s.at - (samples[0]?.at ?? 0) >= 60_000) ?? samples[0]
+  const last = samples.at(-1)
+  if (!first || !last || first === last) throw new Error('too few pipeline samples to measure')
+  const seconds = (last.at - first.at) / 1000
+  const rate = (pick: (s: Sample) => number) => (pick(last) - pick(first)) / seconds
+  const topics = Object.keys(last.status.topics)
+  const rows: BenchRow[] = []
+  const lines = [
+    `scale — ${symbolCount} symbols, ${tradesPerMinute} trades/min, steady ${seconds.toFixed(0)} s`,
+  ]
+  for (const topic of topics) {
+    const produced = rate((s) => s.status.topics[topic]?.produced ?? 0)
+    const indexed = rate((s) => s.status.topics[topic]?.indexed ?? 0)
+    const landed = rate((s) => s.status.topics[topic]?.landed ?? 0)
+    const lagMax: Record<string, number> = {}
+    for (const s of samples)
+      for (const [consumer, lag] of Object.entries(s.status.topics[topic]?.lag ?? {}))
+        lagMax[consumer] = Math.max(lagMax[consumer] ?? 0, lag)
+    const lagEnd = last.status.topics[topic]?.lag ?? {}
+    lines.push(
+      `  ${topic.padEnd(14)} produced ${produced.toFixed(1)}/s, indexed ${indexed.toFixed(1)}/s, landed ${landed.toFixed(1)}/s; lag max ${JSON.stringify(lagMax)}, at the end ${JSON.stringify(lagEnd)}`,
+    )
+    rows.push({
+      figure: `scale: ${topic} indexed / produced`,
+      project: indexed,
+      peer: produced,
+      peerLabel: 'produced',
+      ratio: produced > 0 ? indexed / produced : null,
+      aim: 'keeps up (~1x), lag bounded',
+      unit: 'records/s',
+    })
+  }
+  const cores = cpus().length
+  const cpuShare = (pick: (s: Sample) => number | undefined) => {
+    const a = pick(first)
+    const b = pick(last)
+    return a === undefined || b === undefined ? Number.NaN : ((b - a) / seconds) * 100
+  }
+  const processes = [
+    ['runtime (every function)', cpuShare((s) => s.runtimeCpu), last.runtimeRss],
+    ['kafka', cpuShare((s) => s.kafka?.cpuSeconds), last.kafka?.rssBytes ?? Number.NaN],
+    ['opensearch', cpuShare((s) => s.opensearch?.cpuSeconds), last.opensearch?.rssBytes ?? Number.NaN],
+  ] as const
+  for (const [name, cpu, rss] of processes) {
+    lines.push(
+      `  ${name.padEnd(26)} CPU ${cpu.toFixed(0)}% of one core (of ${cores * 100}%), RSS ${(rss / 2 ** 20).toFixed(0)} MiB`,
+    )
+    rows.push({
+      figure: `scale: ${name} CPU`,
+      project: cpu,
+      peer: cores * 100,
+      peerLabel: `${cores} cores`,
+      ratio: cpu / (cores * 100),
+      aim: 'informative',
+      unit: '% core',
+    })
+  }
+  // Saturation: a consumer whose lag at the end is still above a minute of its topic's input.
+  const growing = topics.flatMap((topic) =>
+    Object.entries(last.status.topics[topic]?.lag ?? {})
+      .filter(([, lag]) => lag > rate((s) => s.status.topics[topic]?.produced ?? 0) * 60)
+      .map(([consumer]) => `${consumer} on ${topic}`),
+  )
+  const busiest = [...processes].sort((a, b) => b[1] - a[1])[0]
+  lines.push(
+    growing.length > 0
+      ? `  saturates first: ${growing.join(', ')} (lag above a minute of input at the end)`
+      : `  no consumer fell behind; the busiest process is ${busiest?.[0]} (${busiest?.[1].toFixed(0)}% of one core)`,
+  )
+  lines.push(`  run report: lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}`)
+  console.log(lines.join('\n'))
+  rows.push({
+    figure: 'scale: records lost',
+    project: Number(report.lost),
+    peer: null,
+    ratio: null,
+    aim: '0',
+    unit: 'records',
+    met: Number(report.lost) === 0,
+  })
+  reportRows(rows)
+  process.exit(exitCode === 0 && Number(report.lost) === 0 ? 0 : 1)
+}
+
+await main()
