@@ -1,11 +1,11 @@
-"""lake-refresh: MERGE a window of the raw zone into crypto_db, recompute the gold hours.
+"""lake-refresh: MERGE a window of the raw zone into the lake database (crypto_db), recompute the gold hours.
 
     spark-submit emr/jobs/lake_refresh.py --raw-root <s3://bucket | dir> \
       --window-start 2026-11-30T10:00:00Z --window-end 2026-11-30T11:00:00Z \
-      --contracts <dir | s3://prefix> [--pii-key-file F | --pii-secret-arn ARN] [catalog args]
+      --contracts <dir | s3://prefix> [--pii-key-file F] [catalog args]
 
 Everything but the window defaults to the environment: LAKE_RAW_ROOT, LAKE_CONTRACTS,
-LAKE_CATALOG_IMPL / LAKE_WAREHOUSE / LAKE_JDBC_URI, and PII_KEY_FILE / PII_SECRET_ARN for the key
+LAKE_CATALOG_IMPL / LAKE_WAREHOUSE / LAKE_JDBC_URI / LAKE_DATABASE, and PII_KEY_FILE or PII_HMAC_KEY for the key
 (set by the EMR application on AWS, by local/emr.ts locally): the state machine passes only the
 unit of work.
 """
@@ -26,10 +26,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--window-start", required=True)
     parser.add_argument("--window-end", required=True)
     parser.add_argument("--contracts", default=os.environ.get("LAKE_CONTRACTS"))
-    # The key's source is environment, not unit of work: EMR sets PII_SECRET_ARN in the driver
-    # environment (resources/lake.yml), local runs PII_KEY_FILE.
+    # The key's source is environment, not unit of work: EMR resolves PII_HMAC_KEY from Secrets
+    # Manager into the driver environment (resources/lake.yml), local runs set PII_KEY_FILE.
     parser.add_argument("--pii-key-file", default=os.environ.get("PII_KEY_FILE"))
-    parser.add_argument("--pii-secret-arn", default=os.environ.get("PII_SECRET_ARN"))
     add_catalog_arguments(parser)
     return parser.parse_args(argv)
 
@@ -46,7 +45,7 @@ def main(argv: list[str]) -> int:
     if not args.raw_root or not args.contracts:
         raise SystemExit("--raw-root and --contracts (or LAKE_RAW_ROOT, LAKE_CONTRACTS) are required")
     window = Window.parse(args.window_start, args.window_end)
-    pii_key = read_pii_key(args.pii_key_file, args.pii_secret_arn)
+    pii_key = read_pii_key(args.pii_key_file)
     spark = build_session(catalog_options(args), f"lake_refresh {window}")
     validator = read_contracts(spark, args.contracts)
     # Commits that meet a concurrent maintenance (or another refresh) retry with room to spare.

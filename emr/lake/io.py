@@ -30,19 +30,16 @@ def read_contracts(spark: SparkSession, directory: str):
     return ContractValidator({topic: json.loads(read_text(spark, f"{base}/{name}")) for topic, name in TOPIC_FILES.items()})
 
 
-def read_pii_key(key_file: str | None, secret_arn: str | None) -> str:
-    """The HMAC key: a local file (its text, trailing newline removed) or a Secrets Manager
-    secret (its string value, as index-events reads it)."""
+def read_pii_key(key_file: str | None) -> str:
+    """The HMAC key: a local file (its text, trailing newline removed), or PII_HMAC_KEY. On EMR
+    Serverless the application sets PII_HMAC_KEY to an ``EMR.secret@`` reference that EMR
+    resolves from Secrets Manager when the job starts (resources/lake.yml): the release ships
+    no AWS SDK for Python, and none is needed."""
     if key_file:
         with open(key_file, encoding="utf-8") as handle:
             key = handle.read().strip()
-    elif secret_arn:
-        import boto3
-
-        region = secret_arn.split(":")[3]
-        key = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=secret_arn)["SecretString"]
     else:
         key = os.environ.get("PII_HMAC_KEY", "")
     if len(key) < 32:
-        raise SystemExit("PII HMAC key missing or shorter than 32 characters (--pii-key-file or --pii-secret-arn)")
+        raise SystemExit("PII HMAC key missing or shorter than 32 characters (--pii-key-file or PII_HMAC_KEY)")
     return key

@@ -89,10 +89,11 @@ const EXPECTED: Record<
 const DATA_BUCKETS = ['RawBucket', 'LakeBucket', 'StateBucket', 'DeadLetterBucket']
 /** Where the EMR job code is shipped (resources/lake.yml): encrypted, versioned, TLS-only like the data buckets. */
 const CODE_BUCKETS = ['LakeCodeBucket']
+/** Where CloudTrail writes the S3 data events of every bucket (resources/storage.yml, AccessTrail). */
+const LOG_BUCKETS = ['AccessTrailBucket']
 /**
- * The one bucket not encrypted with the project key: the framework's deployment bucket receives
- * the artifacts before the stack (and so the key) exists. It still gets SSE-S3, blocked public
- * access and a TLS-only policy.
+ * The framework's deployment bucket: created SSE-S3 by the first deploy's bootstrap stack, before
+ * the key exists, and put on the key by the stack update (resources/storage.yml, extensions).
  */
 const DEPLOYMENT_BUCKET = 'ServerlessDeploymentBucket'
 
@@ -112,6 +113,15 @@ const RESOURCE_STAR_ACTIONS = new Set([
   'ec2:DescribeSecurityGroups',
   'xray:PutTraceSegments',
   'xray:PutTelemetryRecords',
+  // Step Functions execution logging (vended log delivery) by the lake state machines' role.
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
 ])
 
 const KAFKA_TOPICS = ['crypto.assets', 'crypto.bars', 'crypto.trades']
@@ -269,10 +279,12 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
   const template = () => service(stage).template
 
   describe('storage', () => {
-    it('encrypts every data bucket with the project CMK, versions it and blocks public access', () => {
+    it('encrypts every bucket with the project CMK, versions it and blocks public access', () => {
       const buckets = resourcesOfType(template(), 'AWS::S3::Bucket').map(([id]) => id)
-      expect(buckets.sort()).toEqual([...DATA_BUCKETS, ...CODE_BUCKETS, DEPLOYMENT_BUCKET].sort())
-      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS]) {
+      expect(buckets.sort()).toEqual(
+        [...DATA_BUCKETS, ...CODE_BUCKETS, ...LOG_BUCKETS, DEPLOYMENT_BUCKET].sort(),
+      )
+      for (const id of buckets) {
         const p = props(template(), id)
         const rules = (
           p.BucketEncryption as { ServerSideEncryptionConfiguration: Array<Record<string, unknown>> }
@@ -297,21 +309,29 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       }
     })
 
-    it('keeps the deployment bucket (the listed exception) on SSE-S3 with public access blocked', () => {
-      const p = props(template(), DEPLOYMENT_BUCKET)
-      expect(p.BucketEncryption).toEqual({
-        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    it('records every object read and write of every bucket in an encrypted, validated trail', () => {
+      const trail = props(template(), 'AccessTrail')
+      expect(trail).toMatchObject({
+        S3BucketName: { Ref: 'AccessTrailBucket' },
+        KMSKeyId: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+        IsLogging: true,
+        EnableLogFileValidation: true,
       })
-      expect(p.PublicAccessBlockConfiguration).toEqual({
-        BlockPublicAcls: true,
-        BlockPublicPolicy: true,
-        IgnorePublicAcls: true,
-        RestrictPublicBuckets: true,
-      })
+      const [selector] = trail.AdvancedEventSelectors as Array<{
+        FieldSelectors: Array<{ Field: string; Equals?: string[]; StartsWith?: unknown[] }>
+      }>
+      const field = (name: string) => selector?.FieldSelectors.find((f) => f.Field === name)
+      expect(field('eventCategory')?.Equals).toEqual(['Data'])
+      expect(field('resources.type')?.Equals).toEqual(['AWS::S3::Object'])
+      const prefixes = JSON.stringify(field('resources.ARN')?.StartsWith)
+      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS, DEPLOYMENT_BUCKET])
+        expect(prefixes, id).toContain(id)
+      const key = policyStatements(template()).find((s) => s.where.endsWith('#CloudTrailEncryptsAccessTrail'))
+      expect(JSON.stringify(key?.statement.Condition)).toContain(`trail/crypto-data-lake-${stage}-access`)
     })
 
     it('gives every bucket a policy that denies any request without TLS, on the bucket and its objects', () => {
-      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS, DEPLOYMENT_BUCKET]) {
+      for (const id of [...DATA_BUCKETS, ...CODE_BUCKETS, ...LOG_BUCKETS, DEPLOYMENT_BUCKET]) {
         const policies = resourcesOfType(template(), 'AWS::S3::BucketPolicy').filter(
           ([, r]) => refOf(r.Properties?.Bucket) === id,
         )
@@ -384,8 +404,13 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       const deadLetters = (
         props(template(), 'DeadLetterBucket').LifecycleConfiguration as { Rules: unknown[] }
       ).Rules
+      // Failed batches hold trades as they were produced: the same retention as the raw zone's.
       expect(deadLetters).toContainEqual(
-        expect.objectContaining({ Id: 'ExpireFailedBatches', Status: 'Enabled' }),
+        expect.objectContaining({
+          Id: 'ExpireFailedBatches',
+          Status: 'Enabled',
+          ExpirationInDays: expected.piiRetentionDays,
+        }),
       )
       expect(deadLetters).toContainEqual(
         expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 1 } }),
@@ -598,7 +623,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       )
     })
 
-    it('opens the OpenSearch domain to the index-events and apply-search-config roles only, for HTTP reads and writes', () => {
+    it('opens the OpenSearch domain to the index-events, apply-search-config and Dashboards user roles only, for HTTP reads and writes', () => {
       const domain = props(template(), 'OpenSearchDomain')
       const statement = (sid: string, role: string) => ({
         Sid: sid,
@@ -614,6 +639,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         Statement: [
           statement('IndexEventsReadsAndWrites', 'IndexEventsRole'),
           statement('ApplySearchConfigConfigures', 'ApplySearchConfigRole'),
+          statement('DashboardsUsers', 'DashboardsUserRole'),
         ],
       })
     })
@@ -1374,11 +1400,11 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       })
     })
 
-    it('schedules a classification job on the raw bucket with the CPF, e-mail and name identifiers', () => {
+    it('schedules a classification job on the raw and dead-letter buckets with the CPF, e-mail and name identifiers', () => {
       const p = props(template(), 'MacieClassificationJob')
       expect(p).toMatchObject({
         ServiceToken: { 'Fn::GetAtt': ['MacieClassificationJobFunction', 'Arn'] },
-        BucketName: { Ref: 'RawBucket' },
+        BucketNames: [{ Ref: 'RawBucket' }, { Ref: 'DeadLetterBucket' }],
         AccountId: { 'Fn::If': ['CreateMacieSession', { Ref: 'MacieSession' }, { Ref: 'AWS::AccountId' }] },
         Schedule: expected.macieSchedule,
         SamplingPercentage: Number(expected.macieSamplingPercentage),
@@ -1393,7 +1419,7 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       })
     })
 
-    it('sends findings outside the expected trades prefix, and policy findings, from EventBridge to the alarm topic', () => {
+    it('sends findings outside the expected trades prefix, and policy findings on either bucket, from EventBridge to the alarm topic', () => {
       const rule = props(template(), 'MacieFindingsRule')
       expect(rule.Targets).toEqual([{ Id: 'alarm-topic', Arn: { Ref: 'AlarmTopic' } }])
       expect(rule.EventPattern).toEqual({
@@ -1401,7 +1427,10 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         'detail-type': ['Macie Finding'],
         detail: {
           $or: [
-            { category: ['POLICY'], resourcesAffected: { s3Bucket: { name: [{ Ref: 'RawBucket' }] } } },
+            {
+              category: ['POLICY'],
+              resourcesAffected: { s3Bucket: { name: [{ Ref: 'RawBucket' }, { Ref: 'DeadLetterBucket' }] } },
+            },
             {
               resourcesAffected: {
                 s3Bucket: { name: [{ Ref: 'RawBucket' }] },
@@ -1649,7 +1678,10 @@ describe('Custom::MacieClassificationJob (the inline code in resources/macie.yml
       ServiceTimeout: '300',
       JobName: 'crypto-data-lake-dev-raw-personal-data',
       AccountId: '123456789012',
-      BucketName: 'crypto-data-lake-dev-raw-123456789012-us-east-1',
+      BucketNames: [
+        'crypto-data-lake-dev-raw-123456789012-us-east-1',
+        'crypto-data-lake-dev-dlq-123456789012-us-east-1',
+      ],
       Schedule: 'weekly',
       SamplingPercentage: '25',
       ManagedDataIdentifierIds: ['BRAZIL_CPF_NUMBER', 'EMAIL_ADDRESS'],
@@ -1679,7 +1711,7 @@ describe('Custom::MacieClassificationJob (the inline code in resources/macie.yml
           clientToken: '3f2a9c1e-0000-4000-8000-000000000001',
           name: 'crypto-data-lake-dev-raw-personal-data-3f2a9c1e',
           description:
-            'Personal data in s3://crypto-data-lake-dev-raw-123456789012-us-east-1 (stack arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-data-lake-dev/guid)',
+            'Personal data in s3://crypto-data-lake-dev-raw-123456789012-us-east-1, s3://crypto-data-lake-dev-dlq-123456789012-us-east-1 (stack arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-data-lake-dev/guid)',
           jobType: 'SCHEDULED',
           scheduleFrequency: { weeklySchedule: { dayOfWeek: 'MONDAY' } },
           initialRun: true,
@@ -1689,7 +1721,13 @@ describe('Custom::MacieClassificationJob (the inline code in resources/macie.yml
           customDataIdentifierIds: ['cdi-1'],
           s3JobDefinition: {
             bucketDefinitions: [
-              { accountId: '123456789012', buckets: ['crypto-data-lake-dev-raw-123456789012-us-east-1'] },
+              {
+                accountId: '123456789012',
+                buckets: [
+                  'crypto-data-lake-dev-raw-123456789012-us-east-1',
+                  'crypto-data-lake-dev-dlq-123456789012-us-east-1',
+                ],
+              },
             ],
           },
           tags: { project: 'crypto-data-lake', stage: 'dev' },
