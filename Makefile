@@ -26,6 +26,7 @@ setup: $(NPM_STAMP) ## install dependencies and provision Kafka, OpenSearch and 
 	@echo "[setup] node $$(node --version) from node_modules/.bin"
 	@tsx local/services-cli.ts provision --python
 	@bash scripts/cfn-lint.sh --install-only
+	@bash scripts/security-scan.sh --install-only
 
 run: setup ## run the whole pipeline locally (ARGS="--duration 90s --report r.json --fresh")
 	@tsx local/cli.ts run $(ARGS)

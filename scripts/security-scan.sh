@@ -22,7 +22,8 @@ checkov_venv="$tools/checkov-$CHECKOV_VERSION"
 guard_root="$tools/cfn-guard-$CFN_GUARD_VERSION"
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  # The comment block at the top of this file.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
 find_python() {
