@@ -9,9 +9,13 @@
  * --sigv4 signs each request for Amazon OpenSearch Service (service `es`) with the caller's AWS
  * credentials (the SDK's default chain). The multipart body is built here, as bytes, and those
  * exact bytes are hashed, signed and sent: curl's `--aws-sigv4` signs a multipart form before
- * curl has generated it, and the domain rejects the request. The domain is in the VPC: run this
- * from inside (bastion, VPN, SSM port forward). DASHBOARDS_USER / DASHBOARDS_PASSWORD use basic
- * auth instead (fine-grained access control).
+ * curl has generated it, and the domain rejects the request. The domain is in the VPC: from
+ * outside, go through the Session Manager tunnel and scripts/dashboards-proxy.ts, which signs
+ * for you (README, "Security"):
+ *
+ *   DASHBOARDS_URL=http://127.0.0.1:5601/_dashboards tsx scripts/import-dashboards.ts
+ *
+ * DASHBOARDS_USER / DASHBOARDS_PASSWORD use basic auth instead (fine-grained access control).
  */
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
