@@ -261,7 +261,9 @@ async function main(argv: string[]) {
     tracker.observe(state, output)
     if (state === 'Plan' || state === 'Chunk') show()
     else if (tty) process.stderr.write('\n')
-    if (state === 'RefreshWindow' || state === 'AwaitLanded') log(`${state} done`)
+    if (state === 'AwaitLanded')
+      log('every hour produced has landed; lake-refresh now, one 7-day window at a time')
+    if (state === 'RefreshWindow') log('lake-refresh of one window done')
   }
   log(`input ${JSON.stringify(input)}`)
   if (opts.stage) {
