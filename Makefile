@@ -80,8 +80,8 @@ redrive: setup ## replay dead-lettered batches into their functions, idempotentl
 chaos: setup ## the fault matrix on the real local pipeline, chaos profile (ARGS="--list", "--scenario kafka-kill,poison", "--no-lake"); not part of make test
 	@tsx local/chaos/cli.ts $(ARGS)
 
-query: setup ## SQL on the local Iceberg tables of make run: make query SQL="select * from crypto_db.trader_view limit 10"
-	@scripts/query.sh "$(SQL)" $${PROFILE:-run}
+query: setup ## SQL on the local Iceberg tables of make run: make query SQL="select * from crypto_db.trader_view limit 10" [QUICK=1: no Spark, tables only]
+	@QUICK=$(QUICK) scripts/query.sh "$(SQL)" $${PROFILE:-run}
 
 package: $(NPM_STAMP) ## serverless package for STAGE (default dev) into .local/package/STAGE, no AWS credentials needed
 	@serverless package --stage $${STAGE:-dev} --package .local/package/$${STAGE:-dev}

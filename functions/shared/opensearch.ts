@@ -2,7 +2,7 @@
  * OpenSearch adapter. Locally a plain HTTP node; on AWS the domain takes SigV4-signed requests
  * from the function's role.
  */
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
+import type { fromNodeProviderChain } from '@aws-sdk/credential-providers'
 import { Client } from '@opensearch-project/opensearch'
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3'
 
@@ -15,10 +15,16 @@ export interface OpenSearchConnection {
 export function createOpenSearchClient(config: OpenSearchConnection): Client {
   const common = { node: config.OPENSEARCH_URL, requestTimeout: 30_000, maxRetries: 0 }
   if (config.OPENSEARCH_AUTH === 'none') return new Client(common)
-  const credentials = fromNodeProviderChain()
+  // The credential provider chain (STS, SSO, ... clients) is imported when the first request is
+  // signed, not at module load: it is a large part of the cold start otherwise.
+  let credentials: ReturnType<typeof fromNodeProviderChain> | undefined
+  const getCredentials = async () => {
+    credentials ??= (await import('@aws-sdk/credential-providers')).fromNodeProviderChain()
+    return credentials()
+  }
   return new Client({
     ...common,
-    ...AwsSigv4Signer({ region: config.AWS_REGION, service: 'es', getCredentials: () => credentials() }),
+    ...AwsSigv4Signer({ region: config.AWS_REGION, service: 'es', getCredentials }),
   })
 }
 
