@@ -1,8 +1,8 @@
 /**
  * Scale benchmark (not a test): the whole local pipeline (`make run`'s runtime: schedules, the
  * event-source emulator, every function, real Kafka and OpenSearch) at 50 symbols and 1,000
- * trades a minute for several minutes, on the `run` profile (its own ports: the test profile
- * that other suites share is left alone). Prints, per stage, records/s over the run, the largest
+ * trades a minute for several minutes, on services of its own: the `chaos` profile's ports by
+ * default (SCALE_PROFILE=run for make run's), never the test profile the suites share. Prints, per stage, records/s over the run, the largest
  * and the final consumer lag, and the CPU and memory of the three processes doing the work (the
  * runtime with every function in it, Kafka, OpenSearch); says which stage saturates first
  * (the consumer whose lag grows, else the busiest process).
@@ -14,10 +14,11 @@ import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import type { PipelineStatus } from '../local/dashboard/pipeline-status.ts'
 import { runPipeline } from '../local/run.ts'
-import { servicesStatus, startServices } from '../local/services/index.ts'
+import { type Profile, servicesStatus, startServices } from '../local/services/index.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const minutes = Number(process.env.SCALE_MINUTES ?? 4)
+const profile = (process.env.SCALE_PROFILE ?? 'chaos') as Profile
 const symbolCount = Number(process.env.SCALE_SYMBOLS ?? 50)
 const tradesPerMinute = Number(process.env.SCALE_TRADES_PER_MINUTE ?? 1000)
 const log = (line: string) =>
@@ -53,15 +54,15 @@ interface Sample {
 }
 
 async function main() {
-  // Services of the run profile, started here if down and stopped at the end only if so.
-  const services = await startServices('run', { log })
-  const pids = await servicesStatus('run')
+  // Services of the profile, started here if down and stopped at the end only if so.
+  const services = await startServices(profile, { log })
+  const pids = await servicesStatus(profile)
   Object.assign(process.env, { SYMBOLS: symbols.join(','), TRADES_PER_MINUTE: String(tradesPerMinute) })
-  log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the run profile`)
+  log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the ${profile} profile`)
 
   const samples: Sample[] = []
   const { report, exitCode } = await runPipeline({
-    profile: 'run',
+    profile,
     stage: 'dev',
     durationMs: minutes * 60_000,
     fresh: false,
