@@ -347,5 +347,32 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
       )
       expect(quarantine?.ExpirationInDays).toBe(trades?.ExpirationInDays)
     })
+
+    it('recognises a trade inside a base64 Kafka value, whatever its byte alignment, and not a bar', async () => {
+      const t = await template()
+      const identifier = props(t, 'DocumentIdInBase64Identifier')
+      expect(identifier.Keywords).toBeUndefined()
+      const regex = new RegExp(String(identifier.Regex))
+      const trade = JSON.stringify({
+        event_id: 'sim:202611301000-0001',
+        user_email: 'ana@example.com',
+        document_id: '52998224725',
+      })
+      const bar = JSON.stringify({
+        event_id: 'alpaca:BTC/USD:2026-11-30T10:00:00Z',
+        symbol: 'BTC/USD',
+        close: '97000.5',
+      })
+      // A quarantine object keeps the value as received: base64 of the bytes, at any offset in the JSON.
+      for (const prefix of ['', ' ', '  ', '{"x":1,', '{"x":12,'])
+        expect(regex.test(Buffer.from(`${prefix}${trade}`).toString('base64')), JSON.stringify(prefix)).toBe(
+          true,
+        )
+      for (const prefix of ['', ' ', '  '])
+        expect(regex.test(Buffer.from(`${prefix}${bar}`).toString('base64'))).toBe(false)
+      expect(JSON.stringify(props(t, 'MacieClassificationJob').CustomDataIdentifierIds)).toContain(
+        'DocumentIdInBase64Identifier',
+      )
+    })
   })
 })

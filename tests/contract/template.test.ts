@@ -1408,7 +1408,10 @@ describe.each(STAGES)('packaged template: %s', (stage) => {
         AccountId: { 'Fn::If': ['CreateMacieSession', { Ref: 'MacieSession' }, { Ref: 'AWS::AccountId' }] },
         Schedule: expected.macieSchedule,
         SamplingPercentage: Number(expected.macieSamplingPercentage),
-        CustomDataIdentifierIds: [{ 'Fn::GetAtt': ['DocumentIdCpfIdentifier', 'Id'] }],
+        CustomDataIdentifierIds: [
+          { 'Fn::GetAtt': ['DocumentIdCpfIdentifier', 'Id'] },
+          { 'Fn::GetAtt': ['DocumentIdInBase64Identifier', 'Id'] },
+        ],
       })
       expect(p.ManagedDataIdentifierIds).toEqual(
         expect.arrayContaining(['BRAZIL_CPF_NUMBER', 'EMAIL_ADDRESS', 'NAME']),
