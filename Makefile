@@ -71,8 +71,8 @@ services-down: $(NPM_STAMP) ## stop the services of both profiles (data is kept)
 # stops only what it started, and prints one table (bench/rows.ts). Add a benchmark here.
 BENCHES := backfill.ts index-events.ts bundles.ts lake_refresh.py freshness.ts backfill-bars.ts scale.ts
 
-bench: setup ## benchmarks (figures, not tests), one table at the end; services started and stopped as needed (~20 min)
-	@tsx bench/run.ts $(BENCHES)
+bench: setup ## benchmarks (figures, not tests), one table at the end; services started and stopped as needed (~30 min)
+	@FRESHNESS_MINUTES=$${FRESHNESS_MINUTES:-6} SCALE_MINUTES=$${SCALE_MINUTES:-3} tsx bench/run.ts $(BENCHES)
 
 redrive: setup ## replay dead-lettered batches into their functions, idempotently: local (ARGS="--dry-run --report redrive.json") or AWS (ARGS="--aws --bucket <dead-letter bucket> --stage dev")
 	@tsx local/redrive.ts $(ARGS)

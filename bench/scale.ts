@@ -61,6 +61,8 @@ async function main() {
   log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the ${profile} profile`)
 
   const samples: Sample[] = []
+  let runningAt: number | undefined
+  let stoppedAt: number | undefined
   const { report, exitCode } = await runPipeline({
     profile,
     stage: 'dev',
@@ -80,14 +82,20 @@ async function main() {
       })
     },
     log: (line) => {
+      if (line.startsWith('running')) runningAt ??= Date.now()
+      if (line.startsWith('stopping (')) stoppedAt ??= Date.now()
       if (/^(running|stopping|lake)/.test(line)) log(line)
     },
   })
   await services.stop()
 
-  // The steady part: from the first sample a minute in (start-up backfill done) to the last.
-  const first = samples.find((s) => s.at - (samples[0]?.at ?? 0) >= 60_000) ?? samples[0]
-  const last = samples.at(-1)
+  // The steady part: a minute after the schedules began (start-up backfill done) until they
+  // stopped (the final lake refresh and report come after and are not load).
+  const steady = samples.filter(
+    (s) => s.at >= (runningAt ?? 0) + 60_000 && s.at <= (stoppedAt ?? Number.POSITIVE_INFINITY),
+  )
+  const first = steady[0]
+  const last = steady.at(-1)
   if (!first || !last || first === last) throw new Error('too few pipeline samples to measure')
   const seconds = (last.at - first.at) / 1000
   const rate = (pick: (s: Sample) => number) => (pick(last) - pick(first)) / seconds
@@ -101,7 +109,7 @@ async function main() {
     const indexed = rate((s) => s.status.topics[topic]?.indexed ?? 0)
     const landed = rate((s) => s.status.topics[topic]?.landed ?? 0)
     const lagMax: Record<string, number> = {}
-    for (const s of samples)
+    for (const s of steady)
       for (const [consumer, lag] of Object.entries(s.status.topics[topic]?.lag ?? {}))
         lagMax[consumer] = Math.max(lagMax[consumer] ?? 0, lag)
     const lagEnd = last.status.topics[topic]?.lag ?? {}
