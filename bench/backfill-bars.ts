@@ -42,7 +42,6 @@ const result = await runLocalBackfill(input, {
   profile: 'test',
   alpacaUrl: simulator.url,
   eventSources: true,
-  retryDelayMs: 2_000,
   onTaskOutput: (state, output) => {
     marks.set(state, performance.now())
     if (state === 'Chunk') bars += (output as { emitted?: number }).emitted ?? 0

@@ -158,7 +158,7 @@ export async function runLocalBackfill(
       }
     }
     return await runStateMachine(STATE_MACHINE, input as never, localLake(options.profile), {
-      retryDelayMs: options.retryDelayMs ?? 10_000,
+      retryDelayMs: options.retryDelayMs ?? 20_000,
       onTaskOutput: options.onTaskOutput,
       signal: options.signal,
     })
