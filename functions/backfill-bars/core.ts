@@ -20,7 +20,7 @@
  * with the same revision (the chunk's end), which every sink dedupes, and the lake MERGE too.
  */
 import { createHash } from 'node:crypto'
-import { z } from 'zod'
+import * as z from 'zod'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../poll-bars/core.ts'
 import type { LoadedWatermarks, WatermarkStore } from '../poll-bars/watermark.ts'
 import { CryptoSymbol, isoSeconds } from '../shared/contracts.ts'

@@ -5,20 +5,18 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
-import { S3Client } from '@aws-sdk/client-s3'
 import middy from '@middy/core'
 import type { Context } from 'aws-lambda'
-import { z } from 'zod'
+import * as z from 'zod'
 import { createAlpacaClient, isRequestRejected } from '../poll-bars/alpaca.ts'
-import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, optional, SymbolsEnv } from '../shared/config.ts'
+import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, SymbolsEnv } from '../shared/config.ts'
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
-import { fileObjectStore, s3ObjectStore } from '../shared/object-store.ts'
 import { logger, MetricUnit, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import { logRetry } from '../shared/scheduled.ts'
 import { readAlpacaKeys } from '../shared/secrets.ts'
-import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
+import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { BarsNotLandedYet, backfillChunk, notLandedYet, planBackfill } from './core.ts'
 import { objectProgressStore } from './progress.ts'
 
@@ -33,26 +31,17 @@ export const BackfillBarsEnv = z
     ...HttpEnv({ timeoutMs: 10_000, retries: 4 }),
     ...KafkaEnv,
     ...ObjectStoreEnv,
-    /** Local: the directory standing in for the state bucket (progress objects). */
-    STATE_DIR: optional(z.string().min(1)),
-    /** AWS: the bucket holding the progress objects. */
-    STATE_BUCKET: optional(z.string().min(1)),
+    ...StateStoreEnv,
   })
-  .refine((env) => env.STATE_DIR !== undefined || env.STATE_BUCKET !== undefined, {
-    message: 'set STATE_DIR (local) or STATE_BUCKET (AWS) for the progress objects',
-    path: ['STATE_DIR'],
-  })
+  .refine(...stateStoreRequired('the progress objects'))
   .refine((env) => env.RAW_DIR !== undefined || env.RAW_BUCKET !== undefined, {
     message: 'set RAW_BUCKET (AWS) or RAW_DIR (local): quarantine and landing markers',
     path: ['RAW_BUCKET'],
   })
 
 const config = loadConfig(BackfillBarsEnv)
-const progress = objectProgressStore(
-  config.STATE_BUCKET !== undefined
-    ? s3ObjectStore(config.STATE_BUCKET, new S3Client({}))
-    : fileObjectStore(config.STATE_DIR as string),
-)
+// The S3 client module loads on the first progress read, not at init (object-store.ts).
+const progress = objectProgressStore(stateStore(config))
 const raw = rawStore(config)
 let producer: ReturnType<typeof createKafkaProducer> | undefined
 

@@ -13,7 +13,6 @@ import {
   HttpEnv,
   KafkaEnv,
   loadConfig,
-  optional,
   positiveInt,
   SymbolsEnv,
 } from '../shared/config.ts'
@@ -23,7 +22,7 @@ import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import { logRetry, scheduledRun } from '../shared/scheduled.ts'
 import { readAlpacaKeys } from '../shared/secrets.ts'
-import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
+import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStoreRequired } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
 import { DEFAULT_SETTLE_WINDOW_MINUTES, pollBars } from './core.ts'
 import { fileWatermarkStore, objectWatermarkStore, WATERMARK_KEY } from './watermark.ts'
@@ -45,15 +44,9 @@ export const PollBarsEnv = z
     ...HttpEnv({ timeoutMs: 10_000, retries: 4 }),
     ...KafkaEnv,
     ...ObjectStoreEnv,
-    /** Local: the directory standing in for the state bucket (watermark file). */
-    STATE_DIR: optional(z.string().min(1)),
-    /** AWS: the bucket holding the watermark object. */
-    STATE_BUCKET: optional(z.string().min(1)),
+    ...StateStoreEnv,
   })
-  .refine((env) => env.STATE_DIR !== undefined || env.STATE_BUCKET !== undefined, {
-    message: 'set STATE_DIR (local) or STATE_BUCKET (AWS) for the watermark',
-    path: ['STATE_DIR'],
-  })
+  .refine(...stateStoreRequired('the watermark'))
   .refine((env) => env.RAW_DIR !== undefined || env.RAW_BUCKET !== undefined || env.STATE_DIR !== undefined, {
     message: 'set RAW_BUCKET (AWS) or RAW_DIR / STATE_DIR (local) for the quarantine',
     path: ['RAW_BUCKET'],
