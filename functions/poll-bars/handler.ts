@@ -8,14 +8,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import * as z from 'zod'
-import {
-  AlpacaEnv,
-  HttpEnv,
-  KafkaEnv,
-  loadConfig,
-  positiveInt,
-  SymbolsEnv,
-} from '../shared/config.ts'
+import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { createKafkaProducer } from '../shared/kafka.ts'
 import { fileObjectStore, s3ObjectStore } from '../shared/object-store.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
