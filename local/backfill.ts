@@ -8,7 +8,7 @@
  *   tsx local/backfill.ts --symbols BTC/USD,ETH/USD --start 2026-11-23T00:00:00Z --end 2026-11-30T00:00:00Z
  */
 import { join } from 'node:path'
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
 import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
 import { TOPICS } from '../functions/shared/contracts.ts'
 import type { KafkaConnection } from '../functions/shared/kafka.ts'
@@ -17,10 +17,11 @@ import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
 import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { startAndFollow } from './deployed-execution.ts'
-import { type EventSource, startEventSource } from './event-source/emulator.ts'
+import { type EventSource, startMappedEventSource } from './event-source/emulator.ts'
 import { loadFunction } from './lambda.ts'
+import { profileOption } from './profile-option.ts'
 import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
-import { isProfile, type Profile, projectRoot, startServices } from './services/index.ts'
+import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { startAlpacaSimulator } from './simulators/alpaca.ts'
 import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
 import { eventSourceMappings, functionTimeouts, packageService } from './template.ts'
@@ -137,16 +138,9 @@ export async function runLocalBackfill(
           mapping.functionName,
           timeouts[mapping.functionName] ?? 6,
         )
-        const source: EventSource = await startEventSource({
-          name: mapping.functionName,
+        // The groups of `make run`: what one consumed, the other does not consume again.
+        const source: EventSource = await startMappedEventSource(mapping, {
           kafka,
-          topics: mapping.topics,
-          // The groups of `make run`: what one consumed, the other does not consume again.
-          groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
-          batchSize: mapping.batchSize,
-          batchWindowMs: mapping.batchWindowMs,
-          maximumRetryAttempts: mapping.maximumRetryAttempts,
-          bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
           invoke: (event) => target.invoke(event) as Promise<never>,
           onFailure: async (records, reason) => {
             throw new Error(`${mapping.functionName}: ${records.length} records failed for good (${reason})`)
@@ -213,14 +207,7 @@ async function main(argv: string[]) {
       '--stage <stage>',
       'start the deployed state machine of this stage instead (AWS credentials from the usual chain)',
     )
-    .addOption(
-      new Option('--profile <profile>', 'local environment: run (make run), test or chaos')
-        .default('run')
-        .argParser((value: string): Profile => {
-          if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
-          return value
-        }),
-    )
+    .addOption(profileOption('local environment: run (make run), test or chaos'))
     .showHelpAfterError()
     .parse(argv)
   const opts = program.opts<{

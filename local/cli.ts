@@ -4,9 +4,10 @@
  */
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { profileOption } from './profile-option.ts'
 import { storeSummary } from './report-store.ts'
 import { runPipeline } from './run.ts'
-import { isProfile, type Profile } from './services/index.ts'
+import type { Profile } from './services/index.ts'
 import { createStatusLine } from './status-line.ts'
 
 const UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
@@ -71,14 +72,7 @@ program
       .default(8_420),
   )
   .option('--no-status', 'no live status line (progress lines only)')
-  .addOption(
-    new Option('--profile <profile>', 'local environment: run (make run), test or chaos (make chaos)')
-      .default('run')
-      .argParser((value: string): Profile => {
-        if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
-        return value
-      }),
-  )
+  .addOption(profileOption('local environment: run (make run), test or chaos (make chaos)'))
   .action(
     async (opts: {
       duration?: number

@@ -6,10 +6,11 @@
  *
  *   tsx local/lake-refresh-cli.ts --window 2026-11-30T00:00:00Z/2026-12-01T00:00:00Z
  */
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
 import { startAndFollow } from './deployed-execution.ts'
 import { createLakeRunner } from './lake-runner.ts'
-import { isProfile, type Profile } from './services/index.ts'
+import { profileOption } from './profile-option.ts'
+import type { Profile } from './services/index.ts'
 
 /** `start/end` (ISO-8601 each) -> the state machine's window; lake-window checks the rest. */
 export function parseWindow(text: string): { start: string; end: string } {
@@ -33,14 +34,7 @@ async function main(argv: string[]): Promise<number> {
       '--stage <stage>',
       'start the deployed state machine of this stage (AWS credentials from the usual chain)',
     )
-    .addOption(
-      new Option('--profile <profile>', 'local lake: run (make run), test or chaos')
-        .default('run')
-        .argParser((value: string): Profile => {
-          if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
-          return value
-        }),
-    )
+    .addOption(profileOption('local lake: run (make run), test or chaos'))
     .showHelpAfterError()
     .parse(argv)
   const opts = program.opts<{

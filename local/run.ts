@@ -20,7 +20,7 @@ import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { createPipelineMonitor, observeLakeRuns, type PipelineStatus } from './dashboard/pipeline-status.ts'
 import { startDashboard } from './dashboard/server.ts'
-import { type EventSource, startEventSource } from './event-source/emulator.ts'
+import { type EventSource, startMappedEventSource } from './event-source/emulator.ts'
 import { endOffsets } from './kafka-read.ts'
 import { lakeCounts } from './lake.ts'
 import { createLakeRunner, stateMachineName } from './lake-runner.ts'
@@ -266,15 +266,8 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
       const name = `${mapping.functionName}:${mapping.topics.join(',')}`
       sources.push({
         name,
-        source: await startEventSource({
-          name: mapping.functionName,
+        source: await startMappedEventSource(mapping, {
           kafka,
-          topics: mapping.topics,
-          groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
-          batchSize: mapping.batchSize,
-          batchWindowMs: mapping.batchWindowMs,
-          maximumRetryAttempts: mapping.maximumRetryAttempts,
-          bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
           invoke: (event) => target.invoke(event) as Promise<never>,
           onFailure: async (records, reason) => {
             const first = records[0]

@@ -1,23 +1,12 @@
-import { Command, InvalidArgumentError, Option } from 'commander'
-import {
-  isProfile,
-  type Profile,
-  provision,
-  servicesStatus,
-  startServices,
-  stopServices,
-} from './services/index.ts'
+import { Command, type Option } from 'commander'
+import { profileOption } from './profile-option.ts'
+import { type Profile, provision, servicesStatus, startServices, stopServices } from './services/index.ts'
 import { display } from './services/paths.ts'
 
-function parseProfile(value: string): Profile {
-  if (!isProfile(value)) throw new InvalidArgumentError('expected "run" or "test".')
-  return value
-}
-
-const profileOption = (): Option =>
-  new Option('-p, --profile <profile>', 'run (make run) or test (integration tests)')
-    .default('run')
-    .argParser(parseProfile)
+const servicesProfile = (): Option =>
+  profileOption('run (make run), test (integration tests) or chaos (make chaos)', {
+    flags: '-p, --profile <profile>',
+  })
 
 const program = new Command()
   .name('services')
@@ -38,7 +27,7 @@ program
   .description(
     "start the profile's services in the background (reusing running ones) and print the endpoints",
   )
-  .addOption(profileOption())
+  .addOption(servicesProfile())
   .option('--fresh', "stop the profile's services and wipe its state first (downloads are kept)", false)
   .action(async (opts: { profile: Profile; fresh: boolean }) => {
     const services = await startServices(opts.profile, { fresh: opts.fresh })
@@ -48,7 +37,7 @@ program
 program
   .command('down')
   .description('stop the services the profile started (data is kept)')
-  .addOption(profileOption())
+  .addOption(servicesProfile())
   .action(async (opts: { profile: Profile }) => {
     await stopServices(opts.profile)
   })
@@ -56,7 +45,7 @@ program
 program
   .command('status')
   .description('show what runs for the profile and whether it answers')
-  .addOption(profileOption())
+  .addOption(servicesProfile())
   .option('--json', 'print JSON', false)
   .action(async (opts: { profile: Profile; json: boolean }) => {
     const status = await servicesStatus(opts.profile)

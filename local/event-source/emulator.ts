@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, type Message } from '@platformatic/kafka'
 import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/kafka.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../../functions/shared/msk.ts'
+import type { EventSourceMappingSpec } from '../template.ts'
 import { type DeliveryConfig, type DeliveryStats, deliver } from './delivery.ts'
 
 export interface EventSourceOptions {
@@ -192,4 +193,25 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
       await consumer.close().catch(() => {})
     },
   }
+}
+
+/**
+ * The event source of one packaged mapping (local/template.ts): its topics, batching, retries and
+ * bisection as the template says, and its consumer group (or `<function>-local`), so every local
+ * caller consumes exactly as the deployed mapping would.
+ */
+export function startMappedEventSource(
+  mapping: EventSourceMappingSpec,
+  ports: Pick<EventSourceOptions, 'kafka' | 'invoke' | 'onFailure' | 'log'>,
+): Promise<EventSource> {
+  return startEventSource({
+    name: mapping.functionName,
+    topics: mapping.topics,
+    groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
+    batchSize: mapping.batchSize,
+    batchWindowMs: mapping.batchWindowMs,
+    maximumRetryAttempts: mapping.maximumRetryAttempts,
+    bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
+    ...ports,
+  })
 }

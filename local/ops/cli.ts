@@ -8,18 +8,11 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { isProfile, type Profile, projectRoot } from '../services/paths.ts'
+import { profileOption } from '../profile-option.ts'
+import { type Profile, projectRoot } from '../services/paths.ts'
 import { paintFor } from './text.ts'
 
 const progress = (prefix: string) => (line: string) => process.stderr.write(`[${prefix}] ${line}\n`)
-
-const profileOption = (defaultProfile: Profile) =>
-  new Option('--profile <profile>', 'local environment: run (make run), test or chaos')
-    .default(defaultProfile)
-    .argParser((value: string): Profile => {
-      if (!isProfile(value)) throw new InvalidArgumentError('expected "run", "test" or "chaos".')
-      return value
-    })
 
 function positiveInt(text: string): number {
   const value = Number(text)
@@ -67,7 +60,7 @@ program
     'the event as a JSON file; default: what its trigger sends (a scheduled event, a batch of the newest records of its topics, or {})',
   )
   .option('--stage <stage>', 'the serverless stage whose packaged environment is used', 'dev')
-  .addOption(profileOption('run'))
+  .addOption(profileOption())
   .action(async (fn: string, options: { event?: string; stage: string; profile: Profile }) => {
     const { invokeOnce } = await import('./invoke.ts')
     const { formatLogLine, readLinesFrom } = await import('./logs.ts')
@@ -112,7 +105,7 @@ program
   .addOption(
     new Option('--lines <count>', 'start with the last <count> lines').argParser(positiveInt).default(200),
   )
-  .addOption(profileOption('run'))
+  .addOption(profileOption())
   .option('--stage <stage>', 'a deployed stage: print how to read its logs with the AWS CLI instead')
   .action(
     async (options: { fn?: string; follow: boolean; lines: number; profile: Profile; stage?: string }) => {
