@@ -204,6 +204,11 @@ async function main(argv: string[]) {
       'stop after loading Kafka (and, through the event sources, the index and the raw zone)',
     )
     .option(
+      '--lake-only-before <iso>',
+      'bars before this instant go to the raw zone and the lake only, not to the search index',
+      isoInstant,
+    )
+    .option(
       '--stage <stage>',
       'start the deployed state machine of this stage instead (AWS credentials from the usual chain)',
     )
@@ -216,6 +221,7 @@ async function main(argv: string[]) {
     end?: string
     chunkMinutes?: number
     refreshLake: boolean
+    lakeOnlyBefore?: string
     stage?: string
     profile: Profile
   }>()
@@ -232,6 +238,7 @@ async function main(argv: string[]) {
     ...(opts.end ? { end: opts.end } : {}),
     ...(opts.chunkMinutes ? { chunkMinutes: opts.chunkMinutes } : {}),
     ...(opts.refreshLake ? {} : { refreshLake: false }),
+    ...(opts.lakeOnlyBefore ? { lakeOnlyBefore: opts.lakeOnlyBefore } : {}),
   }
   const log = (line: string) =>
     process.stderr.write(`[backfill ${new Date().toISOString().slice(11, 19)}] ${line}\n`)

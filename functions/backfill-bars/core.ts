@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto'
 import * as z from 'zod'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../poll-bars/core.ts'
 import type { LoadedWatermarks, WatermarkStore } from '../poll-bars/watermark.ts'
-import { CryptoSymbol, isoSeconds } from '../shared/contracts.ts'
+import { CryptoSymbol, isoSeconds, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
 import type { EventProducer } from '../shared/kafka.ts'
 import { landedMarkerKey } from '../shared/lake-state.ts'
 import type { ObjectInfo } from '../shared/object-store.ts'
@@ -76,6 +76,12 @@ export const BackfillInputSchema = z
       .optional(),
     /** Run lake-refresh over the window at the end (default true). */
     refreshLake: z.boolean().optional(),
+    /**
+     * Bars before this instant go to the raw zone and the lake only, not to the search index
+     * (months past the index's retention, or that nobody looks at live). Default: none, every
+     * bar is indexed too.
+     */
+    lakeOnlyBefore: Instant.optional(),
   })
   .strict()
 export type BackfillInput = z.infer<typeof BackfillInputSchema>
@@ -88,6 +94,8 @@ export interface Chunk {
   start: string
   /** Exclusive. */
   end: string
+  /** Bars starting before it are produced for the raw zone and the lake only. */
+  lakeOnlyBefore?: string
 }
 
 export interface BackfillPlan {
@@ -142,11 +150,15 @@ export function planBackfill(raw: unknown, now: Date, defaultSymbols: string[]):
   if (endMs - startMs > MAX_WINDOW_MS)
     throw new InvalidBackfill('the window is longer than a year and a day: split it into several executions')
   const chunkMinutes = input.chunkMinutes ?? defaultChunkMinutes(symbols.length)
+  const lakeOnlyBefore =
+    input.lakeOnlyBefore === undefined ? undefined : isoSeconds(floorMinute(Date.parse(input.lakeOnlyBefore)))
   const chunks: Chunk[] = []
   for (let from = startMs; from < endMs; from += chunkMinutes * MINUTE) {
     const start = isoSeconds(from)
     const end = isoSeconds(Math.min(endMs, from + chunkMinutes * MINUTE))
-    chunks.push({ id: chunkId(symbols, start, end), symbols, start, end })
+    const chunk: Chunk = { id: chunkId(symbols, start, end), symbols, start, end }
+    if (lakeOnlyBefore !== undefined && lakeOnlyBefore > start) chunk.lakeOnlyBefore = lakeOnlyBefore
+    chunks.push(chunk)
   }
   const refreshWindows: BackfillPlan['refreshWindows'] = []
   if (input.refreshLake ?? true) {
@@ -210,20 +222,34 @@ export function backfillCounter(counter: Counter): Counter {
   }
 }
 
-/** Per event-time hour of the records sent, when its last send began (epoch ms). */
-function recordingProducer(
+/**
+ * The chunk's producer: records per event-time hour when its last send began (epoch ms), and
+ * marks the bars before `lakeOnlyBefore` with the lake-only sink header.
+ */
+function chunkProducer(
   producer: EventProducer,
   clock: () => Date,
   hours: Record<string, string>,
+  lakeOnlyBefore: string | undefined,
 ): EventProducer {
   return {
     async send(records) {
       const sendingAt = isoSeconds(clock())
-      await producer.send(records)
-      for (const record of records) {
-        const start = (JSON.parse(record.value ?? '{}') as { start?: string }).start
+      const starts = records.map((record) => (JSON.parse(record.value ?? '{}') as { start?: string }).start)
+      await producer.send(
+        lakeOnlyBefore === undefined
+          ? records
+          : records.map((record, i) => {
+              const start = starts[i]
+              return start !== undefined && start < lakeOnlyBefore
+                ? { ...record, headers: { ...record.headers, [SINK_HEADER]: LAKE_ONLY } }
+                : record
+            }),
+      )
+      records.forEach((record, i) => {
+        const start = starts[i]
         if (start) hours[landedMarkerKey(record.topic, start)] = sendingAt
-      }
+      })
     },
     close: () => producer.close(),
   }
@@ -255,7 +281,7 @@ export async function backfillChunk(chunk: Chunk, deadline: number, deps: ChunkD
     { scheduledAt, deadline },
     {
       ...deps,
-      producer: recordingProducer(deps.producer, deps.clock, hours),
+      producer: chunkProducer(deps.producer, deps.clock, hours, chunk.lakeOnlyBefore),
       watermarks: chunkWatermarks(marks),
       counter: backfillCounter(deps.counter),
       config,

@@ -50,6 +50,7 @@ const ChunkSchema = z.object({
   symbols: z.array(CryptoSymbol).min(1),
   start: IsoSeconds,
   end: IsoSeconds,
+  lakeOnlyBefore: IsoSeconds.optional(),
 })
 
 const BackfillEvent = z.discriminatedUnion('action', [

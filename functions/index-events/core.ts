@@ -9,12 +9,20 @@
 import {
   type AssetEvent,
   type BarEvent,
+  LAKE_ONLY,
+  SINK_HEADER,
   TOPICS,
   type TopicName,
   type TradeEvent,
 } from '../shared/contracts.ts'
 import { decodeRecord, rejectionOf } from '../shared/decode-record.ts'
-import { type KafkaBatchResponse, type MskEvent, type MskRecord, toBatchResponse } from '../shared/msk.ts'
+import {
+  headerValue,
+  type KafkaBatchResponse,
+  type MskEvent,
+  type MskRecord,
+  toBatchResponse,
+} from '../shared/msk.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { BulkDoc, BulkItemResult, SearchIndex } from '../shared/opensearch.ts'
 import { tokenize } from '../shared/pii.ts'
@@ -162,13 +170,17 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
   const baseDelayMs = deps.baseDelayMs ?? 200
   const rejections: Rejection[] = []
   const valid: Array<{ record: MskRecord; topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }> = []
+  let lakeOnly = 0
   for (const records of Object.values(event.records)) {
     for (const record of records) {
       const decoded = decodeRecord(record)
-      if (decoded.ok) valid.push({ record, topic: decoded.topic, event: decoded.event })
-      else rejections.push(decoded.rejection)
+      if (!decoded.ok) rejections.push(decoded.rejection)
+      // Valid, and meant for the raw zone and the lake only (a backfill's old months): done here.
+      else if (record.headers.length > 0 && headerValue(record.headers, SINK_HEADER) === LAKE_ONLY) lakeOnly++
+      else valid.push({ record, topic: decoded.topic, event: decoded.event })
     }
   }
+  if (lakeOnly > 0) deps.counter.count('LakeOnlySkipped', lakeOnly)
   const icons = await iconsForTrades(valid, deps)
   const token = batchTokenizer(deps.piiKey)
   let pending: Pending[] = valid.map(({ record, topic, event }) => ({

@@ -181,6 +181,13 @@ export const QuarantineRecordSchema = z
   .strict()
 export type QuarantineRecord = z.infer<typeof QuarantineRecordSchema>
 
+/**
+ * Kafka record header naming the sinks a record is for. Absent: every sink. `lake-only`: the raw
+ * zone and the lake, not the search index (a backfill's old months: see backfill-bars).
+ */
+export const SINK_HEADER = 'crypto-sink'
+export const LAKE_ONLY = 'lake-only'
+
 /** The contracts exported as JSON Schema, keyed by file name under tests/fixtures/contracts/. */
 export const EXPORTED_CONTRACTS = {
   'crypto.bars.schema.json': BarEventSchema,

@@ -47,6 +47,16 @@ export function encodeBase64(text: string | Buffer | null | undefined): string |
   return (typeof text === 'string' ? Buffer.from(text, 'utf8') : text).toString('base64')
 }
 
+/** The value of one header, or undefined (the last one wins, as in `decodeHeaders`). */
+export function headerValue(headers: MskRecordHeader[], name: string): string | undefined {
+  let value: string | undefined
+  for (const header of headers) {
+    const bytes = header[name]
+    if (bytes) value = Buffer.from(bytes).toString('utf8')
+  }
+  return value
+}
+
 /** MSK headers arrive as `[{ name: [byte, ...] }]`; this reads them back as strings. */
 export function decodeHeaders(headers: MskRecordHeader[]): Record<string, string> {
   const out: Record<string, string> = {}

@@ -17,6 +17,8 @@ import {
   type AssetEvent,
   type BarEvent,
   isoSeconds,
+  LAKE_ONLY,
+  SINK_HEADER,
   type TopicName,
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
@@ -313,6 +315,28 @@ describe('Kafka -> index-events -> OpenSearch', () => {
     await consume(`index-events-it-${run}-again`, untilCaughtUp)
     await expectEachEventIndexedOnce()
     expect(await docCounts('crypto-assets', 'asset_id', [ASSET])).toEqual({ [ASSET]: 1 })
+  })
+
+  it('leaves a bar marked lake-only to the raw zone and the lake: consumed, not indexed', async () => {
+    const symbol = `IE${run}L/USD`
+    const old = bar(symbol, '2024-01-01T00:00:00Z')
+    const live = bar(symbol, isoSeconds(start))
+    await consume(`index-events-it-${run}-lake-only`, async (source) => {
+      await producer.send([
+        {
+          topic: 'crypto.bars',
+          key: symbol,
+          value: JSON.stringify(old),
+          headers: { [SINK_HEADER]: LAKE_ONLY },
+        },
+        { topic: 'crypto.bars', key: symbol, value: JSON.stringify(live) },
+      ])
+      await untilCaughtUp(source)
+    })
+    expect(await docCounts('crypto-bars', 'event_id', [old.event_id, live.event_id])).toEqual({
+      [live.event_id]: 1,
+    })
+    expect(discarded).toEqual([])
   })
 
   it('retries through an OpenSearch outage and loses nothing', async () => {

@@ -16,6 +16,7 @@ import {
 } from '../../functions/backfill-bars/core.ts'
 import { objectProgressStore } from '../../functions/backfill-bars/progress.ts'
 import type { FetchBars } from '../../functions/poll-bars/core.ts'
+import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
 import type { OutgoingRecord } from '../../functions/shared/kafka.ts'
 import { fileObjectStore } from '../../functions/shared/object-store.ts'
 
@@ -45,6 +46,25 @@ describe('planBackfill', () => {
       ['2026-12-01T02:00:00Z', '2026-12-01T02:30:00Z'],
     ])
     expect(plan.chunks[0]?.id).toBe(chunkId(['BTC/USD'], '2026-12-01T00:00:00Z', '2026-12-01T01:00:00Z'))
+  })
+
+  it('gives the chunks that start before lakeOnlyBefore its minute, and the others nothing', () => {
+    const plan = planBackfill(
+      {
+        symbols: ['BTC/USD'],
+        start: '2026-12-01T00:00:00Z',
+        end: '2026-12-01T03:00:00Z',
+        chunkMinutes: 60,
+        lakeOnlyBefore: '2026-12-01T01:30:45Z',
+      },
+      NOW,
+      [],
+    )
+    expect(plan.chunks.map((c) => c.lakeOnlyBefore)).toEqual([
+      '2026-12-01T01:30:00Z',
+      '2026-12-01T01:30:00Z',
+      undefined,
+    ])
   })
 
   it('splits the lake refresh into windows of at most 7 days, or none when asked', () => {
@@ -168,6 +188,18 @@ describe('backfillChunk', () => {
     expect(stored?.sent).toEqual({
       'raw/_lake/landed/crypto.bars/dt=2026-12-01/hour=00.json': '2026-12-07T04:30:20Z',
     })
+  })
+
+  it('marks the bars before lakeOnlyBefore for the raw zone and the lake only', async () => {
+    const { deps, sent } = fakes({
+      'BTC/USD': [bar('2026-12-01T00:00:00Z'), bar('2026-12-01T00:01:00Z'), bar('2026-12-01T00:02:00Z')],
+    })
+    await backfillChunk(
+      { ...CHUNK, symbols: ['BTC/USD'], lakeOnlyBefore: '2026-12-01T00:02:00Z' },
+      Number.POSITIVE_INFINITY,
+      deps,
+    )
+    expect(sent.map((record) => record.headers?.[SINK_HEADER])).toEqual([LAKE_ONLY, LAKE_ONLY, undefined])
   })
 
   it('skips a chunk that is done, without fetching', async () => {

@@ -7,6 +7,7 @@ import {
   MAX_VALUE_BYTES,
   toBulkDoc,
 } from '../../functions/index-events/core.ts'
+import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
 import {
   type BulkDoc,
   type BulkItemResult,
@@ -125,6 +126,34 @@ describe('indexEvents', () => {
       'alpaca:LTC/USD:2026-11-30T10:00:00Z',
     ])
     expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['malformed_json', '11']])
+  })
+
+  it('leaves a valid record marked lake-only to the raw zone and the lake, and still quarantines a bad one', async () => {
+    const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
+    const quarantined: Rejection[] = []
+    const lakeOnly = (record: ReturnType<typeof mskRecord>) => ({
+      ...record,
+      headers: [{ [SINK_HEADER]: [...Buffer.from(LAKE_ONLY)] }],
+    })
+    const counts: Record<string, number> = {}
+    const response = await indexEvents(
+      mskEvent([
+        lakeOnly(mskRecord('crypto.bars', 0, 20, bar('BTC/USD', '2024-01-01T00:00:00Z'))),
+        lakeOnly(mskRecord('crypto.bars', 0, 21, 'garbage')),
+        mskRecord('crypto.bars', 0, 22, bar('BTC/USD', '2026-11-30T10:00:00Z')),
+      ]),
+      {
+        index,
+        piiKey: key,
+        counter: { count: (name, value) => (counts[name] = (counts[name] ?? 0) + value) },
+        sleep: noSleep,
+        quarantine: async (r) => quarantined.push(...r),
+      },
+    )
+    expect(response.batchItemFailures).toEqual([])
+    expect(index.calls.flat().map((d) => d.id)).toEqual(['alpaca:BTC/USD:2026-11-30T10:00:00Z'])
+    expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['malformed_json', '21']])
+    expect(counts.LakeOnlySkipped).toBe(1)
   })
 
   it('retries only the items that failed with 429/5xx, and quarantines mapping rejections', async () => {
