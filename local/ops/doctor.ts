@@ -60,6 +60,8 @@ export interface DoctorFacts {
   ports: PortFact[]
   chromium: string | undefined
   cfnLint: { wanted: string | undefined; installed: boolean }
+  /** The security scans of make test (scripts/security-scan.sh): installed, and cargo to compile cfn-guard. */
+  securityScan: { checkov: boolean; cfnGuard: boolean; cargo: string | undefined }
   awsCli: string | undefined
 }
 
@@ -202,6 +204,23 @@ export function evaluate(facts: DoctorFacts): Finding[] {
       'make setup (scripts/cfn-lint.sh --install-only)',
     )
 
+  const scan = facts.securityScan
+  if (scan.checkov && scan.cfnGuard) add('security scans', 'OK', 'checkov and cfn-guard in .local/tools')
+  else if (scan.cfnGuard || scan.cargo)
+    add(
+      'security scans',
+      'WARN',
+      `not installed yet: ${[scan.checkov ? '' : 'checkov', scan.cfnGuard ? '' : 'cfn-guard'].filter(Boolean).join(', ')} (make test scans the packaged templates)`,
+      'make setup (scripts/security-scan.sh --install-only; cfn-guard compiles for about 5 min)',
+    )
+  else
+    add(
+      'security scans',
+      'FAIL',
+      'cfn-guard is not installed and there is no `cargo` to compile it: make test cannot scan the templates',
+      'install Rust (https://rustup.rs), then make setup',
+    )
+
   if (facts.awsCli) add('aws cli', 'OK', facts.awsCli)
   else
     add(
@@ -246,6 +265,18 @@ async function firstLine(command: string, args: string[]): Promise<string | unde
     return result.code === 0 ? stripAnsi(result.output).trim().split('\n')[0] : undefined
   } catch {
     return undefined
+  }
+}
+
+async function securityScanFacts(): Promise<DoctorFacts['securityScan']> {
+  const script = readFileSync(join(projectRoot, 'scripts', 'security-scan.sh'), 'utf8')
+  const tools = join(projectRoot, '.local', 'tools')
+  const checkov = /^CHECKOV_VERSION=([\w.]+)/m.exec(script)?.[1]
+  const cfnGuard = /^CFN_GUARD_VERSION=([\w.]+)/m.exec(script)?.[1]
+  return {
+    checkov: checkov !== undefined && existsSync(join(tools, `checkov-${checkov}`, '.installed')),
+    cfnGuard: cfnGuard !== undefined && existsSync(join(tools, `cfn-guard-${cfnGuard}`, 'bin', 'cfn-guard')),
+    cargo: await firstLine('cargo', ['--version']),
   }
 }
 
@@ -301,7 +332,7 @@ export async function gatherFacts(): Promise<DoctorFacts> {
   const disk = await statfs(
     existsSync(join(projectRoot, '.local')) ? join(projectRoot, '.local') : projectRoot,
   )
-  const [java, maven, python, ports, awsCli] = await Promise.all([
+  const [java, maven, python, ports, awsCli, securityScan] = await Promise.all([
     found(async () => {
       const java = await findServiceJava('Kafka and OpenSearch')
       return { major: java.major, home: java.home }
@@ -314,6 +345,7 @@ export async function gatherFacts(): Promise<DoctorFacts> {
     found(findPython),
     portFacts(),
     firstLine('aws', ['--version']),
+    securityScanFacts(),
   ])
   return {
     nodeVersion: process.versions.node,
@@ -329,6 +361,7 @@ export async function gatherFacts(): Promise<DoctorFacts> {
     ports,
     chromium: findChromium(),
     cfnLint: cfnLintFacts(),
+    securityScan,
     awsCli,
   }
 }

@@ -39,6 +39,7 @@ function healthy(): DoctorFacts {
     ports: freePorts(),
     chromium: '/usr/bin/chromium',
     cfnLint: { wanted: '1.58.0', installed: true },
+    securityScan: { checkov: true, cfnGuard: true, cargo: 'cargo 1.95.0' },
     awsCli: 'aws-cli/2.22.0',
   }
 }
@@ -61,6 +62,14 @@ describe('doctor', () => {
     expect(exitCodeOf(evaluate({ ...healthy(), java: { problem: 'no `java` found' } }))).toBe(1)
   })
 
+  it('fails the security scans only when cfn-guard is missing and there is no cargo to compile it', () => {
+    const none = { checkov: false, cfnGuard: false, cargo: undefined }
+    expect(levelOf({ ...healthy(), securityScan: none }, 'security scans')).toBe('FAIL')
+    expect(levelOf({ ...healthy(), securityScan: { ...none, cfnGuard: true } }, 'security scans')).toBe(
+      'WARN',
+    )
+  })
+
   it('needs Maven only while the Spark jars are still to be fetched', () => {
     const noMaven = { ...healthy(), maven: { problem: '`mvn` is not on PATH' } }
     expect(levelOf(noMaven, 'maven')).toBe('OK')
@@ -74,6 +83,7 @@ describe('doctor', () => {
       downloads: { kafka: false, opensearch: true },
       chromium: undefined,
       cfnLint: { wanted: '1.58.0', installed: false },
+      securityScan: { checkov: false, cfnGuard: false, cargo: 'cargo 1.95.0' },
       awsCli: undefined,
       diskFreeBytes: 5 * GiB,
     }
@@ -84,6 +94,7 @@ describe('doctor', () => {
       'disk',
       'browser',
       'cfn-lint',
+      'security scans',
       'aws cli',
     ])
     expect(exitCodeOf(findings)).toBe(0)
