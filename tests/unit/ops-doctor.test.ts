@@ -138,7 +138,7 @@ describe('doctor', () => {
     expect(findings.filter((finding) => finding.level !== 'OK').every((finding) => finding.fix)).toBe(true)
     const text = renderFindings(findings, paintWith(false))
     expect(text).toContain('  WARN browser: make browser (apt-get install chromium)')
-    expect(text.split('\n').at(-1)).toBe('12 OK, 1 WARN, 1 FAIL')
+    expect(text.split('\n').at(-1)).toBe('13 OK, 1 WARN, 1 FAIL')
   })
 
   it('compares versions against a >= range part by part', () => {
