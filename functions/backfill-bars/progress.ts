@@ -5,7 +5,7 @@
  * chunk that has one. Written once, with the object store's conditional put (only if absent): two
  * executions racing on one chunk both produced the same ids, and the first record stands.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
 import type { ObjectStore } from '../shared/object-store.ts'
 

@@ -36,6 +36,14 @@ describe('package.json', () => {
     expect(unused).toEqual([])
   })
 
+  it('has the functions import zod as a namespace, which esbuild tree-shakes (a named import bundles all of zod)', () => {
+    expect(
+      importersOf('zod', ['functions']).filter((file) =>
+        readFileSync(file, 'utf8').includes("import { z } from 'zod'"),
+      ),
+    ).toEqual([])
+  })
+
   it('keeps every @aws-sdk package on one version', () => {
     const all = { ...pkg.dependencies, ...pkg.devDependencies }
     const versions = new Set(
