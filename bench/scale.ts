@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { TOPICS } from '../functions/shared/contracts.ts'
 import type { PipelineStatus } from '../local/dashboard/pipeline-status.ts'
 import { runPipeline } from '../local/run.ts'
 import { type Profile, servicesStatus, startServices } from '../local/services/index.ts'
@@ -84,7 +85,8 @@ async function main() {
     log: (line) => {
       if (line.startsWith('running')) runningAt ??= Date.now()
       if (line.startsWith('stopping (')) stoppedAt ??= Date.now()
-      if (/^(running|stopping|lake)/.test(line)) log(line)
+      // Progress, the lake, and every failed invocation: a failing schedule shows as a flat rate.
+      if (/^(running|stopping|lake)|failed|FAILED/.test(line)) log(line)
     },
   })
   await services.stop()
@@ -175,7 +177,26 @@ async function main() {
     met: Number(report.lost) === 0,
   })
   reportRows(rows)
-  process.exit(exitCode === 0 && Number(report.lost) === 0 ? 0 : 1)
+
+  // A figure measured on a broken run is no figure: fail on lost records, on a lake refresh that
+  // did not succeed, on invocations that failed, and on a per-minute topic that stood still.
+  const problems: string[] = []
+  if (exitCode !== 0) problems.push('the run report failed (lost, duplicate or stale records)')
+  if (Number(report.lost) > 0) problems.push(`${report.lost} records lost`)
+  const lakeRuns = (report.state_machines ?? []) as Array<{ name: string; status: string; error?: string }>
+  for (const run of lakeRuns.filter((r) => r.status !== 'SUCCEEDED'))
+    problems.push(`${run.name} ${run.status}: ${run.error ?? 'no error message'}`)
+  const functions = (report.functions ?? {}) as Record<string, { invocations: number; errors: number }>
+  for (const [name, { invocations, errors }] of Object.entries(functions))
+    if (errors > 0) problems.push(`${name}: ${errors} of ${invocations} invocations failed`)
+  for (const topic of [TOPICS.bars, TOPICS.trades])
+    if (rate((s) => s.status.topics[topic]?.produced ?? 0) === 0)
+      problems.push(`${topic}: nothing produced in the steady window`)
+  if (problems.length > 0) {
+    console.log(`  FAILED: ${problems.join('; ')}`)
+    process.exit(1)
+  }
+  process.exit(0)
 }
 
 await main()
