@@ -6,7 +6,6 @@ import * as z from 'zod'
 import { loadConfig, OpenSearchEnv, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { createOpenSearchClient, openSearchIndex } from '../shared/opensearch.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import type { LambdaContextLike } from '../shared/scheduled.ts'
 import { applyIndexTemplates } from '../shared/search-templates.ts'
@@ -33,10 +32,36 @@ const config = loadConfig(
     ICON_CACHE_SECONDS: positiveInt.default(600),
   }),
 )
-const client = createOpenSearchClient(config)
 const store = rawStore(config)
-const index = openSearchIndex(client)
-const icons = cachedIconSource(openSearchIconLookup(client), { ttlMs: config.ICON_CACHE_SECONDS * 1000 })
+
+/**
+ * The OpenSearch client module (@opensearch-project/opensearch and its transport) is imported on
+ * the first invocation, not at module load, like the Kafka and S3 clients (shared/kafka.ts,
+ * shared/object-store.ts): it is the largest part of this function's cold init otherwise. In the
+ * bundle it stays inline, evaluated on that first import(). The client, the index port and the
+ * icon cache are then built once per container.
+ */
+let search:
+  | Promise<{
+      client: import('@opensearch-project/opensearch').Client
+      index: import('../shared/opensearch.ts').SearchIndex
+      icons: ReturnType<typeof cachedIconSource>
+    }>
+  | undefined
+const connected = () => {
+  search ??= import('../shared/opensearch.ts').then(({ createOpenSearchClient, openSearchIndex }) => {
+    const client = createOpenSearchClient(config)
+    return {
+      client,
+      index: openSearchIndex(client),
+      icons: cachedIconSource(openSearchIconLookup(client), { ttlMs: config.ICON_CACHE_SECONDS * 1000 }),
+    }
+  })
+  search.catch(() => {
+    search = undefined
+  })
+  return search
+}
 let templatesApplied: Promise<unknown> | undefined
 
 /**
@@ -47,6 +72,7 @@ const FINISH_MARGIN_MS = 5_000
 
 async function run(event: MskEvent, context: LambdaContextLike) {
   const deadline = Date.now() + context.getRemainingTimeInMillis() - FINISH_MARGIN_MS
+  const { client, index, icons } = await connected()
   // Templates before the first document of this container, so a new monthly index never gets
   // dynamic mappings; idempotent, and cheap once per container.
   templatesApplied ??= applyIndexTemplates(client, config.OPENSEARCH_REPLICAS).catch((error) => {
