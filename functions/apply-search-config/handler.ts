@@ -11,7 +11,7 @@ import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda'
 import * as z from 'zod'
 import { loadConfig, OpenSearchEnv } from '../shared/config.ts'
 import { logger, metrics } from '../shared/observability.ts'
-import { createOpenSearchClient } from '../shared/opensearch.ts'
+import { onFirstUse } from '../shared/on-first-use.ts'
 import { applySearchConfig } from '../shared/search-templates.ts'
 import { applySearchConfigResource, type CustomResourceResponse } from './core.ts'
 
@@ -21,7 +21,10 @@ const config = loadConfig(
     OPENSEARCH_REPLICAS: z.coerce.number().int().min(0).default(1),
   }),
 )
-const client = createOpenSearchClient(config)
+// The OpenSearch client module loads when CloudFormation first calls, not at init (on-first-use.ts).
+const connected = onFirstUse(() =>
+  import('../shared/opensearch.ts').then(({ createOpenSearchClient }) => createOpenSearchClient(config)),
+)
 
 /**
  * The pre-signed S3 URL is signed without a content type: the request must send an empty one
@@ -51,8 +54,8 @@ export function putResponse(url: string, response: CustomResourceResponse): Prom
 
 async function run(event: CloudFormationCustomResourceEvent, context: Context) {
   const response = await applySearchConfigResource(event, {
-    apply: () =>
-      applySearchConfig(client, {
+    apply: async () =>
+      applySearchConfig(await connected(), {
         replicas: config.OPENSEARCH_REPLICAS,
         log: (message, detail) => logger.warn(message, { ...detail }),
       }),

@@ -6,6 +6,7 @@ import * as z from 'zod'
 import { loadConfig, OpenSearchEnv, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
+import { onFirstUse } from '../shared/on-first-use.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import type { LambdaContextLike } from '../shared/scheduled.ts'
 import { applyIndexTemplates } from '../shared/search-templates.ts'
@@ -36,32 +37,20 @@ const store = rawStore(config)
 
 /**
  * The OpenSearch client module (@opensearch-project/opensearch and its transport) is imported on
- * the first invocation, not at module load, like the Kafka and S3 clients (shared/kafka.ts,
- * shared/object-store.ts): it is the largest part of this function's cold init otherwise. In the
- * bundle it stays inline, evaluated on that first import(). The client, the index port and the
- * icon cache are then built once per container.
+ * the first invocation, not at module load, like the Kafka and S3 clients: it is the largest part
+ * of this function's cold init otherwise. The client, the index port and the icon cache are then
+ * built once per container.
  */
-let search:
-  | Promise<{
-      client: import('@opensearch-project/opensearch').Client
-      index: import('../shared/opensearch.ts').SearchIndex
-      icons: ReturnType<typeof cachedIconSource>
-    }>
-  | undefined
-const connected = () => {
-  search ??= import('../shared/opensearch.ts').then(({ createOpenSearchClient, openSearchIndex }) => {
+const connected = onFirstUse(() =>
+  import('../shared/opensearch.ts').then(({ createOpenSearchClient, openSearchIndex }) => {
     const client = createOpenSearchClient(config)
     return {
       client,
       index: openSearchIndex(client),
       icons: cachedIconSource(openSearchIconLookup(client), { ttlMs: config.ICON_CACHE_SECONDS * 1000 }),
     }
-  })
-  search.catch(() => {
-    search = undefined
-  })
-  return search
-}
+  }),
+)
 let templatesApplied: Promise<unknown> | undefined
 
 /**
