@@ -22,7 +22,7 @@ import { loadFunction } from './lambda.ts'
 import { profileOption } from './profile-option.ts'
 import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
-import { startAlpacaSimulator } from './simulators/alpaca.ts'
+import { alpacaUpstream } from './simulators/upstream.ts'
 import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
 import { eventSourceMappings, functionTimeouts, packageService } from './template.ts'
 
@@ -113,14 +113,7 @@ export async function runLocalBackfill(
     })
     // The indices a backfill creates (old months too) follow the same templates as the live ones.
     await applySearchConfig(search, { replicas: 0, log: (line) => log(`opensearch: ${line}`) })
-    let alpacaUrl = options.alpacaUrl ?? process.env.ALPACA_DATA_URL
-    if (alpacaUrl) log(`alpaca: using ${alpacaUrl}`)
-    else {
-      const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
-      cleanups.push(() => simulator.close())
-      alpacaUrl = simulator.url
-      log(`alpaca: bundled simulator on ${alpacaUrl} (set ALPACA_DATA_URL to use another server)`)
-    }
+    const alpacaUrl = await alpacaUpstream(cleanups, log, options.alpacaUrl)
     // The functions read their configuration from the environment at cold start, as on Lambda.
     Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {
       ALPACA_DATA_URL: alpacaUrl,

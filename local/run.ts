@@ -48,8 +48,7 @@ import {
 import { rawSinkCounts } from './report-stream.ts'
 import { fileScheduleState, startScheduler } from './schedules.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
-import { startAlpacaSimulator } from './simulators/alpaca.ts'
-import { startCoinApiSimulator } from './simulators/coinapi.ts'
+import { alpacaUpstream, coinApiUpstream } from './simulators/upstream.ts'
 import { eventSourceMappings, functionTimeouts, packageService, schedules } from './template.ts'
 
 export interface RunOptions {
@@ -69,7 +68,6 @@ export interface RunOptions {
 }
 
 const STATUS_EVERY_MS = 3_000
-const COINAPI_SIM_PORT = 18_421
 
 const CONTRACT_TOPICS = Object.values(TOPICS)
 
@@ -201,33 +199,8 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     })
     log(`opensearch: templates ${searchConfig.templates.join(', ')} applied on ${services.opensearch}`)
 
-    let alpacaUrl = process.env.ALPACA_DATA_URL
-    if (alpacaUrl) log(`alpaca: using ${alpacaUrl} (ALPACA_DATA_URL)`)
-    else {
-      const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
-      cleanups.push(() => simulator.close())
-      alpacaUrl = simulator.url
-      log(`alpaca: bundled simulator on ${alpacaUrl} (set ALPACA_DATA_URL to use another server)`)
-    }
-
-    let coinApiUrl = process.env.COINAPI_URL
-    if (coinApiUrl) log(`coinapi: using ${coinApiUrl} (COINAPI_URL)`)
-    else {
-      // The same port every run: refresh-assets runs once a day, and the icon URLs it stored in
-      // crypto-assets must keep loading on the next run's dashboard, as CoinAPI's URLs do.
-      const seed = Number(process.env.COINAPI_SIM_SEED ?? 7)
-      const simulator = await startCoinApiSimulator({ seed, port: COINAPI_SIM_PORT }).catch(
-        (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'EADDRINUSE') throw error
-          return startCoinApiSimulator({ seed })
-        },
-      )
-      cleanups.push(() => simulator.close())
-      coinApiUrl = simulator.url
-      log(
-        `coinapi: bundled simulator on ${coinApiUrl} (set COINAPI_URL and COINAPI_KEY to use another server)`,
-      )
-    }
+    const alpacaUrl = await alpacaUpstream(cleanups, log)
+    const coinApiUrl = await coinApiUpstream(cleanups, log)
 
     // The functions read their configuration from the environment at cold start, as on Lambda.
     Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {

@@ -27,8 +27,7 @@ import { loadFunction } from '../lambda.ts'
 import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from '../run.ts'
 import { scheduledEvent } from '../schedules.ts'
 import { type Profile, projectRoot, startServices } from '../services/index.ts'
-import { startAlpacaSimulator } from '../simulators/alpaca.ts'
-import { startCoinApiSimulator } from '../simulators/coinapi.ts'
+import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
 import {
   type CfnTemplate,
   eventSourceMappings,
@@ -214,23 +213,9 @@ export async function invokeOnce(options: InvokeOptions): Promise<InvokeOutcome>
       )
     }
     const local = localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey))
-    if ('ALPACA_DATA_URL' in spec.environment) {
-      if (process.env.ALPACA_DATA_URL) local.ALPACA_DATA_URL = process.env.ALPACA_DATA_URL
-      else {
-        const simulator = await startAlpacaSimulator({ seed: Number(process.env.ALPACA_SIM_SEED ?? 7) })
-        cleanups.push(() => simulator.close())
-        local.ALPACA_DATA_URL = simulator.url
-        log(`alpaca: bundled simulator on ${simulator.url} (set ALPACA_DATA_URL to use another server)`)
-      }
-    }
+    if ('ALPACA_DATA_URL' in spec.environment) local.ALPACA_DATA_URL = await alpacaUpstream(cleanups, log)
     if ('COINAPI_URL' in spec.environment) {
-      if (process.env.COINAPI_URL) local.COINAPI_URL = process.env.COINAPI_URL
-      else {
-        const simulator = await startCoinApiSimulator({ seed: Number(process.env.COINAPI_SIM_SEED ?? 7) })
-        cleanups.push(() => simulator.close())
-        local.COINAPI_URL = simulator.url
-        log(`coinapi: bundled simulator on ${simulator.url} (set COINAPI_URL to use another server)`)
-      }
+      local.COINAPI_URL = await coinApiUpstream(cleanups, log)
       local.COINAPI_KEY = process.env.COINAPI_KEY || 'local-simulator-key'
     }
     const { env, unresolved } = invokeEnvironment(spec.environment, local)
