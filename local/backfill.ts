@@ -11,16 +11,17 @@ import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
 import { TOPICS } from '../functions/shared/contracts.ts'
-import type { KafkaConnection } from '../functions/shared/kafka.ts'
-import { ensureTopics } from '../functions/shared/kafka-admin.ts'
-import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
-import { applySearchConfig } from '../functions/shared/search-templates.ts'
-import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { startAndFollow } from './deployed-execution.ts'
 import { type EventSource, startMappedEventSource } from './event-source/emulator.ts'
 import { loadFunction } from './lambda.ts'
 import { profileOption } from './profile-option.ts'
-import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
+import {
+  captureFunctionOutput,
+  localFunctionEnv,
+  localPaths,
+  provisionLocalSinks,
+  readOrCreateKey,
+} from './run.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { alpacaUpstream } from './simulators/upstream.ts'
 import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
@@ -100,19 +101,8 @@ export async function runLocalBackfill(
   const services = await startServices(options.profile, { log })
   const cleanups: Array<() => Promise<unknown> | unknown> = [() => services.stop()]
   try {
-    const kafka: KafkaConnection = {
-      KAFKA_BROKERS: [services.kafka],
-      KAFKA_AUTH: 'none',
-      AWS_REGION: 'local',
-    }
-    await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
-    const search = createOpenSearchClient({
-      OPENSEARCH_URL: services.opensearch,
-      OPENSEARCH_AUTH: 'none',
-      AWS_REGION: 'local',
-    })
     // The indices a backfill creates (old months too) follow the same templates as the live ones.
-    await applySearchConfig(search, { replicas: 0, log: (line) => log(`opensearch: ${line}`) })
+    const { kafka } = await provisionLocalSinks(services, log)
     const alpacaUrl = await alpacaUpstream(cleanups, log, options.alpacaUrl)
     // The functions read their configuration from the environment at cold start, as on Lambda.
     Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {

@@ -176,6 +176,35 @@ async function drain(sources: Array<{ name: string; source: EventSource }>, log:
   }
 }
 
+/**
+ * What the deploy's custom resources do, done on the local services: the topics (create-topics)
+ * and the index templates and aliases (apply-search-config), idempotently, before any function
+ * runs, so every index a local run creates (old months of a backfill too) follows the templates.
+ */
+export async function provisionLocalSinks(
+  services: { kafka: string; opensearch: string },
+  log: (line: string) => void,
+): Promise<{ kafka: KafkaConnection }> {
+  const kafka: KafkaConnection = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
+  const topics = await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
+  if (topics.created.length > 0) log(`kafka: created topics ${topics.created.join(', ')}`)
+  const search = createOpenSearchClient({
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    AWS_REGION: 'local',
+  })
+  try {
+    const searchConfig = await applySearchConfig(search, {
+      replicas: 0,
+      log: (line) => log(`opensearch: ${line}`),
+    })
+    log(`opensearch: templates ${searchConfig.templates.join(', ')} applied on ${services.opensearch}`)
+  } finally {
+    await search.close()
+  }
+  return { kafka }
+}
+
 export async function runPipeline(options: RunOptions): Promise<{ report: Report; exitCode: number }> {
   const { log } = options
   const startedAt = new Date()
@@ -183,21 +212,14 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
 
   log(`starting services (profile ${options.profile}${options.fresh ? ', fresh state' : ''})...`)
   const services = await startServices(options.profile, { fresh: options.fresh, log: (line) => log(line) })
-  const kafka: KafkaConnection = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
   const cleanups: Array<() => Promise<void> | void> = []
   try {
-    const topics = await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
-    if (topics.created.length > 0) log(`kafka: created topics ${topics.created.join(', ')}`)
+    const { kafka } = await provisionLocalSinks(services, log)
     const search = createOpenSearchClient({
       OPENSEARCH_URL: services.opensearch,
       OPENSEARCH_AUTH: 'none',
       AWS_REGION: 'local',
     })
-    const searchConfig = await applySearchConfig(search, {
-      replicas: 0,
-      log: (line) => log(`opensearch: ${line}`),
-    })
-    log(`opensearch: templates ${searchConfig.templates.join(', ')} applied on ${services.opensearch}`)
 
     const alpacaUrl = await alpacaUpstream(cleanups, log)
     const coinApiUrl = await coinApiUpstream(cleanups, log)

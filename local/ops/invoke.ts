@@ -15,16 +15,18 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KafkaConnection } from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
-import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
-import { applySearchConfig } from '../../functions/shared/search-templates.ts'
-import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { toMskEvent } from '../event-source/delivery.ts'
 import { toMskRecord } from '../event-source/emulator.ts'
 import { earliestOffsets, endOffsets, readRange } from '../kafka-read.ts'
 import { loadFunction } from '../lambda.ts'
-import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from '../run.ts'
+import {
+  captureFunctionOutput,
+  localFunctionEnv,
+  localPaths,
+  provisionLocalSinks,
+  readOrCreateKey,
+} from '../run.ts'
 import { scheduledEvent } from '../schedules.ts'
 import { type Profile, projectRoot, startServices } from '../services/index.ts'
 import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
@@ -197,20 +199,7 @@ export async function invokeOnce(options: InvokeOptions): Promise<InvokeOutcome>
         `${name} talks to Kafka or OpenSearch: starting the ${options.profile} profile's services (they keep running; make services-down stops them)...`,
       )
       services = await startServices(options.profile, { log })
-      const kafka: KafkaConnection = {
-        KAFKA_BROKERS: [services.kafka],
-        KAFKA_AUTH: 'none',
-        AWS_REGION: 'local',
-      }
-      await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
-      await applySearchConfig(
-        createOpenSearchClient({
-          OPENSEARCH_URL: services.opensearch,
-          OPENSEARCH_AUTH: 'none',
-          AWS_REGION: 'local',
-        }),
-        { replicas: 0, log: () => {} },
-      )
+      await provisionLocalSinks(services, () => {})
     }
     const local = localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey))
     if ('ALPACA_DATA_URL' in spec.environment) local.ALPACA_DATA_URL = await alpacaUpstream(cleanups, log)
