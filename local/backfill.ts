@@ -8,6 +8,7 @@
  *   tsx local/backfill.ts --symbols BTC/USD,ETH/USD --start 2026-11-23T00:00:00Z --end 2026-11-30T00:00:00Z
  */
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
 import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
 import { TOPICS } from '../functions/shared/contracts.ts'
@@ -112,6 +113,7 @@ export async function runLocalBackfill(
     cleanups.push(restoreStdout)
     log(`function logs and metrics: ${paths.functionLog}`)
 
+    const sources: Array<{ name: string; source: EventSource }> = []
     if (options.eventSources ?? true) {
       const template = await packageService(projectRoot, join(paths.packageDir, stage), stage, log)
       const timeouts = functionTimeouts(template)
@@ -131,16 +133,50 @@ export async function runLocalBackfill(
           log: (line) => log(`${mapping.functionName}: ${line}`),
         })
         cleanups.push(() => source.stop())
+        sources.push({ name: mapping.functionName, source })
         log(`event source: ${mapping.functionName} on ${mapping.topics.join(',')}`)
       }
     }
-    return await runStateMachine(STATE_MACHINE, input as never, localLake(options.profile), {
+    const result = await runStateMachine(STATE_MACHINE, input as never, localLake(options.profile), {
       retryDelayMs: options.retryDelayMs ?? 20_000,
       onTaskOutput: options.onTaskOutput,
       signal: options.signal,
     })
+    if (result.status === 'SUCCEEDED') await drained(sources, log)
+    return result
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup()
+  }
+}
+
+/**
+ * Waits until index-events and land-raw have consumed everything on their topics, as the deployed
+ * event source mappings go on doing after an execution ends: without the lake refresh (whose
+ * AwaitLanded already waits for land-raw) the command would otherwise exit with bars not yet
+ * indexed, left for the next local run to consume.
+ */
+const DRAIN_LIMIT_MS = 10 * 60_000
+
+async function drained(sources: Array<{ name: string; source: EventSource }>, log: (line: string) => void) {
+  for (const { source } of sources) source.flush()
+  // Bounded: a function that keeps failing leaves its records to the next run, said, not hung on.
+  const giveUpAt = Date.now() + DRAIN_LIMIT_MS
+  for (;;) {
+    const lags = await Promise.all(
+      sources.map(async ({ name, source }) => ({ name, lag: await source.lag() })),
+    )
+    const behind = lags.filter(({ lag }) => lag > 0)
+    if (behind.length === 0) return
+    if (Date.now() > giveUpAt) {
+      log(
+        `event sources still behind after ${DRAIN_LIMIT_MS / 60_000} min: the next local run consumes the rest`,
+      )
+      return
+    }
+    log(
+      `waiting for the event sources: ${behind.map(({ name, lag }) => `${name} ${lag} records behind`).join(', ')}`,
+    )
+    await sleep(2_000)
   }
 }
 
