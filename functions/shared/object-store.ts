@@ -9,6 +9,7 @@ import type { Dirent } from 'node:fs'
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
+import { onFirstUse } from './on-first-use.ts'
 
 /** A listed object: its key and when it was last written (S3 `LastModified`, a file's mtime). */
 export interface ObjectInfo {
@@ -148,11 +149,7 @@ export function fileObjectStore(root: string): ObjectStore {
  * import of several functions' cold start, and locally (RAW_DIR) or in functions that touch S3
  * only on some invocations it is never needed at all.
  */
-let s3Module: Promise<typeof import('@aws-sdk/client-s3')> | undefined
-const loadS3 = () => {
-  s3Module ??= import('@aws-sdk/client-s3')
-  return s3Module
-}
+const loadS3 = onFirstUse(() => import('@aws-sdk/client-s3'))
 
 export function s3ObjectStore(bucket: string, givenClient?: S3Client): ObjectStore {
   let client = givenClient

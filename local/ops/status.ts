@@ -133,7 +133,7 @@ const SHARED_STATE = [
   { what: 'packaged service (make run)', path: join(projectRoot, '.local', 'package') },
   { what: 'downloads: Kafka, OpenSearch, jars', path: distPaths.root },
   { what: 'Python venv (pyspark)', path: distPaths.venv },
-  { what: 'tools (cfn-lint)', path: join(projectRoot, '.local', 'tools') },
+  { what: 'tools (cfn-lint, checkov, cfn-guard)', path: join(projectRoot, '.local', 'tools') },
 ]
 
 export async function gatherStatus(): Promise<LocalStatus> {
