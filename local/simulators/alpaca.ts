@@ -359,8 +359,13 @@ function spoil(bar: JsonBar, kind: BadBarKind): JsonBar {
       return { ...bar, c: 'NaN' }
     case 'negative_price':
       return { ...bar, l: new RawNumber(`-${(bar.l as RawNumber).text}`) }
-    case 'high_below_low':
-      return { ...bar, h: bar.l, l: bar.h }
+    case 'high_below_low': {
+      const [high, low] = [bar.l as RawNumber, bar.h as RawNumber]
+      if (high.text !== low.text) return { ...bar, h: high, l: low }
+      // A flat bar (no trades: high = low) swapped is still valid: its high goes 1 % under its low.
+      const decimals = low.text.split('.')[1]?.length ?? 0
+      return { ...bar, h: new RawNumber((Number(low.text) * 0.99).toFixed(decimals)), l: low }
+    }
     case 'missing_field': {
       const { o: _dropped, ...rest } = bar
       return rest

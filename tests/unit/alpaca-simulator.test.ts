@@ -7,6 +7,7 @@ import {
   parseFaults,
   resolveTiming,
   type SimulatorOptions,
+  simulatedBar,
   startAlpacaSimulator,
   UNKNOWN_SYMBOL,
 } from '../../local/simulators/alpaca.ts'
@@ -331,6 +332,23 @@ describe('alpaca simulator: faults', () => {
     expect(b7).toEqual(g7)
     expect(g0.c).toEqual(expect.any(Number))
     expect(sim.stats().badBarsServed).toBe(7)
+  })
+
+  it('high_below_low spoils a flat bar too (no trades: high = low, so a swap alone would be valid)', async () => {
+    const first = Date.parse('2026-11-30T00:00:00Z') / 60_000
+    const flat = Array.from({ length: 600 }, (_, i) => first + i).find(
+      (m) => simulatedBar(0, 'BTC/USD', m).v === '0',
+    )
+    if (flat === undefined) throw new Error('no flat bar in ten hours: the simulator changed')
+    const t = new Date(flat * 60_000).toISOString().replace('.000Z', 'Z')
+    const { get } = await simulator({
+      seed: 0,
+      at: '2026-11-30T12:00:00Z',
+      faults: { badBars: [{ minute: t, kind: 'high_below_low' }] },
+    })
+    const [bar] = JSON.parse((await get(barsPath(`symbols=BTC/USD&start=${t}&end=${t}`))).text).bars['BTC/USD']
+    expect(bar.t).toBe(t)
+    expect(bar.h).toBeLessThan(bar.l)
   })
 
   it('badBars (fraction): a deterministic share of bars, the same on every request', async () => {
