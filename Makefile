@@ -96,7 +96,7 @@ backfill: setup ## past bars into Kafka, index and lake: make backfill SYMBOLS=B
 	@tsx local/backfill.ts $(if $(SYMBOLS),--symbols $(SYMBOLS)) $(if $(START),--start $(START)) $(if $(END),--end $(END)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
 
 lake-refresh: setup ## the lake-refresh state machine over a window: make lake-refresh WINDOW=2026-11-30T00:00:00Z/2026-12-01T00:00:00Z [STAGE=dev]
-	@tsx local/lake-refresh-cli.ts $(if $(WINDOW),--window $(WINDOW)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
+	@tsx local/lake/refresh-cli.ts $(if $(WINDOW),--window $(WINDOW)) $(if $(STAGE),--stage $(STAGE)) $(ARGS)
 
 # Day-two operations (local/ops/cli.ts); what to do when an alarm fires is in RUNBOOK.md.
 # Every one answers ARGS=--help with its options.

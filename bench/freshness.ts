@@ -28,10 +28,10 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { gunzipSync } from 'node:zlib'
 import Big from 'big.js'
+import { createOpenSearchClient } from '../functions/shared/adapters/opensearch.ts'
 import { barEventId, isoSeconds } from '../functions/shared/contracts.ts'
-import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
-import { endOffsets, readRange } from '../local/kafka-read.ts'
 import { localPaths, runPipeline } from '../local/run.ts'
+import { endOffsets, readRange } from '../local/runtime/kafka-read.ts'
 import { startServices } from '../local/services/index.ts'
 import {
   DEFAULT_TIMING,

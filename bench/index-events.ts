@@ -17,11 +17,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { toBulkDoc } from '../functions/index-events/core.ts'
+import {
+  BULK_RESPONSE_FIELDS,
+  bulkBody,
+  createOpenSearchClient,
+} from '../functions/shared/adapters/opensearch.ts'
 import type { AssetEvent, BarEvent, TradeEvent } from '../functions/shared/contracts.ts'
 import { decodeRecord } from '../functions/shared/decode-record.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
-import { BULK_RESPONSE_FIELDS, bulkBody, createOpenSearchClient } from '../functions/shared/opensearch.ts'
-import { loadFunction } from '../local/lambda.ts'
+import { loadFunction } from '../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../local/services/index.ts'
 import { reportRows } from './rows.ts'
 

@@ -12,9 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
 import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
 import { TOPICS } from '../functions/shared/contracts.ts'
-import { startAndFollow } from './deployed-execution.ts'
-import { type EventSource, startMappedEventSource } from './event-source/emulator.ts'
-import { loadFunction } from './lambda.ts'
+import { startAndFollow } from './lake/deployed-execution.ts'
+import { localLake, type RunResult, runStateMachine } from './lake/step-functions.ts'
 import { profileOption } from './profile-option.ts'
 import {
   captureFunctionOutput,
@@ -23,10 +22,11 @@ import {
   provisionLocalSinks,
   readOrCreateKey,
 } from './run.ts'
+import { type EventSource, startMappedEventSource } from './runtime/event-source.ts'
+import { loadFunction } from './runtime/lambda.ts'
+import { eventSourceMappings, functionTimeouts, packageService } from './runtime/template.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { alpacaUpstream } from './simulators/upstream.ts'
-import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
-import { eventSourceMappings, functionTimeouts, packageService } from './template.ts'
 
 export const STATE_MACHINE = 'backfill-bars'
 

@@ -5,10 +5,10 @@
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { profileOption } from './profile-option.ts'
-import { storeSummary } from './report-store.ts'
+import { createStatusLine } from './report/status-line.ts'
+import { storeSummary } from './report/store.ts'
 import { runPipeline } from './run.ts'
 import type { Profile } from './services/index.ts'
-import { createStatusLine } from './status-line.ts'
 
 const UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
 

@@ -20,9 +20,9 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { LambdaClient } from '@aws-sdk/client-lambda'
 import { z } from 'zod'
+import type { ObjectStore } from '../functions/shared/adapters/object-store.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
-import type { ObjectStore } from '../functions/shared/object-store.ts'
-import { toMskEvent } from './event-source/delivery.ts'
+import { toMskEvent } from './runtime/delivery.ts'
 
 export const REDRIVEN_PREFIX = 'redriven/'
 
@@ -373,7 +373,7 @@ async function main(argv: string[]): Promise<number> {
       )
     const clientConfig = values.region ? { region: values.region } : {}
     const { S3Client } = await import('@aws-sdk/client-s3')
-    const { s3ObjectStore } = await import('../functions/shared/object-store.ts')
+    const { s3ObjectStore } = await import('../functions/shared/adapters/object-store.ts')
     store = s3ObjectStore(values.bucket, new S3Client(clientConfig))
     if (!dryRun) {
       const { LambdaClient } = await import('@aws-sdk/client-lambda')
@@ -383,7 +383,7 @@ async function main(argv: string[]): Promise<number> {
   } else {
     const profile = values.profile ?? 'run'
     if (!isProfile(profile)) throw new Error(`--profile: expected run or test, got ${profile}`)
-    const { fileObjectStore } = await import('../functions/shared/object-store.ts')
+    const { fileObjectStore } = await import('../functions/shared/adapters/object-store.ts')
     const { localFunctionEnv, localPaths } = await import('./run.ts')
     const paths = localPaths(profile)
     store = fileObjectStore(paths.onFailure)
@@ -394,8 +394,8 @@ async function main(argv: string[]): Promise<number> {
       stop = () => services.stop()
       // The functions read their configuration at cold start, as in make run (local/run.ts).
       Object.assign(process.env, localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim()))
-      const { functionTimeouts, packageService } = await import('./template.ts')
-      const { loadFunction } = await import('./lambda.ts')
+      const { functionTimeouts, packageService } = await import('./runtime/template.ts')
+      const { loadFunction } = await import('./runtime/lambda.ts')
       const template = await packageService(projectRoot, join(paths.packageDir, stage), stage, log)
       const timeouts = functionTimeouts(template)
       const loaded = new Map<string, Awaited<ReturnType<typeof loadFunction>>>()

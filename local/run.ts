@@ -10,21 +10,18 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { fileWatermarkStore, WATERMARK_KEY } from '../functions/poll-bars/watermark.ts'
+import type { KafkaConnection } from '../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../functions/shared/adapters/kafka-admin.ts'
+import { fileObjectStore } from '../functions/shared/adapters/object-store.ts'
+import { createOpenSearchClient } from '../functions/shared/adapters/opensearch.ts'
 import { SymbolsEnv } from '../functions/shared/config.ts'
 import { TOPICS, type TopicName } from '../functions/shared/contracts.ts'
-import type { KafkaConnection } from '../functions/shared/kafka.ts'
-import { ensureTopics } from '../functions/shared/kafka-admin.ts'
-import { fileObjectStore } from '../functions/shared/object-store.ts'
-import { createOpenSearchClient } from '../functions/shared/opensearch.ts'
 import { applySearchConfig } from '../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { createPipelineMonitor, observeLakeRuns, type PipelineStatus } from './dashboard/pipeline-status.ts'
 import { startDashboard } from './dashboard/server.ts'
-import { type EventSource, startMappedEventSource } from './event-source/emulator.ts'
-import { endOffsets } from './kafka-read.ts'
-import { lakeCounts } from './lake.ts'
-import { createLakeRunner, stateMachineName } from './lake-runner.ts'
-import { type LocalFunction, loadFunction } from './lambda.ts'
+import { lakeCounts } from './lake/counts.ts'
+import { createLakeRunner, stateMachineName } from './lake/runner.ts'
 import {
   newestRevisions,
   type ProducedEvents,
@@ -35,7 +32,7 @@ import {
   reportFailed,
   searchSinkCounts,
   summarizeRecords,
-} from './report.ts'
+} from './report/report.ts'
 import {
   committedOffsets,
   lakeFigures,
@@ -44,12 +41,15 @@ import {
   recordsBetween,
   type StoreSinkFigures,
   storeSection,
-} from './report-store.ts'
-import { rawSinkCounts } from './report-stream.ts'
-import { fileScheduleState, startScheduler } from './schedules.ts'
+} from './report/store.ts'
+import { rawSinkCounts } from './report/stream.ts'
+import { type EventSource, startMappedEventSource } from './runtime/event-source.ts'
+import { endOffsets } from './runtime/kafka-read.ts'
+import { type LocalFunction, loadFunction } from './runtime/lambda.ts'
+import { fileScheduleState, startScheduler } from './runtime/schedules.ts'
+import { eventSourceMappings, functionTimeouts, packageService, schedules } from './runtime/template.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { alpacaUpstream, coinApiUpstream } from './simulators/upstream.ts'
-import { eventSourceMappings, functionTimeouts, packageService, schedules } from './template.ts'
 
 export interface RunOptions {
   profile: Profile
@@ -83,7 +83,7 @@ export function localPaths(profile: Profile) {
     stateBucket: join(root, 'buckets', 'state'),
     onFailure: join(root, 'buckets', 'on-failure'),
     piiKey: join(root, 'secrets', 'pii-hmac.key'),
-    /** When each schedule last fired (local/schedules.ts). */
+    /** When each schedule last fired (local/runtime/schedules.ts). */
     schedulerState: join(root, 'scheduler.json'),
     functionLog: join(root, 'logs', 'functions.ndjson'),
     packageDir: join(projectRoot, '.local', 'package'),

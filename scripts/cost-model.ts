@@ -4,7 +4,7 @@
  * short list of load assumptions for what the template cannot say (event sizes, durations, data
  * volumes). Pure: the template, the price list and the load come in, priced lines come out.
  */
-import { nextScheduledTime } from '../local/schedules.ts'
+import { nextScheduledTime } from '../local/runtime/schedules.ts'
 
 export interface CfnResource {
   Type: string

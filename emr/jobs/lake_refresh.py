@@ -6,7 +6,7 @@
 
 Everything but the window defaults to the environment: LAKE_RAW_ROOT, LAKE_CONTRACTS,
 LAKE_CATALOG_IMPL / LAKE_WAREHOUSE / LAKE_JDBC_URI / LAKE_DATABASE, and PII_KEY_FILE or PII_HMAC_KEY for the key
-(set by the EMR application on AWS, by local/emr.ts locally): the state machine passes only the
+(set by the EMR application on AWS, by local/lake/emr.ts locally): the state machine passes only the
 unit of work.
 """
 

@@ -23,7 +23,9 @@ const config = loadConfig(
 )
 // The OpenSearch client module loads when CloudFormation first calls, not at init (on-first-use.ts).
 const connected = onFirstUse(() =>
-  import('../shared/opensearch.ts').then(({ createOpenSearchClient }) => createOpenSearchClient(config)),
+  import('../shared/adapters/opensearch.ts').then(({ createOpenSearchClient }) =>
+    createOpenSearchClient(config),
+  ),
 )
 
 /**

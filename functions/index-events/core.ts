@@ -6,6 +6,8 @@
  * icon of their base asset (`asset_icon_url`) when one is known. Bars are versioned by their
  * `revision`: the node keeps the highest, and a redelivered or older revision is skipped.
  */
+
+import type { BulkDoc, BulkItemResult, SearchIndex } from '../shared/adapters/opensearch.ts'
 import {
   type AssetEvent,
   type BarEvent,
@@ -24,7 +26,6 @@ import {
   toBatchResponse,
 } from '../shared/msk.ts'
 import type { Counter } from '../shared/observability.ts'
-import type { BulkDoc, BulkItemResult, SearchIndex } from '../shared/opensearch.ts'
 import { tokenize } from '../shared/pii.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../shared/search-templates.ts'

@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import * as z from 'zod'
+import { readSecret } from '../shared/adapters/secrets.ts'
 import { loadConfig, OpenSearchEnv, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
@@ -10,7 +11,6 @@ import { onFirstUse } from '../shared/on-first-use.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import type { LambdaContextLike } from '../shared/scheduled.ts'
 import { applyIndexTemplates } from '../shared/search-templates.ts'
-import { readSecret } from '../shared/secrets.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
 import { indexEvents } from './core.ts'
 import { cachedIconSource, openSearchIconLookup } from './icons.ts'
@@ -42,7 +42,7 @@ const store = rawStore(config)
  * built once per container.
  */
 const connected = onFirstUse(() =>
-  import('../shared/opensearch.ts').then(({ createOpenSearchClient, openSearchIndex }) => {
+  import('../shared/adapters/opensearch.ts').then(({ createOpenSearchClient, openSearchIndex }) => {
     const client = createOpenSearchClient(config)
     return {
       client,

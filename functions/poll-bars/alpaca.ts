@@ -9,8 +9,8 @@ import {
   type JsonClientOptions,
   type MalformedBody,
   malformedShape,
-} from '../shared/http.ts'
-import type { AlpacaKeys } from '../shared/secrets.ts'
+} from '../shared/adapters/http.ts'
+import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
 import type { FetchBars, FetchedBars } from './core.ts'
 
 /** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */

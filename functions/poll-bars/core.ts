@@ -27,6 +27,8 @@
  */
 import { createHash } from 'node:crypto'
 import Big from 'big.js'
+import type { MalformedBody } from '../shared/adapters/http.ts'
+import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   BAR_SCHEMA_VERSION,
   type BarEvent,
@@ -35,8 +37,6 @@ import {
   isoSeconds,
   TOPICS,
 } from '../shared/contracts.ts'
-import type { MalformedBody } from '../shared/http.ts'
-import type { EventProducer, OutgoingRecord } from '../shared/kafka.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import {
@@ -233,7 +233,7 @@ class Invalid extends Error {}
 
 /**
  * Exact decimal text of an API number (numbers arrive as their JSON source text, see
- * shared/http.ts). Exponent forms (`8.473e-05`) are written out in full with big.js, so no
+ * shared/adapters/http.ts). Exponent forms (`8.473e-05`) are written out in full with big.js, so no
  * value ever passes through binary floating point.
  */
 function decimalOf(field: string, value: unknown): Big {

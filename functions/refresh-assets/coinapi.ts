@@ -1,7 +1,7 @@
 /**
  * The CoinAPI adapter of refresh-assets: `GET {COINAPI_URL}/v1/assets/icons/{size}` with the
  * key in `X-CoinAPI-Key`, retried on transient errors within the caller's deadline
- * (shared/http.ts). CoinAPI's own status codes become errors that say what to do:
+ * (shared/adapters/http.ts). CoinAPI's own status codes become errors that say what to do:
  * 400 bad request, 401 wrong key, 403 key without access, 429 rate limit or quota,
  * 550 no data; none of 400/401/403/550 is retried (another attempt cannot change them).
  */
@@ -13,7 +13,7 @@ import {
   type JsonClientOptions,
   type MalformedBody,
   malformedShape,
-} from '../shared/http.ts'
+} from '../shared/adapters/http.ts'
 
 export const DEFAULT_COINAPI_URL = 'https://rest.coinapi.io'
 

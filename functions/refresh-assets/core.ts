@@ -11,6 +11,8 @@
  *   logged and counted (`AssetsMissing`). Entries for other assets are not ours and are skipped.
  * - CoinAPI failures end the run with a {@link CoinApiError} that says what to fix.
  */
+
+import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   type AssetEvent,
   AssetEventSchema,
@@ -19,7 +21,6 @@ import {
   SCHEMA_VERSION,
   TOPICS,
 } from '../shared/contracts.ts'
-import type { EventProducer, OutgoingRecord } from '../shared/kafka.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import type { FetchIcons } from './coinapi.ts'

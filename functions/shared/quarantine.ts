@@ -6,8 +6,8 @@
  * instead of adding copies.
  */
 import { createHash } from 'node:crypto'
+import type { ObjectStore } from './adapters/object-store.ts'
 import type { QuarantineReason, QuarantineRecord } from './contracts.ts'
-import type { ObjectStore } from './object-store.ts'
 import { type Counter, logger } from './observability.ts'
 
 export const QUARANTINE_PREFIX = 'quarantine/'

@@ -3,8 +3,8 @@
  * (local runs and tests). Chosen once from config.
  */
 import * as z from 'zod'
+import { fileObjectStore, type ObjectStore, s3ObjectStore } from './adapters/object-store.ts'
 import { optional } from './config.ts'
-import { fileObjectStore, type ObjectStore, s3ObjectStore } from './object-store.ts'
 
 export const ObjectStoreEnv = {
   /** S3 bucket of the raw zone (raw objects and quarantine). */

@@ -22,6 +22,7 @@
  *   are also quarantined. Nothing invalid is emitted.
  */
 import Big from 'big.js'
+import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   isoSeconds,
   SCHEMA_VERSION,
@@ -30,7 +31,6 @@ import {
   TradeEventSchema,
   tradeEventId,
 } from '../shared/contracts.ts'
-import type { EventProducer, OutgoingRecord } from '../shared/kafka.ts'
 import type { Counter } from '../shared/observability.ts'
 import type { Rejection } from '../shared/quarantine.ts'
 import { pick, seededRandom } from '../shared/seeded-random.ts'

@@ -1,7 +1,7 @@
 /**
  * The Alpaca latest-quotes adapter of simulate-trades:
  * `GET {ALPACA_DATA_URL}/v1beta3/crypto/{loc}/latest/quotes?symbols=...`, retried on transient
- * errors within the caller's deadline (shared/http.ts). Quotes come back raw, numbers as their
+ * errors within the caller's deadline (shared/adapters/http.ts). Quotes come back raw, numbers as their
  * JSON source text: validating them is the core's job.
  */
 import {
@@ -9,8 +9,8 @@ import {
   type JsonClientOptions,
   type MalformedBody,
   malformedShape,
-} from '../shared/http.ts'
-import type { AlpacaKeys } from '../shared/secrets.ts'
+} from '../shared/adapters/http.ts'
+import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
 
 export type { MalformedBody }
 

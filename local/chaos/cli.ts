@@ -2,7 +2,7 @@
  * `make chaos`: the fault matrix on the real local pipeline. Starts the chaos profile's Kafka and
  * OpenSearch (fresh state, ports of their own: the run and test profiles are never touched), runs
  * each selected scenario — the runtime of `make run` as a child process, one fault injected and
- * lifted — reads every sink back with the run report's own readers (local/report.ts), runs the
+ * lifted — reads every sink back with the run report's own readers (local/report/report.ts), runs the
  * lake once at the end over every scenario's events, prints one table and exits non-zero on any
  * loss or duplicate.
  */
@@ -10,28 +10,28 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
+import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { createOpenSearchClient } from '../../functions/shared/adapters/opensearch.ts'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
-import type { KafkaConnection } from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
-import { fileObjectStore } from '../../functions/shared/object-store.ts'
-import { createOpenSearchClient } from '../../functions/shared/opensearch.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { endOffsets, type Offsets } from '../kafka-read.ts'
-import { lakeCounts } from '../lake.ts'
-import { createLakeRunner } from '../lake-runner.ts'
+import { lakeCounts } from '../lake/counts.ts'
+import { createLakeRunner } from '../lake/runner.ts'
+import { localLake, runStateMachine } from '../lake/step-functions.ts'
 import {
   newestRevisions,
   type ProducedEvents,
   producedBetween,
   quarantineSince,
   searchSinkCounts,
-} from '../report.ts'
-import { rawSinkCounts } from '../report-stream.ts'
+} from '../report/report.ts'
+import { rawSinkCounts } from '../report/stream.ts'
 import { captureFunctionOutput, localPaths } from '../run.ts'
+import { endOffsets, type Offsets } from '../runtime/kafka-read.ts'
 import { startServices } from '../services/index.ts'
 import { stopKafka } from '../services/kafka.ts'
 import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
-import { localLake, runStateMachine } from '../step-functions.ts'
 import { matrixFailed, renderTable, type ScenarioRow } from './matrix.ts'
 import { killRuntimes, type Runtime, startRuntime } from './runtime.ts'
 import { SCENARIOS, type Scenario } from './scenarios.ts'

@@ -1,6 +1,6 @@
 /**
  * Fault injection into the LOCAL runtime only, for `make chaos`: read from the `LOCAL_FAULTS`
- * environment variable (JSON) by local/lambda.ts, which hosts the functions on one machine. Unset
+ * environment variable (JSON) by local/runtime/lambda.ts, which hosts the functions on one machine. Unset
  * (always, outside `make chaos`), nothing is installed. Nothing of it is deployed: production code
  * has no hook at all.
  *

@@ -5,11 +5,10 @@
  * offsets; the sinks are asked for the ids produced so far.
  */
 import type { Client } from '@opensearch-project/opensearch'
+import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
+import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import type { TopicName } from '../../functions/shared/contracts.ts'
-import type { KafkaConnection } from '../../functions/shared/kafka.ts'
-import type { ObjectStore } from '../../functions/shared/object-store.ts'
-import type { EventSource } from '../event-source/emulator.ts'
-import type { LakeRunner } from '../lake-runner.ts'
+import type { LakeRunner } from '../lake/runner.ts'
 import {
   endOffsets,
   type ProducedEvents,
@@ -17,8 +16,9 @@ import {
   quarantineSince,
   quarantineSummary,
   searchSinkCounts,
-} from '../report.ts'
-import { rawSinkCounts } from '../report-stream.ts'
+} from '../report/report.ts'
+import { rawSinkCounts } from '../report/stream.ts'
+import type { EventSource } from '../runtime/event-source.ts'
 
 export interface TopicStatus {
   /** Distinct contract-valid event ids appended since the run started. */

@@ -183,7 +183,7 @@ program
  * in CloudWatch Metrics under the CryptoLake namespace.
  */
 async function awsLogCommands(stage: string, fn: string | undefined): Promise<string> {
-  const { packageService } = await import('../template.ts')
+  const { packageService } = await import('../runtime/template.ts')
   const { localPaths } = await import('../run.ts')
   const template = await packageService(
     projectRoot,

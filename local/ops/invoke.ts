@@ -14,12 +14,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { KafkaConnection } from '../../functions/shared/kafka.ts'
+import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
-import { toMskEvent } from '../event-source/delivery.ts'
-import { toMskRecord } from '../event-source/emulator.ts'
-import { earliestOffsets, endOffsets, readRange } from '../kafka-read.ts'
-import { loadFunction } from '../lambda.ts'
 import {
   captureFunctionOutput,
   localFunctionEnv,
@@ -27,16 +23,20 @@ import {
   provisionLocalSinks,
   readOrCreateKey,
 } from '../run.ts'
-import { scheduledEvent } from '../schedules.ts'
-import { type Profile, projectRoot, startServices } from '../services/index.ts'
-import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
+import { toMskEvent } from '../runtime/delivery.ts'
+import { toMskRecord } from '../runtime/event-source.ts'
+import { earliestOffsets, endOffsets, readRange } from '../runtime/kafka-read.ts'
+import { loadFunction } from '../runtime/lambda.ts'
+import { scheduledEvent } from '../runtime/schedules.ts'
 import {
   type CfnTemplate,
   eventSourceMappings,
   functionTimeouts,
   packageService,
   schedules,
-} from '../template.ts'
+} from '../runtime/template.ts'
+import { type Profile, projectRoot, startServices } from '../services/index.ts'
+import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
 
 /** Records per partition in the default MSK batch: enough to exercise a consumer, small to read. */
 export const DEFAULT_BATCH_PER_PARTITION = 10n

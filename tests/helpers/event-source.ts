@@ -3,8 +3,8 @@ import {
   type EventSource,
   type EventSourceOptions,
   startEventSource,
-} from '../../local/event-source/emulator.ts'
-import type { LocalFunction } from '../../local/lambda.ts'
+} from '../../local/runtime/event-source.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
 
 /**
  * A real handler behind the event-source emulator, with the mapping the stacks deploy

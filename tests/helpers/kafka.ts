@@ -1,5 +1,5 @@
 import { Producer, stringSerializers } from '@platformatic/kafka'
-import type { KafkaConnection } from '../../functions/shared/kafka.ts'
+import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 
 /** Sends a tombstone (null value): the functions' string producer cannot send one. */
 export async function sendTombstone(kafka: KafkaConnection, topic: string, key: string): Promise<void> {

@@ -8,10 +8,10 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
+import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 
 let kafka: KafkaConnection

@@ -9,12 +9,12 @@ import {
   createKafkaProducer,
   type EventProducer,
   type KafkaConnection,
-} from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
+} from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
 import type { TopicDeclaration } from '../../functions/shared/topics.ts'
-import { type EventSource, startEventSource } from '../../local/event-source/emulator.ts'
-import { deleteTopics } from '../../local/kafka-read.ts'
+import { type EventSource, startEventSource } from '../../local/runtime/event-source.ts'
+import { deleteTopics } from '../../local/runtime/kafka-read.ts'
 import { startServices } from '../../local/services/index.ts'
 import { untilCaughtUp } from '../helpers/event-source.ts'
 

@@ -14,6 +14,18 @@ import type { Client } from '@opensearch-project/opensearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { indexEvents } from '../../functions/index-events/core.ts'
 import {
+  createKafkaProducer,
+  type EventProducer,
+  type KafkaConnection,
+} from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
+import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import {
+  type BulkDoc,
+  createOpenSearchClient,
+  openSearchIndex,
+} from '../../functions/shared/adapters/opensearch.ts'
+import {
   type AssetEvent,
   type BarEvent,
   isoSeconds,
@@ -22,15 +34,7 @@ import {
   type TopicName,
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
-import { type BulkDoc, createOpenSearchClient, openSearchIndex } from '../../functions/shared/opensearch.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
 import {
   applyIndexTemplates,
@@ -38,9 +42,9 @@ import {
   indexTemplates,
 } from '../../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import type { EventSource } from '../../local/event-source/emulator.ts'
-import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
-import { searchSinkCounts } from '../../local/report.ts'
+import { searchSinkCounts } from '../../local/report/report.ts'
+import type { EventSource } from '../../local/runtime/event-source.ts'
+import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'

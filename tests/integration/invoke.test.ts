@@ -12,8 +12,8 @@ import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { WATERMARK_KEY } from '../../functions/poll-bars/watermark.ts'
 import { TOPICS } from '../../functions/shared/contracts.ts'
-import { endOffsets } from '../../local/kafka-read.ts'
 import { localPaths } from '../../local/run.ts'
+import { endOffsets } from '../../local/runtime/kafka-read.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 
 const run = promisify(execFile)

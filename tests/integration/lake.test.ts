@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BarEvent, barEventId, type TradeEvent } from '../../functions/shared/contracts.ts'
 import { encodeLines, type RawLine, rawKey } from '../../functions/shared/raw-zone.ts'
-import { lakeCounts } from '../../local/lake.ts'
-import { type LocalLake, localLake, runStateMachine } from '../../local/step-functions.ts'
+import { lakeCounts } from '../../local/lake/counts.ts'
+import { type LocalLake, localLake, runStateMachine } from '../../local/lake/step-functions.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 
 const SPARK_TIMEOUT = 600_000

@@ -10,22 +10,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  createKafkaProducer,
+  type EventProducer,
+  type KafkaConnection,
+} from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
+import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import {
   type BarEvent,
   isoSeconds,
   type QuarantineRecord,
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
 import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
-import { rawSinkCounts } from '../../local/report-stream.ts'
+import { rawSinkCounts } from '../../local/report/stream.ts'
+import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar, trade } from '../helpers/events.ts'

@@ -18,29 +18,29 @@ import type { Client } from '@opensearch-project/opensearch'
 import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBulkDoc } from '../../functions/index-events/core.ts'
-import { type BarEvent, isoSeconds, TOPICS } from '../../functions/shared/contracts.ts'
 import {
   createKafkaProducer,
   type EventProducer,
   type KafkaConnection,
   kafkaConnectionOptions,
-} from '../../functions/shared/kafka.ts'
-import { ensureTopics } from '../../functions/shared/kafka-admin.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/object-store.ts'
-import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/opensearch.ts'
+} from '../../functions/shared/adapters/kafka.ts'
+import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
+import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
+import { type BarEvent, isoSeconds, TOPICS } from '../../functions/shared/contracts.ts'
 import { decodeLines, encodeLines } from '../../functions/shared/raw-zone.ts'
 import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { endOffsets, type Offsets } from '../../local/kafka-read.ts'
-import { type LocalFunction, loadFunction } from '../../local/lambda.ts'
-import { searchSinkHoldings, summarizeRecords } from '../../local/report.ts'
+import { searchSinkHoldings, summarizeRecords } from '../../local/report/report.ts'
 import {
   committedOffsets,
   readStoreTopics,
   recordsBetween,
   type StoreSection,
   storeSection,
-} from '../../local/report-store.ts'
+} from '../../local/report/store.ts'
+import { endOffsets, type Offsets } from '../../local/runtime/kafka-read.ts'
+import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'

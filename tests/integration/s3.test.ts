@@ -22,7 +22,7 @@ import {
   type WatermarkStore,
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
-import { type ObjectStore, s3ObjectStore } from '../../functions/shared/object-store.ts'
+import { type ObjectStore, s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import {
   decodeLines,
   mergeIntoObject,

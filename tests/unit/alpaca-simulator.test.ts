@@ -346,7 +346,9 @@ describe('alpaca simulator: faults', () => {
       at: '2026-11-30T12:00:00Z',
       faults: { badBars: [{ minute: t, kind: 'high_below_low' }] },
     })
-    const [bar] = JSON.parse((await get(barsPath(`symbols=BTC/USD&start=${t}&end=${t}`))).text).bars['BTC/USD']
+    const [bar] = JSON.parse((await get(barsPath(`symbols=BTC/USD&start=${t}&end=${t}`))).text).bars[
+      'BTC/USD'
+    ]
     expect(bar.t).toBe(t)
     expect(bar.h).toBeLessThan(bar.l)
   })

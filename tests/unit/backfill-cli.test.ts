@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { progressOf } from '../../local/backfill.ts'
-import { parseWindow } from '../../local/lake-refresh-cli.ts'
+import { parseWindow } from '../../local/lake/refresh-cli.ts'
 
 describe('progressOf', () => {
   it('counts chunks out of the plan, bars and their rate, from local or deployed state outputs', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { fileObjectStore } from '../../functions/shared/object-store.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { installLocalFaults, parseLocalFaults } from '../../local/chaos/faults.ts'
 
 describe('LOCAL_FAULTS (the local Lambda host of make chaos)', () => {

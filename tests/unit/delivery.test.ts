@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../../functions/shared/msk.ts'
-import { type DeliveryPorts, deliver, remainingAfter } from '../../local/event-source/delivery.ts'
+import { type DeliveryPorts, deliver, remainingAfter } from '../../local/runtime/delivery.ts'
 import { mskRecord } from '../helpers/msk.ts'
 
 const config = {

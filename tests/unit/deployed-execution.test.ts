@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-sfn'
 import { mockClient } from 'aws-sdk-client-mock'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { type ExecutionEvent, startAndFollow } from '../../local/deployed-execution.ts'
+import { type ExecutionEvent, startAndFollow } from '../../local/lake/deployed-execution.ts'
 
 const sfn = mockClient(SFNClient)
 const MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:crypto-data-lake-dev-backfill-bars'

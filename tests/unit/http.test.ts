@@ -12,7 +12,7 @@ import {
   retryAfterMs,
   TimeoutError,
   withRetry,
-} from '../../functions/shared/http.ts'
+} from '../../functions/shared/adapters/http.ts'
 
 /** A fetch that answers from a function, and one that only ever ends by its abort signal. */
 const answering =

@@ -4,7 +4,7 @@ import {
   type AwsCredentials,
   lambdaEnvironmentCredentials,
   mskIamToken,
-} from '../../functions/shared/msk-iam.ts'
+} from '../../functions/shared/adapters/msk-iam.ts'
 
 const SESSION: AwsCredentials = {
   accessKeyId: 'ASIAEXAMPLEKEY123456',

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fileObjectStore, s3ObjectStore } from '../../functions/shared/object-store.ts'
+import { fileObjectStore, s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 
 describe('s3ObjectStore.listObjects', () => {
   const s3 = mockClient(S3Client)

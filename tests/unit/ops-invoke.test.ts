@@ -6,7 +6,7 @@ import {
   needsServices,
   resolveFunctionName,
 } from '../../local/ops/invoke.ts'
-import type { CfnTemplate } from '../../local/template.ts'
+import type { CfnTemplate } from '../../local/runtime/template.ts'
 
 /** The shape `serverless package` gives a scheduled producer, an MSK consumer and a custom resource. */
 const TEMPLATE: CfnTemplate = {

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { observeLakeRuns } from '../../local/dashboard/pipeline-status.ts'
-import type { LakeRunner } from '../../local/lake-runner.ts'
-import type { RunResult } from '../../local/step-functions.ts'
+import type { LakeRunner } from '../../local/lake/runner.ts'
+import type { RunResult } from '../../local/lake/step-functions.ts'
 
 /** A runner whose runs end when the test says so, recording them as the real one does. */
 function fakeRunner() {

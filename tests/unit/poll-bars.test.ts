@@ -20,15 +20,15 @@ import {
   type WatermarkStore,
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
+import { HttpStatusError, MalformedBodyError, TimeoutError } from '../../functions/shared/adapters/http.ts'
+import type { EventProducer, OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { type BarEvent, BarEventSchema } from '../../functions/shared/contracts.ts'
-import { HttpStatusError, MalformedBodyError, TimeoutError } from '../../functions/shared/http.ts'
-import type { EventProducer, OutgoingRecord } from '../../functions/shared/kafka.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 
 const at = (hhmm: string, day = '2026-11-30') => `${day}T${hhmm}:00Z`
 
-/** A raw bar as shared/http.ts hands it over: numbers as their JSON source text. */
+/** A raw bar as shared/adapters/http.ts hands it over: numbers as their JSON source text. */
 function raw(t: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { t, o: '100.5', h: '101.25', l: '100', c: '100.75', v: '1.5', n: '3', vw: '100.6', ...fields }
 }

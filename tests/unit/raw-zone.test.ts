@@ -5,8 +5,8 @@ import { gunzipSync } from 'node:zlib'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
+import { fileObjectStore, s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import type { MskRecord, MskRecordHeader } from '../../functions/shared/msk.ts'
-import { fileObjectStore, s3ObjectStore } from '../../functions/shared/object-store.ts'
 import {
   decodeLines,
   encodeLines,
@@ -22,7 +22,7 @@ import {
   readRawTopic,
   toRawLine,
 } from '../../functions/shared/raw-zone.ts'
-import { rawSinkCounts, validEventIds } from '../../local/report-stream.ts'
+import { rawSinkCounts, validEventIds } from '../../local/report/stream.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskRecord } from '../helpers/msk.ts'
 

@@ -7,9 +7,9 @@ import {
 } from '../../functions/refresh-assets/coinapi.ts'
 import { RefreshAssetsEnv } from '../../functions/refresh-assets/config.ts'
 import { assetsOfSymbols, refreshAssets, selectAssetIcons } from '../../functions/refresh-assets/core.ts'
+import type { OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { loadConfig } from '../../functions/shared/config.ts'
 import { AssetEventSchema } from '../../functions/shared/contracts.ts'
-import type { OutgoingRecord } from '../../functions/shared/kafka.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
 
 const icon = (asset_id: string) => ({

@@ -1,5 +1,5 @@
 /**
- * The store reconciliation's pure parts (local/report-store.ts): records decoded from a topic,
+ * The store reconciliation's pure parts (local/report/store.ts): records decoded from a topic,
  * lost ids explained by their coordinates, raw-zone offset gaps below the committed offset, the
  * lake judged only on partitions a successful refresh was offered, and producer-side evidence
  * from poll-bars' settle state. Expected values by hand.
@@ -7,7 +7,12 @@
 import { describe, expect, it } from 'vitest'
 import { TOPICS } from '../../functions/shared/contracts.ts'
 import type { RefreshCheckpoint } from '../../functions/shared/lake-state.ts'
-import { reportFailed, summarizeRecords, type TopicRecord, toTopicRecords } from '../../local/report.ts'
+import {
+  reportFailed,
+  summarizeRecords,
+  type TopicRecord,
+  toTopicRecords,
+} from '../../local/report/report.ts'
 import {
   explainLost,
   lakeDue,
@@ -16,8 +21,8 @@ import {
   recordsBetween,
   storeSummary,
   unacknowledgedBars,
-} from '../../local/report-store.ts'
-import { countRawLines } from '../../local/report-stream.ts'
+} from '../../local/report/store.ts'
+import { countRawLines } from '../../local/report/stream.ts'
 import { bar, FIRST_REVISION } from '../helpers/events.ts'
 
 const message = (partition: number, offset: number, value: unknown) => ({

@@ -8,7 +8,7 @@ import {
   scheduledEvent,
   schedulesFromTemplate,
   startScheduler,
-} from '../../local/schedules.ts'
+} from '../../local/runtime/schedules.ts'
 
 const at = (iso: string) => Date.parse(iso)
 const isoOf = (ms: number) => new Date(ms).toISOString()

@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readAlpacaKeys } from '../../functions/shared/secrets.ts'
+import { readAlpacaKeys } from '../../functions/shared/adapters/secrets.ts'
 
 const secrets = mockClient(SecretsManagerClient)
 const SECRET_STRINGS: Record<string, string> = {

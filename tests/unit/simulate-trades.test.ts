@@ -1,7 +1,7 @@
 import Big from 'big.js'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { TradeEventSchema } from '../../functions/shared/contracts.ts'
-import type { OutgoingRecord } from '../../functions/shared/kafka.ts'
 import type { Rejection } from '../../functions/shared/quarantine.ts'
 import {
   isFreshQuote,
@@ -26,7 +26,7 @@ import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulato
 const MINUTE = new Date('2026-11-30T10:07:00Z')
 const population = buildPopulation(50, 'unit-seed')
 
-/** A raw quote as shared/http.ts hands it over: numbers as their JSON source text. */
+/** A raw quote as shared/adapters/http.ts hands it over: numbers as their JSON source text. */
 const rawQuote = (bid: string, ask: string, t = '2026-11-30T10:07:01.250Z') => ({
   t,
   bp: bid,

@@ -3,8 +3,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { EmrJobFailed } from '../../local/emr.ts'
-import { projectRoot } from '../../local/services/paths.ts'
+import { EmrJobFailed } from '../../local/lake/emr.ts'
 import {
   type Handler,
   LOCAL_REFERENCES,
@@ -13,7 +12,8 @@ import {
   readDefinition,
   resolveReferences,
   runStateMachine,
-} from '../../local/step-functions.ts'
+} from '../../local/lake/step-functions.ts'
+import { projectRoot } from '../../local/services/paths.ts'
 
 const require = createRequire(import.meta.url)
 const aslValidator = require('asl-validator') as (

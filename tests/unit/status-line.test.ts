@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { PipelineStatus } from '../../local/dashboard/pipeline-status.ts'
+import { createStatusLine, formatStatus } from '../../local/report/status-line.ts'
 import { downloadedBytes } from '../../local/services/toolchain.ts'
-import { createStatusLine, formatStatus } from '../../local/status-line.ts'
 
 const status: PipelineStatus = {
   sampled_at: '2026-12-02T10:02:04.512Z',

@@ -2,20 +2,20 @@
  * Runs the state machines of `state-machines/*.asl.yml` locally with `aws-local-stepfunctions`:
  * the same definitions, with their CloudFormation references replaced by local stand-ins and
  * their service integrations by local handlers:
- *   - `arn:aws:states:::emr-serverless:startJobRun.sync` -> local spark-submit (local/emr.ts)
+ *   - `arn:aws:states:::emr-serverless:startJobRun.sync` -> local spark-submit (local/lake/emr.ts)
  *   - `arn:aws:states:::sns:publish`                    -> a line in `.local/<profile>/notifications.log`
  *   - `arn:aws:states:::aws-sdk:s3:putObject`           -> a file in the bucket's local directory
- *   - a Lambda function ARN                             -> the function's real handler (local/lambda.ts)
+ *   - a Lambda function ARN                             -> the function's real handler (local/runtime/lambda.ts)
  *   - `arn:aws:states:::states:startExecution.sync:2`  -> the named definition, run here to its end
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
 import { parse, type Tags } from 'yaml'
-import { fileObjectStore } from '../functions/shared/object-store.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { loadFunction } from '../runtime/lambda.ts'
+import { type Profile, projectRoot } from '../services/paths.ts'
 import { type LocalEmrOptions, localEmr } from './emr.ts'
-import { loadFunction } from './lambda.ts'
-import { type Profile, projectRoot } from './services/paths.ts'
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 

@@ -4,9 +4,10 @@
  * there (`lost`) and which Kafka records it holds more than once (`duplicates`). The raw zone is
  * the log: it keeps every revision of a bar, each its own Kafka record.
  */
-import { TOPIC_SCHEMAS, type TopicName } from '../functions/shared/contracts.ts'
-import type { ObjectStore } from '../functions/shared/object-store.ts'
-import { type RawLine, readRawTopic } from '../functions/shared/raw-zone.ts'
+
+import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { TOPIC_SCHEMAS, type TopicName } from '../../functions/shared/contracts.ts'
+import { type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 
 /** The revisions seen of each revised event, by event id (bars; other topics have none). */
 export type RevisionsById = Map<string, Set<number>>

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, type Message } from '@platformatic/kafka'
-import { type KafkaConnection, kafkaConnectionOptions } from '../functions/shared/kafka.ts'
+import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/adapters/kafka.ts'
 
 /** Per partition, the offset the next record will get. */
 export type Offsets = bigint[]

@@ -9,7 +9,7 @@ import type { Dirent } from 'node:fs'
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { onFirstUse } from './on-first-use.ts'
+import { onFirstUse } from '../on-first-use.ts'
 
 /** A listed object: its key and when it was last written (S3 `LastModified`, a file's mtime). */
 export interface ObjectInfo {

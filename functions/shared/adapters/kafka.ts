@@ -3,7 +3,7 @@
  * TLS + SASL/OAUTHBEARER with a token presigned with the function's role (msk-iam.ts).
  */
 import type { Producer } from '@platformatic/kafka'
-import type { TopicName } from './contracts.ts'
+import type { TopicName } from '../contracts.ts'
 import { mskIamToken } from './msk-iam.ts'
 
 export interface OutgoingRecord {

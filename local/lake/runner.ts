@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Profile } from './services/index.ts'
-import { projectRoot } from './services/index.ts'
+import type { Profile } from '../services/index.ts'
+import { projectRoot } from '../services/index.ts'
 import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
 
 /** `LakeRefreshStateMachine` -> `lake-refresh`, when `state-machines/lake-refresh.asl.yml` exists. */

@@ -1,16 +1,16 @@
 /**
  * `make lake-refresh WINDOW=start/end`: the real lake-refresh state machine over one window,
- * locally on the local runtime (local/step-functions.ts: lake-window, local Spark for the EMR
+ * locally on the local runtime (local/lake/step-functions.ts: lake-window, local Spark for the EMR
  * jobs) against a profile's lake, or with `--stage` the deployed one, started and followed
- * through its execution history (local/deployed-execution.ts).
+ * through its execution history (local/lake/deployed-execution.ts).
  *
- *   tsx local/lake-refresh-cli.ts --window 2026-11-30T00:00:00Z/2026-12-01T00:00:00Z
+ *   tsx local/lake/refresh-cli.ts --window 2026-11-30T00:00:00Z/2026-12-01T00:00:00Z
  */
 import { Command, InvalidArgumentError } from 'commander'
+import { profileOption } from '../profile-option.ts'
+import type { Profile } from '../services/index.ts'
 import { startAndFollow } from './deployed-execution.ts'
-import { createLakeRunner } from './lake-runner.ts'
-import { profileOption } from './profile-option.ts'
-import type { Profile } from './services/index.ts'
+import { createLakeRunner } from './runner.ts'
 
 /** `start/end` (ISO-8601 each) -> the state machine's window; lake-window checks the rest. */
 export function parseWindow(text: string): { start: string; end: string } {

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { Profile } from '../services/paths.ts'
 import { sparkSubmitCommand } from './emr.ts'
-import type { Profile } from './services/paths.ts'
 import { emrOptions, type LocalLake, localLake } from './step-functions.ts'
 
 const execFileAsync = promisify(execFile)

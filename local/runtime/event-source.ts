@@ -6,10 +6,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, type Message } from '@platformatic/kafka'
-import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/kafka.ts'
+import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/adapters/kafka.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../../functions/shared/msk.ts'
-import type { EventSourceMappingSpec } from '../template.ts'
 import { type DeliveryConfig, type DeliveryStats, deliver } from './delivery.ts'
+import type { EventSourceMappingSpec } from './template.ts'
 
 export interface EventSourceOptions {
   name: string
@@ -196,7 +196,7 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
 }
 
 /**
- * The event source of one packaged mapping (local/template.ts): its topics, batching, retries and
+ * The event source of one packaged mapping (local/runtime/template.ts): its topics, batching, retries and
  * bisection as the template says, and its consumer group (or `<function>-local`), so every local
  * caller consumes exactly as the deployed mapping would.
  */

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { distPaths, projectRoot, sparkJarPaths } from './services/paths.ts'
+import { distPaths, projectRoot, sparkJarPaths } from '../services/paths.ts'
 
 export interface LocalEmrOptions {
   /** `[s3 prefix, local path]`, longest prefix first wins. */

@@ -7,19 +7,19 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import type { Message } from '@platformatic/kafka'
+import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
+import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import {
   type QuarantineRecord,
   TOPIC_SCHEMAS,
   TOPICS,
   type TopicName,
-} from '../functions/shared/contracts.ts'
-import type { KafkaConnection } from '../functions/shared/kafka.ts'
-import type { ObjectStore } from '../functions/shared/object-store.ts'
-import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
-import { eventTimeOf } from '../functions/shared/raw-zone.ts'
-import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../functions/shared/search-templates.ts'
-import { endOffsets, type Offsets, readRange } from './kafka-read.ts'
-import { addRevision, type RevisionsById, revisionOf } from './report-stream.ts'
+} from '../../functions/shared/contracts.ts'
+import { QUARANTINE_PREFIX } from '../../functions/shared/quarantine.ts'
+import { eventTimeOf } from '../../functions/shared/raw-zone.ts'
+import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../../functions/shared/search-templates.ts'
+import { endOffsets, type Offsets, readRange } from '../runtime/kafka-read.ts'
+import { addRevision, type RevisionsById, revisionOf } from './stream.ts'
 
 export interface Report {
   started_at: string
@@ -41,7 +41,7 @@ export interface Report {
     duplicates: number
     stale: number
   }
-  /** The whole store reconciled (local/report-store.ts): a loss there fails the run too. */
+  /** The whole store reconciled (local/report/store.ts): a loss there fails the run too. */
   store?: { lost: number; duplicates: number; stale: number; [part: string]: unknown }
   [section: string]: unknown
 }

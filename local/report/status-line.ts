@@ -5,7 +5,7 @@
  * becomes a plain line now and then, only when something changed.
  */
 import { createLogUpdate } from 'log-update'
-import type { LakeRunStatus, PipelineStatus } from './dashboard/pipeline-status.ts'
+import type { LakeRunStatus, PipelineStatus } from '../dashboard/pipeline-status.ts'
 
 const clock = (date: Date) => date.toISOString().slice(11, 19)
 

@@ -2,8 +2,9 @@
  * Creates the declared topics that do not exist yet. Idempotent; never alters an existing
  * topic (changing partitions re-keys data and is a deliberate operation, not a side effect).
  */
+
+import type { TopicDeclaration } from '../topics.ts'
 import { type KafkaConnection, kafkaConnectionOptions, loadKafka } from './kafka.ts'
-import type { TopicDeclaration } from './topics.ts'
 
 export async function ensureTopics(
   config: KafkaConnection,

@@ -13,22 +13,27 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { Admin } from '@platformatic/kafka'
-import { markerChanged } from '../functions/lake-window/core.ts'
-import type { SettleState } from '../functions/poll-bars/watermark.ts'
-import { barEventId, type QuarantineRecord, TOPICS, type TopicName } from '../functions/shared/contracts.ts'
-import { type KafkaConnection, kafkaConnectionOptions } from '../functions/shared/kafka.ts'
+import { markerChanged } from '../../functions/lake-window/core.ts'
+import type { SettleState } from '../../functions/poll-bars/watermark.ts'
+import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/adapters/kafka.ts'
+import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import {
+  barEventId,
+  type QuarantineRecord,
+  TOPICS,
+  type TopicName,
+} from '../../functions/shared/contracts.ts'
 import {
   CHECKPOINT_KEY,
   LANDED_PREFIX,
   landedMarkerKey,
   parseLandedMarkerKey,
   type RefreshCheckpoint,
-} from '../functions/shared/lake-state.ts'
-import type { ObjectStore } from '../functions/shared/object-store.ts'
-import { QUARANTINE_PREFIX } from '../functions/shared/quarantine.ts'
-import { readRawTopic } from '../functions/shared/raw-zone.ts'
-import { earliestOffsets, endOffsets, readRange } from './kafka-read.ts'
-import type { LakeCounts } from './lake.ts'
+} from '../../functions/shared/lake-state.ts'
+import { QUARANTINE_PREFIX } from '../../functions/shared/quarantine.ts'
+import { readRawTopic } from '../../functions/shared/raw-zone.ts'
+import type { LakeCounts } from '../lake/counts.ts'
+import { earliestOffsets, endOffsets, readRange } from '../runtime/kafka-read.ts'
 import {
   newestRevisions,
   searchSinkHoldings,
@@ -36,7 +41,7 @@ import {
   type TopicRecord,
   toTopicRecords,
 } from './report.ts'
-import { countRawLines } from './report-stream.ts'
+import { countRawLines } from './stream.ts'
 
 /** How many lost ids each sink lists (the counts are always complete). */
 export const LOST_IDS_SHOWN = 20

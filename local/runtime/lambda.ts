@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Context } from 'aws-lambda'
-import { installLocalFaults } from './chaos/faults.ts'
+import { installLocalFaults } from '../chaos/faults.ts'
 
 /** `make chaos` only: faults injected into this local host (local/chaos/faults.ts); unset, none. */
 const faults = installLocalFaults(process.env.LOCAL_FAULTS)
