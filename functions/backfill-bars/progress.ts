@@ -6,8 +6,8 @@
  * executions racing on one chunk both produced the same ids, and the first record stands.
  */
 import * as z from 'zod'
-import type { ObjectStore } from '../shared/adapters/object-store.ts'
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
+import type { ObjectStore } from '../shared/ports.ts'
 
 export const PROGRESS_PREFIX = 'state/backfill-bars/chunks/'
 

@@ -7,7 +7,6 @@
  * `revision`: the node keeps the highest, and a redelivered or older revision is skipped.
  */
 
-import type { BulkDoc, BulkItemResult, SearchIndex } from '../shared/adapters/opensearch.ts'
 import {
   type AssetEvent,
   type BarEvent,
@@ -25,9 +24,8 @@ import {
   type MskRecord,
   toBatchResponse,
 } from '../shared/msk.ts'
-import type { Counter } from '../shared/observability.ts'
 import { tokenize } from '../shared/pii.ts'
-import type { Rejection } from '../shared/quarantine.ts'
+import type { BulkDoc, BulkItemResult, Counter, Rejection, SearchIndex } from '../shared/ports.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../shared/search-templates.ts'
 import { baseAssetOf, type IconSource } from './icons.ts'
 

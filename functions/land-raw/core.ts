@@ -12,13 +12,11 @@
  * write, and the redelivery writes it again (even when the merge itself has nothing to add).
  */
 
-import type { ObjectStore } from '../shared/adapters/object-store.ts'
 import type { TopicName } from '../shared/contracts.ts'
 import { decodeRecord } from '../shared/decode-record.ts'
 import { landedMarkerKey } from '../shared/lake-state.ts'
 import { type KafkaBatchResponse, type MskEvent, type MskRecord, toBatchResponse } from '../shared/msk.ts'
-import type { Counter } from '../shared/observability.ts'
-import type { Rejection } from '../shared/quarantine.ts'
+import type { Counter, ObjectStore, Rejection } from '../shared/ports.ts'
 import {
   eventTimeOf,
   mergeIntoObject,

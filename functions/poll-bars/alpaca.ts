@@ -7,11 +7,10 @@ import {
   getJsonWithRetry,
   HttpStatusError,
   type JsonClientOptions,
-  type MalformedBody,
   malformedShape,
 } from '../shared/adapters/http.ts'
 import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
-import type { FetchBars, FetchedBars } from './core.ts'
+import type { FetchBars, FetchedBars, MalformedBody } from '../shared/ports.ts'
 
 /** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */
 export type { AlpacaKeys }

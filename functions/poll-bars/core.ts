@@ -27,8 +27,6 @@
  */
 import { createHash } from 'node:crypto'
 import Big from 'big.js'
-import type { MalformedBody } from '../shared/adapters/http.ts'
-import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   BAR_SCHEMA_VERSION,
   type BarEvent,
@@ -37,8 +35,14 @@ import {
   isoSeconds,
   TOPICS,
 } from '../shared/contracts.ts'
-import type { Counter } from '../shared/observability.ts'
-import type { Rejection } from '../shared/quarantine.ts'
+import type {
+  Counter,
+  EventProducer,
+  FetchBars,
+  FetchedBars,
+  OutgoingRecord,
+  Rejection,
+} from '../shared/ports.ts'
 import {
   advanceWatermarks,
   type SettledBar,
@@ -90,23 +94,6 @@ export interface SymbolPlan {
   /** The first bar start never handled before (`from` is earlier when the settle window is re-read). */
   newFrom: number
 }
-
-export type { MalformedBody }
-
-export interface FetchedBars {
-  /** Raw bars per symbol key as the API returned them, pages concatenated in order. */
-  bars: Record<string, unknown[]>
-  malformed: MalformedBody[]
-  /** Set when fetching stopped early; `bars` then holds the pages received before. */
-  error?: unknown
-}
-
-export type FetchBars = (
-  symbols: string[],
-  start: string,
-  end: string,
-  options: { deadline: number },
-) => Promise<FetchedBars>
 
 export interface PollBarsDeps {
   fetchBars: FetchBars

@@ -15,8 +15,9 @@
 import { basename, dirname } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
 import * as z from 'zod'
-import { fileObjectStore, type ObjectStore, s3ObjectStore } from '../shared/adapters/object-store.ts'
+import { fileObjectStore, s3ObjectStore } from '../shared/adapters/object-store.ts'
 import { CryptoSymbol, IsoMinute } from '../shared/contracts.ts'
+import type { ObjectStore } from '../shared/ports.ts'
 
 /** The watermark document's key: under STATE_DIR locally, in STATE_BUCKET on AWS. */
 export const WATERMARK_KEY = 'state/poll-bars/watermarks.json'

@@ -11,9 +11,9 @@ import {
   HttpStatusError,
   isTransientError,
   type JsonClientOptions,
-  type MalformedBody,
   malformedShape,
 } from '../shared/adapters/http.ts'
+import type { FetchIcons } from '../shared/ports.ts'
 
 export const DEFAULT_COINAPI_URL = 'https://rest.coinapi.io'
 
@@ -127,18 +127,6 @@ export function explainCoinApiError(
 /** 550 is in the 5xx range but means "no such data": retrying cannot help. */
 export const isRetryableCoinApiError = (error: unknown) =>
   !(error instanceof HttpStatusError && error.status === 550) && isTransientError(error)
-
-export type { MalformedBody }
-
-export interface FetchedIcons {
-  /** The raw entries (`{asset_id, url}`), as CoinAPI returned them. */
-  icons: unknown[]
-  malformed: MalformedBody[]
-  /** A {@link CoinApiError} when no usable answer came back. */
-  error?: CoinApiError
-}
-
-export type FetchIcons = (size: number, options: { deadline: number }) => Promise<FetchedIcons>
 
 export interface CoinApiClientOptions extends JsonClientOptions {
   /** `https://rest.coinapi.io` or any compatible server; `/v1/...` is appended. */

@@ -12,7 +12,6 @@
  * - CoinAPI failures end the run with a {@link CoinApiError} that says what to fix.
  */
 
-import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   type AssetEvent,
   AssetEventSchema,
@@ -21,9 +20,7 @@ import {
   SCHEMA_VERSION,
   TOPICS,
 } from '../shared/contracts.ts'
-import type { Counter } from '../shared/observability.ts'
-import type { Rejection } from '../shared/quarantine.ts'
-import type { FetchIcons } from './coinapi.ts'
+import type { Counter, EventProducer, FetchIcons, OutgoingRecord, Rejection } from '../shared/ports.ts'
 
 /** `['BTC/USD', 'LTC/USD']` -> `['BTC', 'LTC', 'USD']`: every base, then every quote currency. */
 export function assetsOfSymbols(symbols: string[]): string[] {

@@ -12,7 +12,7 @@ import {
   type TradeEvent,
 } from './contracts.ts'
 import { decodeBase64, type MskRecord } from './msk.ts'
-import type { Rejection } from './quarantine.ts'
+import type { Rejection } from './ports.ts'
 
 /** Larger values are not events of ours; they are quarantined rather than sent to a sink. */
 export const MAX_VALUE_BYTES = 64 * 1024

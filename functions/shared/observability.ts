@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger'
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
+import type { Counter } from './ports.ts'
 
 export const METRICS_NAMESPACE = 'CryptoLake'
 
@@ -16,11 +17,6 @@ export const metrics = new Metrics({
 })
 
 export { MetricUnit }
-
-/** The narrow metrics port cores use, so tests can count without EMF plumbing. */
-export interface Counter {
-  count(name: string, value: number, dimensions?: Record<string, string>): void
-}
 
 export const powertoolsCounter: Counter = {
   count(name, value, dimensions) {

@@ -6,23 +6,11 @@
  * instead of adding copies.
  */
 import { createHash } from 'node:crypto'
-import type { ObjectStore } from './adapters/object-store.ts'
-import type { QuarantineReason, QuarantineRecord } from './contracts.ts'
-import { type Counter, logger } from './observability.ts'
+import type { QuarantineRecord } from './contracts.ts'
+import { logger } from './observability.ts'
+import type { Counter, ObjectStore, Rejection } from './ports.ts'
 
 export const QUARANTINE_PREFIX = 'quarantine/'
-
-export interface Rejection {
-  reason: QuarantineReason
-  detail: string
-  topic: string
-  partition?: number
-  offset?: string
-  /** When the record was produced (Kafka timestamp), ISO-8601; dates the object. */
-  timestamp?: string
-  key?: string | null
-  value: string | null
-}
 
 export function quarantineKey(stage: string, rejection: Rejection, now: Date): string {
   const day = (rejection.timestamp ?? now.toISOString()).slice(0, 10)

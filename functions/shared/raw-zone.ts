@@ -10,12 +10,11 @@
  */
 import { promisify } from 'node:util'
 import { gunzip, gzip } from 'node:zlib'
-import { fileObjectStore, type ObjectStore, type VersionedObject } from './adapters/object-store.ts'
+import { fileObjectStore } from './adapters/object-store.ts'
 import { type AssetEvent, type BarEvent, TOPICS, type TopicName, type TradeEvent } from './contracts.ts'
 import { decodeBase64, decodeHeaders, type MskRecord } from './msk.ts'
+import type { ObjectStore, VersionedObject } from './ports.ts'
 import { rawStore } from './stores.ts'
-
-export type { VersionedObject } from './adapters/object-store.ts'
 
 export const RAW_PREFIX = 'raw/'
 export const BLOCK_SIZE = 1000

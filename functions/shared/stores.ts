@@ -3,8 +3,9 @@
  * (local runs and tests). Chosen once from config.
  */
 import * as z from 'zod'
-import { fileObjectStore, type ObjectStore, s3ObjectStore } from './adapters/object-store.ts'
+import { fileObjectStore, s3ObjectStore } from './adapters/object-store.ts'
 import { optional } from './config.ts'
+import type { ObjectStore } from './ports.ts'
 
 export const ObjectStoreEnv = {
   /** S3 bucket of the raw zone (raw objects and quarantine). */

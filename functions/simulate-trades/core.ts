@@ -22,7 +22,6 @@
  *   are also quarantined. Nothing invalid is emitted.
  */
 import Big from 'big.js'
-import type { EventProducer, OutgoingRecord } from '../shared/adapters/kafka.ts'
 import {
   isoSeconds,
   SCHEMA_VERSION,
@@ -31,11 +30,16 @@ import {
   TradeEventSchema,
   tradeEventId,
 } from '../shared/contracts.ts'
-import type { Counter } from '../shared/observability.ts'
-import type { Rejection } from '../shared/quarantine.ts'
+import type {
+  Counter,
+  EventProducer,
+  FetchedQuotes,
+  FetchQuotes,
+  OutgoingRecord,
+  Rejection,
+} from '../shared/ports.ts'
 import { pick, seededRandom } from '../shared/seeded-random.ts'
 import type { SimUser } from './population.ts'
-import type { FetchedQuotes, FetchQuotes } from './quotes.ts'
 
 const MINUTE = 60_000
 export const MAX_TRADES_PER_MINUTE = 9_999

@@ -4,26 +4,9 @@
  * errors within the caller's deadline (shared/adapters/http.ts). Quotes come back raw, numbers as their
  * JSON source text: validating them is the core's job.
  */
-import {
-  getJsonWithRetry,
-  type JsonClientOptions,
-  type MalformedBody,
-  malformedShape,
-} from '../shared/adapters/http.ts'
+import { getJsonWithRetry, type JsonClientOptions, malformedShape } from '../shared/adapters/http.ts'
 import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
-
-export type { MalformedBody }
-
-export interface FetchedQuotes {
-  /** The raw quote per symbol, as the API returned it; requested symbols it does not know are absent. */
-  quotes: Record<string, unknown>
-  /** Garbled bodies met along the way (each attempt that got one). */
-  malformed: MalformedBody[]
-  /** Set when no usable answer came back within the retries and the deadline. */
-  error?: unknown
-}
-
-export type FetchQuotes = (symbols: string[], options: { deadline: number }) => Promise<FetchedQuotes>
+import type { FetchQuotes } from '../shared/ports.ts'
 
 export interface QuotesClientOptions extends JsonClientOptions {
   baseUrl: string

@@ -6,8 +6,8 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
-import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import type { TopicName } from '../../functions/shared/contracts.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 import type { LakeRunner } from '../lake/runner.ts'
 import {
   endOffsets,

@@ -8,13 +8,13 @@
 import type { Client } from '@opensearch-project/opensearch'
 import type { Message } from '@platformatic/kafka'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
-import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import {
   type QuarantineRecord,
   TOPIC_SCHEMAS,
   TOPICS,
   type TopicName,
 } from '../../functions/shared/contracts.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { QUARANTINE_PREFIX } from '../../functions/shared/quarantine.ts'
 import { eventTimeOf } from '../../functions/shared/raw-zone.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../../functions/shared/search-templates.ts'

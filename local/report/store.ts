@@ -16,7 +16,6 @@ import { Admin } from '@platformatic/kafka'
 import { markerChanged } from '../../functions/lake-window/core.ts'
 import type { SettleState } from '../../functions/poll-bars/watermark.ts'
 import { type KafkaConnection, kafkaConnectionOptions } from '../../functions/shared/adapters/kafka.ts'
-import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import {
   barEventId,
   type QuarantineRecord,
@@ -30,6 +29,7 @@ import {
   parseLandedMarkerKey,
   type RefreshCheckpoint,
 } from '../../functions/shared/lake-state.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { QUARANTINE_PREFIX } from '../../functions/shared/quarantine.ts'
 import { readRawTopic } from '../../functions/shared/raw-zone.ts'
 import type { LakeCounts } from '../lake/counts.ts'

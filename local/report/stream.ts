@@ -5,8 +5,8 @@
  * the log: it keeps every revision of a bar, each its own Kafka record.
  */
 
-import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { TOPIC_SCHEMAS, type TopicName } from '../../functions/shared/contracts.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 
 /** The revisions seen of each revised event, by event id (bars; other topics have none). */

@@ -1,5 +1,5 @@
-import type { ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { type QuarantineRecord, QuarantineRecordSchema } from '../../functions/shared/contracts.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 
 /**
  * The quarantine records under `prefix` of a raw-zone store, in key order, each checked against

@@ -5,13 +5,10 @@
  * because of the flush, long before the window could close.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
+import type { EventProducer } from '../../functions/shared/ports.ts'
 import type { TopicDeclaration } from '../../functions/shared/topics.ts'
 import { type EventSource, startEventSource } from '../../local/runtime/event-source.ts'
 import { deleteTopics } from '../../local/runtime/kafka-read.ts'

@@ -13,18 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from '@opensearch-project/opensearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { indexEvents } from '../../functions/index-events/core.ts'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
-import {
-  type BulkDoc,
-  createOpenSearchClient,
-  openSearchIndex,
-} from '../../functions/shared/adapters/opensearch.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
 import {
   type AssetEvent,
   type BarEvent,
@@ -35,7 +27,7 @@ import {
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
+import type { BulkDoc, EventProducer, ObjectStore, Rejection } from '../../functions/shared/ports.ts'
 import {
   applyIndexTemplates,
   applySearchConfig,

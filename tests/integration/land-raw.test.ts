@@ -9,19 +9,16 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import {
   type BarEvent,
   isoSeconds,
   type QuarantineRecord,
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
+import type { EventProducer, ObjectStore } from '../../functions/shared/ports.ts'
 import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { rawSinkCounts } from '../../local/report/stream.ts'

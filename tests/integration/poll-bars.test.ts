@@ -20,14 +20,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAlpacaClient } from '../../functions/poll-bars/alpaca.ts'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../../functions/poll-bars/core.ts'
 import { fileWatermarkStore, WATERMARK_KEY } from '../../functions/poll-bars/watermark.ts'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { type BarEvent, BarEventSchema } from '../../functions/shared/contracts.ts'
+import type { EventProducer } from '../../functions/shared/ports.ts'
 import { quarantine } from '../../functions/shared/quarantine.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, type Offsets, readRange } from '../../local/runtime/kafka-read.ts'

@@ -20,14 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBulkDoc } from '../../functions/index-events/core.ts'
 import {
   createKafkaProducer,
-  type EventProducer,
   type KafkaConnection,
   kafkaConnectionOptions,
 } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
-import { fileObjectStore, type ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
 import { type BarEvent, isoSeconds, TOPICS } from '../../functions/shared/contracts.ts'
+import type { EventProducer, ObjectStore } from '../../functions/shared/ports.ts'
 import { decodeLines, encodeLines } from '../../functions/shared/raw-zone.ts'
 import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'

@@ -22,7 +22,8 @@ import {
   type WatermarkStore,
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
-import { type ObjectStore, s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import { s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
+import type { ObjectStore } from '../../functions/shared/ports.ts'
 import {
   decodeLines,
   mergeIntoObject,

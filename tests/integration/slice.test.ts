@@ -9,15 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Client } from '@opensearch-project/opensearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createKafkaProducer,
-  type EventProducer,
-  type KafkaConnection,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { createOpenSearchClient } from '../../functions/shared/adapters/opensearch.ts'
 import { type BarEvent, isoSeconds } from '../../functions/shared/contracts.ts'
+import type { EventProducer } from '../../functions/shared/ports.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { EventSource } from '../../local/runtime/event-source.ts'
 import { loadFunction } from '../../local/runtime/lambda.ts'

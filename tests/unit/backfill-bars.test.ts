@@ -15,10 +15,9 @@ import {
   planBackfill,
 } from '../../functions/backfill-bars/core.ts'
 import { objectProgressStore } from '../../functions/backfill-bars/progress.ts'
-import type { FetchBars } from '../../functions/poll-bars/core.ts'
-import type { OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
+import type { FetchBars, OutgoingRecord } from '../../functions/shared/ports.ts'
 
 const NOW = new Date('2026-12-07T04:30:20Z')
 

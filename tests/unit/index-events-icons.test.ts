@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { indexEvents, toBulkDoc } from '../../functions/index-events/core.ts'
 import { baseAssetOf, cachedIconSource } from '../../functions/index-events/icons.ts'
-import type { BulkDoc } from '../../functions/shared/adapters/opensearch.ts'
+import type { BulkDoc } from '../../functions/shared/ports.ts'
 import { asset, trade } from '../helpers/events.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 

@@ -7,15 +7,10 @@ import {
   MAX_VALUE_BYTES,
   toBulkDoc,
 } from '../../functions/index-events/core.ts'
-import {
-  type BulkDoc,
-  type BulkItemResult,
-  openSearchIndex,
-  type SearchIndex,
-} from '../../functions/shared/adapters/opensearch.ts'
+import { openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
 import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
 import { tokenize } from '../../functions/shared/pii.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
+import type { BulkDoc, BulkItemResult, Rejection, SearchIndex } from '../../functions/shared/ports.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 

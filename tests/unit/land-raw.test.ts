@@ -2,13 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { landRaw, planRawObjects } from '../../functions/land-raw/core.ts'
 import { MAX_VALUE_BYTES } from '../../functions/shared/decode-record.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
-import {
-  decodeLines,
-  type RawLine,
-  type RawObjectStore,
-  type VersionedObject,
-} from '../../functions/shared/raw-zone.ts'
+import type { Rejection, VersionedObject } from '../../functions/shared/ports.ts'
+import { decodeLines, type RawLine, type RawObjectStore } from '../../functions/shared/raw-zone.ts'
 import { asset, bar, trade } from '../helpers/events.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 

@@ -4,8 +4,6 @@ import { createAlpacaClient, isRequestRejected } from '../../functions/poll-bars
 import {
   closedMinuteEnd,
   DEFAULT_SETTLE_WINDOW_MINUTES,
-  type FetchBars,
-  type FetchedBars,
   type PollBarsConfig,
   PollBarsError,
   type PollBarsSummary,
@@ -21,9 +19,14 @@ import {
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
 import { HttpStatusError, MalformedBodyError, TimeoutError } from '../../functions/shared/adapters/http.ts'
-import type { EventProducer, OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { type BarEvent, BarEventSchema } from '../../functions/shared/contracts.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
+import type {
+  EventProducer,
+  FetchBars,
+  FetchedBars,
+  OutgoingRecord,
+  Rejection,
+} from '../../functions/shared/ports.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 
 const at = (hhmm: string, day = '2026-11-30') => `${day}T${hhmm}:00Z`

@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import {
-  CoinApiError,
-  createCoinApiClient,
-  type FetchedIcons,
-  iconsUrl,
-} from '../../functions/refresh-assets/coinapi.ts'
+import { CoinApiError, createCoinApiClient, iconsUrl } from '../../functions/refresh-assets/coinapi.ts'
 import { RefreshAssetsEnv } from '../../functions/refresh-assets/config.ts'
 import { assetsOfSymbols, refreshAssets, selectAssetIcons } from '../../functions/refresh-assets/core.ts'
-import type { OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { loadConfig } from '../../functions/shared/config.ts'
 import { AssetEventSchema } from '../../functions/shared/contracts.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
+import type { FetchedIcons, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
 
 const icon = (asset_id: string) => ({
   asset_id,

@@ -1,8 +1,7 @@
 import Big from 'big.js'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { OutgoingRecord } from '../../functions/shared/adapters/kafka.ts'
 import { TradeEventSchema } from '../../functions/shared/contracts.ts'
-import type { Rejection } from '../../functions/shared/quarantine.ts'
+import type { FetchedQuotes, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
 import {
   isFreshQuote,
   type PlannedTrade,
@@ -16,11 +15,7 @@ import {
 } from '../../functions/simulate-trades/core.ts'
 import { isValidCpf } from '../../functions/simulate-trades/cpf.ts'
 import { buildPopulation, emailLocalPart } from '../../functions/simulate-trades/population.ts'
-import {
-  createQuotesClient,
-  type FetchedQuotes,
-  latestQuotesUrl,
-} from '../../functions/simulate-trades/quotes.ts'
+import { createQuotesClient, latestQuotesUrl } from '../../functions/simulate-trades/quotes.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 
 const MINUTE = new Date('2026-11-30T10:07:00Z')

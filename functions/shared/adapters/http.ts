@@ -3,6 +3,7 @@
  * errors that say whether a retry can help, and a retry loop that honours rate limits and
  * never sleeps past the caller's deadline (a Lambda must finish inside its timeout).
  */
+import type { MalformedBody } from '../ports.ts'
 
 export class HttpStatusError extends Error {
   override name = 'HttpStatusError'
@@ -208,12 +209,6 @@ export async function withRetry<T>(
       await sleep(delayMs)
     }
   }
-}
-
-/** A response body that could not be used; the caller quarantines it as is. */
-export interface MalformedBody {
-  detail: string
-  body: string
 }
 
 /** What every JSON API client takes: one attempt's timeout, the retry policy, and test seams. */

@@ -3,22 +3,8 @@
  * TLS + SASL/OAUTHBEARER with a token presigned with the function's role (msk-iam.ts).
  */
 import type { Producer } from '@platformatic/kafka'
-import type { TopicName } from '../contracts.ts'
+import type { EventProducer } from '../ports.ts'
 import { mskIamToken } from './msk-iam.ts'
-
-export interface OutgoingRecord {
-  topic: TopicName
-  key: string
-  /** The serialized event (JSON text). */
-  value: string
-  headers?: Record<string, string>
-}
-
-/** The port cores produce through. Resolves only once the broker has acknowledged every record. */
-export interface EventProducer {
-  send(records: OutgoingRecord[]): Promise<void>
-  close(): Promise<void>
-}
 
 export interface KafkaConnection {
   KAFKA_BROKERS: string[]

@@ -10,48 +10,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { dirname, join, relative, sep } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { onFirstUse } from '../on-first-use.ts'
-
-/** A listed object: its key and when it was last written (S3 `LastModified`, a file's mtime). */
-export interface ObjectInfo {
-  key: string
-  lastModified: Date
-}
-
-/** An object's bytes with the version a conditional write compares against (S3: the quoted ETag). */
-export interface VersionedObject {
-  body: Uint8Array
-  etag: string
-}
-
-/** How a conditionally written object is stored (S3 metadata; the local directory ignores it). */
-export interface PutOptions {
-  contentType?: string
-  contentEncoding?: string
-}
-
-export interface ObjectStore {
-  /** Writes the whole object; writing the same key again replaces it (idempotent by key). */
-  put(key: string, body: Uint8Array | string, contentType?: string): Promise<void>
-  /** The object's bytes, or undefined when there is no such key. */
-  get(key: string): Promise<Uint8Array | undefined>
-  /** The object's bytes with its version, or undefined when there is no such key. */
-  getVersioned(key: string): Promise<VersionedObject | undefined>
-  /**
-   * Writes the object only if it is still at `etag` (`undefined`: only if it is still absent)
-   * and returns the version written; returns undefined when someone wrote (or deleted) it in
-   * between: the caller re-reads, merges and tries again. Any other failure throws.
-   */
-  putIfVersion(
-    key: string,
-    body: Uint8Array | string,
-    etag: string | undefined,
-    options?: PutOptions,
-  ): Promise<string | undefined>
-  /** Every key under the prefix, sorted. */
-  list(prefix: string): Promise<string[]>
-  /** Every object under the prefix with its last-modified time, sorted by key. */
-  listObjects(prefix: string): Promise<ObjectInfo[]>
-}
+import type { ObjectInfo, ObjectStore } from '../ports.ts'
 
 function assertRelativeKey(key: string): void {
   if (key.startsWith('/') || key.split('/').includes('..')) throw new Error(`invalid object key: ${key}`)

@@ -5,6 +5,7 @@
 import type { fromNodeProviderChain } from '@aws-sdk/credential-providers'
 import { Client } from '@opensearch-project/opensearch'
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3'
+import type { BulkDoc, SearchIndex } from '../ports.ts'
 
 export interface OpenSearchConnection {
   OPENSEARCH_URL: string
@@ -26,34 +27,6 @@ export function createOpenSearchClient(config: OpenSearchConnection): Client {
     ...common,
     ...AwsSigv4Signer({ region: config.AWS_REGION, service: 'es', getCredentials }),
   })
-}
-
-export interface BulkDoc {
-  index: string
-  id: string
-  doc: Record<string, unknown>
-  /**
-   * An external version (`version_type: external`): the node indexes the document only when this
-   * is strictly higher than the version it holds, and answers 409 `version_conflict_engine_exception`
-   * otherwise, so an older or repeated version never overwrites what is there. Without it the
-   * document is replaced unconditionally.
-   */
-  version?: number
-}
-
-/** One result per document, in order: `status` is the item's HTTP status. */
-export interface BulkItemResult {
-  status: number
-  error?: { type: string; reason: string }
-}
-
-/** The port index-events writes through. */
-export interface SearchIndex {
-  /**
-   * `index` (not `create`) with explicit ids: re-indexing a document replaces it, never duplicates
-   * it; a document with a `version` replaces it only when that version is higher.
-   */
-  bulkIndex(docs: BulkDoc[]): Promise<BulkItemResult[]>
 }
 
 /**
