@@ -23,9 +23,10 @@ import { createHash } from 'node:crypto'
 import * as z from 'zod'
 import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../poll-bars/core.ts'
 import type { LoadedWatermarks, WatermarkStore } from '../poll-bars/watermark.ts'
-import { CryptoSymbol, isoSeconds, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
+import { CryptoSymbol, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
 import { landedMarkerKey } from '../shared/lake-state.ts'
 import type { Counter, EventProducer, ObjectInfo } from '../shared/ports.ts'
+import { isoSeconds } from '../shared/time.ts'
 import type { ChunkProgress, ProgressStore } from './progress.ts'
 
 const MINUTE = 60_000

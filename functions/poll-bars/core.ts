@@ -27,14 +27,7 @@
  */
 import { createHash } from 'node:crypto'
 import Big from 'big.js'
-import {
-  BAR_SCHEMA_VERSION,
-  type BarEvent,
-  BarEventSchema,
-  barEventId,
-  isoSeconds,
-  TOPICS,
-} from '../shared/contracts.ts'
+import { BAR_SCHEMA_VERSION, type BarEvent, BarEventSchema, barEventId, TOPICS } from '../shared/contracts.ts'
 import type {
   Counter,
   EventProducer,
@@ -43,6 +36,7 @@ import type {
   OutgoingRecord,
   Rejection,
 } from '../shared/ports.ts'
+import { isoSeconds } from '../shared/time.ts'
 import {
   advanceWatermarks,
   type SettledBar,

@@ -16,11 +16,11 @@ import {
   type AssetEvent,
   AssetEventSchema,
   assetEventId,
-  isoSeconds,
   SCHEMA_VERSION,
   TOPICS,
 } from '../shared/contracts.ts'
 import type { Counter, EventProducer, FetchIcons, OutgoingRecord, Rejection } from '../shared/ports.ts'
+import { isoSeconds } from '../shared/time.ts'
 
 /** `['BTC/USD', 'LTC/USD']` -> `['BTC', 'LTC', 'USD']`: every base, then every quote currency. */
 export function assetsOfSymbols(symbols: string[]): string[] {

@@ -40,11 +40,6 @@ export const IsoMinute = z.string().regex(ISO_MINUTE, 'timestamp must be on the 
 export const Decimal = z.string().regex(DECIMAL, 'must be a non-negative decimal string')
 export const PositiveDecimal = z.string().regex(POSITIVE_DECIMAL, 'must be a positive decimal string')
 
-/** Formats an instant the way ids and partitions expect: `YYYY-MM-DDTHH:MM:SSZ`. */
-export function isoSeconds(at: Date | number): string {
-  return new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z')
-}
-
 export const barEventId = (symbol: string, start: string) => `alpaca:${symbol}:${start}`
 export const tradeEventId = (tradeId: string) => `sim:${tradeId}`
 export const assetEventId = (assetId: string, fetchDate: string) => `coinapi:${assetId}:${fetchDate}`
@@ -146,12 +141,20 @@ export const TOPIC_SCHEMAS = {
 
 export const isTopicName = (topic: string): topic is TopicName => Object.hasOwn(TOPIC_SCHEMAS, topic)
 
+/** The event a topic carries. */
+export type TopicEvent<T extends TopicName> = z.infer<(typeof TOPIC_SCHEMAS)[T]>
+
 /** Kafka key per topic: bars by symbol, trades by user, assets by asset (compacted topic). */
-export const KEY_OF = {
-  [TOPICS.bars]: (event: BarEvent) => event.symbol,
-  [TOPICS.trades]: (event: TradeEvent) => event.user_id,
-  [TOPICS.assets]: (event: AssetEvent) => event.asset_id,
-} as const
+export const KEY_OF: { [T in TopicName]: (event: TopicEvent<T>) => string } = {
+  [TOPICS.bars]: (event) => event.symbol,
+  [TOPICS.trades]: (event) => event.user_id,
+  [TOPICS.assets]: (event) => event.asset_id,
+}
+
+/** A zod error as one line: `path: message; ...`, the path of a top-level issue shown as `root`. */
+export function describeIssues(error: z.ZodError, root = 'input'): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || root}: ${issue.message}`).join('; ')
+}
 
 /** Why a record went to quarantine. Stable strings: they are metric dimensions and report keys. */
 export const QuarantineReason = z.enum([

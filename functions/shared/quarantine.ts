@@ -6,11 +6,23 @@
  * instead of adding copies.
  */
 import { createHash } from 'node:crypto'
-import type { QuarantineRecord } from './contracts.ts'
+import type { QuarantineRecord, TopicName } from './contracts.ts'
 import { logger } from './observability.ts'
-import type { Counter, ObjectStore, Rejection } from './ports.ts'
+import type { Counter, MalformedBody, ObjectStore, Rejection } from './ports.ts'
+import { isoSeconds } from './time.ts'
 
 export const QUARANTINE_PREFIX = 'quarantine/'
+
+/** The rejections of response bodies that were not JSON, for the topic they would have fed. */
+export function malformedBodyRejections(topic: TopicName, bodies: MalformedBody[]): Rejection[] {
+  return bodies.map((body) => ({
+    reason: 'malformed_json',
+    detail: body.detail,
+    topic,
+    key: null,
+    value: body.body,
+  }))
+}
 
 export function quarantineKey(stage: string, rejection: Rejection, now: Date): string {
   const day = (rejection.timestamp ?? now.toISOString()).slice(0, 10)
@@ -37,7 +49,7 @@ export async function quarantine(
   counter?: Counter,
 ): Promise<string[]> {
   if (rejections.length === 0) return []
-  const quarantinedAt = now.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const quarantinedAt = isoSeconds(now)
   const keys = await Promise.all(
     rejections.map(async (rejection) => {
       const key = quarantineKey(stage, rejection, now)

@@ -23,7 +23,6 @@
  */
 import Big from 'big.js'
 import {
-  isoSeconds,
   SCHEMA_VERSION,
   TOPICS,
   type TradeEvent,
@@ -39,6 +38,7 @@ import type {
   Rejection,
 } from '../shared/ports.ts'
 import { pick, seededRandom } from '../shared/seeded-random.ts'
+import { isoSeconds } from '../shared/time.ts'
 import type { SimUser } from './population.ts'
 
 const MINUTE = 60_000

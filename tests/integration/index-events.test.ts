@@ -20,7 +20,6 @@ import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/
 import {
   type AssetEvent,
   type BarEvent,
-  isoSeconds,
   LAKE_ONLY,
   SINK_HEADER,
   type TopicName,
@@ -33,6 +32,7 @@ import {
   applySearchConfig,
   indexTemplates,
 } from '../../functions/shared/search-templates.ts'
+import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { searchSinkCounts } from '../../local/report/report.ts'
 import type { EventSource } from '../../local/runtime/event-source.ts'

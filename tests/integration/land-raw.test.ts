@@ -12,14 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
-import {
-  type BarEvent,
-  isoSeconds,
-  type QuarantineRecord,
-  type TradeEvent,
-} from '../../functions/shared/contracts.ts'
+import type { BarEvent, QuarantineRecord, TradeEvent } from '../../functions/shared/contracts.ts'
 import type { EventProducer, ObjectStore } from '../../functions/shared/ports.ts'
 import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
+import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { rawSinkCounts } from '../../local/report/stream.ts'
 import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'

@@ -26,10 +26,11 @@ import {
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
-import { type BarEvent, isoSeconds, TOPICS } from '../../functions/shared/contracts.ts'
+import { type BarEvent, TOPICS } from '../../functions/shared/contracts.ts'
 import type { EventProducer, ObjectStore } from '../../functions/shared/ports.ts'
 import { decodeLines, encodeLines } from '../../functions/shared/raw-zone.ts'
 import { applySearchConfig } from '../../functions/shared/search-templates.ts'
+import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { searchSinkHoldings, summarizeRecords } from '../../local/report/report.ts'
 import {
