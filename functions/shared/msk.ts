@@ -42,11 +42,6 @@ export function decodeBase64(text: string | null | undefined): string | null {
   return text == null ? null : Buffer.from(text, 'base64').toString('utf8')
 }
 
-export function encodeBase64(text: string | Buffer | null | undefined): string | null {
-  if (text == null) return null
-  return (typeof text === 'string' ? Buffer.from(text, 'utf8') : text).toString('base64')
-}
-
 /** The value of one header, or undefined (the last one wins, as in `decodeHeaders`). */
 export function headerValue(headers: MskRecordHeader[], name: string): string | undefined {
   let value: string | undefined

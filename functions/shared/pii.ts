@@ -7,5 +7,3 @@
 import { createHmac } from 'node:crypto'
 
 export const tokenize = (key: string, value: string) => createHmac('sha256', key).update(value).digest('hex')
-
-export const PERSONAL_TRADE_FIELDS = ['user_name', 'user_email', 'document_id'] as const
