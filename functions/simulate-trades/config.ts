@@ -2,7 +2,7 @@
 import * as z from 'zod'
 import { AlpacaEnv, HttpEnv, KafkaEnv, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { ObjectStoreEnv } from '../shared/stores.ts'
-import { MAX_TRADES_PER_MINUTE } from './core.ts'
+import { MAX_TRADES_PER_MINUTE } from './plan.ts'
 
 export const SimulateTradesEnv = z
   .object({

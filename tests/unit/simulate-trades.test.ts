@@ -3,18 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { TradeEventSchema } from '../../functions/shared/contracts.ts'
 import type { FetchedQuotes, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
 import {
-  isFreshQuote,
-  type PlannedTrade,
-  planTrades,
-  priceTrade,
-  readQuote,
   type SimulateTradesDeps,
   SimulateTradesError,
   simulateTrades,
-  tradeId,
 } from '../../functions/simulate-trades/core.ts'
 import { isValidCpf } from '../../functions/simulate-trades/cpf.ts'
+import { isFreshQuote, readQuote } from '../../functions/simulate-trades/latest-quote.ts'
+import { type PlannedTrade, planTrades, tradeId } from '../../functions/simulate-trades/plan.ts'
 import { buildPopulation, emailLocalPart } from '../../functions/simulate-trades/population.ts'
+import { priceTrade } from '../../functions/simulate-trades/pricing.ts'
 import { createQuotesClient, latestQuotesUrl } from '../../functions/simulate-trades/quotes.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 
