@@ -1,8 +1,8 @@
 /**
- * The store reconciliation's pure parts (local/report/store.ts): records decoded from a topic,
- * lost ids explained by their coordinates, raw-zone offset gaps below the committed offset, the
- * lake judged only on partitions a successful refresh was offered, and producer-side evidence
- * from poll-bars' settle state. Expected values by hand.
+ * The store reconciliation's pure parts (local/report/store.ts, store-checks.ts): records
+ * decoded from a topic, lost ids explained by their coordinates, raw-zone offset gaps below the
+ * committed offset, the lake judged only on partitions a successful refresh was offered, and
+ * producer-side evidence from poll-bars' settle state. Expected values by hand.
  */
 import { describe, expect, it } from 'vitest'
 import { TOPICS } from '../../functions/shared/contracts.ts'
@@ -13,15 +13,14 @@ import {
   type TopicRecord,
   toTopicRecords,
 } from '../../local/report/report.ts'
+import { recordsBetween, storeSummary } from '../../local/report/store.ts'
 import {
   explainLost,
   lakeDue,
   locate,
   rawOffsetGaps,
-  recordsBetween,
-  storeSummary,
   unacknowledgedBars,
-} from '../../local/report/store.ts'
+} from '../../local/report/store-checks.ts'
 import { countRawLines } from '../../local/report/stream.ts'
 import { bar, FIRST_REVISION } from '../helpers/events.ts'
 
