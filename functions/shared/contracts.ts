@@ -7,6 +7,7 @@
  * binary floating point on their way to `DECIMAL` columns.
  */
 import * as z from 'zod'
+import { compareDecimals, PLAIN_DECIMAL } from './decimal-order.ts'
 
 export const SCHEMA_VERSION = 1
 /**
@@ -62,6 +63,47 @@ export const BarRevision = z
   .max(Number.MAX_SAFE_INTEGER)
   .describe('epoch ms of the scheduled poll that first saw this content of the bar; higher = newer revision')
 
+/** The prices of a bar, as decimal strings. */
+export interface Ohlc {
+  open: string
+  high: string
+  low: string
+  close: string
+}
+
+const outside = (price: string, low: string, high: string) =>
+  compareDecimals(price, low) < 0 || compareDecimals(price, high) > 0
+
+const OHLC_NAMES = { open: 'open', close: 'close' }
+
+/**
+ * The first OHLC invariant a bar breaks (high >= low, then open and close within [low, high]),
+ * or undefined. A bar whose prices are not all plain decimals is left to the checks of those
+ * fields. `names` label open and close in the message (the raw Alpaca bar calls them `o` and
+ * `c`). Cheap on a valid bar, which is what the consumers decode all day: five comparisons, no
+ * allocation; the form of the prices is checked only to confirm a violation.
+ */
+export function ohlcViolation(bar: Ohlc, names = OHLC_NAMES): string | undefined {
+  const { open, high, low, close } = bar
+  if (
+    typeof open !== 'string' ||
+    typeof high !== 'string' ||
+    typeof low !== 'string' ||
+    typeof close !== 'string'
+  )
+    return undefined
+  const violation =
+    compareDecimals(high, low) < 0
+      ? `high ${high} < low ${low}`
+      : outside(open, low, high)
+        ? `${names.open} ${open} outside [low ${low}, high ${high}]`
+        : outside(close, low, high)
+          ? `${names.close} ${close} outside [low ${low}, high ${high}]`
+          : undefined
+  if (violation === undefined) return undefined
+  return [open, high, low, close].every((price) => PLAIN_DECIMAL.test(price)) ? violation : undefined
+}
+
 export const BarEventSchema = z
   .object({
     ...envelope,
@@ -84,6 +126,10 @@ export const BarEventSchema = z
   .refine((bar) => bar.event_id === barEventId(bar.symbol, bar.start), {
     message: 'event_id must be alpaca:{symbol}:{start}',
     path: ['event_id'],
+  })
+  // A plain predicate (no `when`, no ctx) so z.compile keeps it on the generated fast path.
+  .refine((bar) => ohlcViolation(bar) === undefined, {
+    error: (issue) => ohlcViolation(issue.input as Ohlc),
   })
 export type BarEvent = z.infer<typeof BarEventSchema>
 

@@ -1,3 +1,4 @@
+import Big from 'big.js'
 import type { AssetEvent, BarEvent, TradeEvent } from '../../functions/shared/contracts.ts'
 
 /** A bar's first revision: seen 5 s after its minute closed (as `ingested_at` says). */
@@ -13,8 +14,9 @@ export function bar(symbol: string, start: string, close = '97000.5', revision =
     timeframe: '1Min',
     start,
     open: '96990.1',
-    high: '97010',
-    low: '96980.25',
+    // Widened to hold `close`: the contract requires low <= open, close <= high.
+    high: new Big(close).gt('97010') ? close : '97010',
+    low: new Big(close).lt('96980.25') ? close : '96980.25',
     close,
     volume: '0.5123',
     trade_count: 12,
