@@ -5,7 +5,7 @@
  * the log: it keeps every revision of a bar, each its own Kafka record.
  */
 
-import { TOPIC_SCHEMAS, type TopicName } from '../../functions/shared/contracts.ts'
+import type { TopicName } from '../../functions/shared/contracts.ts'
 import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { type RawLine, readRawTopic } from '../../functions/shared/raw-zone.ts'
 
@@ -100,35 +100,4 @@ export function countRawLines(
   let duplicates = 0
   for (const count of seen.values()) if (count > 1) duplicates++
   return { records: lines.length, duplicates, events: eventIds.size, missing }
-}
-
-/** The report's `raw` section: `raw.<topic>.records` and `raw.<topic>.objects`, plus lost/duplicates. */
-export async function rawSection(
-  store: ObjectStore,
-  produced: Partial<Record<TopicName, Set<string>>>,
-): Promise<Record<string, RawSinkCounts>> {
-  const section: Record<string, RawSinkCounts> = {}
-  for (const [topic, ids] of Object.entries(produced) as Array<[TopicName, Set<string>]>) {
-    section[topic] = await rawSinkCounts(store, topic, ids)
-  }
-  return section
-}
-
-/**
- * Event ids of the contract-valid events among produced record values (JSON text): what the raw
- * zone must hold. Invalid records are the quarantine's to count.
- */
-export function validEventIds(topic: TopicName, values: Iterable<string>): Set<string> {
-  const ids = new Set<string>()
-  for (const value of values) {
-    let json: unknown
-    try {
-      json = JSON.parse(value)
-    } catch {
-      continue
-    }
-    const parsed = TOPIC_SCHEMAS[topic].safeParse(json)
-    if (parsed.success) ids.add(parsed.data.event_id)
-  }
-  return ids
 }

@@ -22,7 +22,7 @@ import {
   readRawTopic,
   toRawLine,
 } from '../../functions/shared/raw-zone.ts'
-import { rawSinkCounts, validEventIds } from '../../local/report/stream.ts'
+import { rawSinkCounts } from '../../local/report/stream.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
 import { mskRecord } from '../helpers/msk.ts'
 
@@ -276,17 +276,5 @@ describe('rawSinkCounts', () => {
     const absent = 'alpaca:LTC/USD:2026-11-30T10:00:00Z'
     const both = new Map([...produced, [absent, new Set([FIRST_REVISION, FIRST_REVISION + 5_000])]])
     expect(await rawSinkCounts(store, 'crypto.bars', new Set([id, absent]), both)).toMatchObject({ lost: 3 })
-  })
-
-  it('takes as produced only the ids of contract-valid events', () => {
-    const valid = bar('BTC/USD', '2026-11-30T10:00:00Z')
-    expect(
-      validEventIds('crypto.bars', [
-        JSON.stringify(valid),
-        '{"event_id":"x"}',
-        'not json',
-        JSON.stringify({ ...valid, close: 1 }),
-      ]),
-    ).toEqual(new Set(['alpaca:BTC/USD:2026-11-30T10:00:00Z']))
   })
 })

@@ -59,6 +59,22 @@ describe('topic records', () => {
     expect(summary.revisions).toBe(1)
   })
 
+  it('takes as events only the contract-valid records', () => {
+    const valid = bar('BTC/USD', '2026-11-30T10:00:00Z')
+    const decoded = toTopicRecords(TOPICS.bars, [
+      message(0, 0, valid),
+      message(0, 1, '{"event_id":"x"}'),
+      message(0, 2, 'not json'),
+      message(0, 3, { ...valid, close: 1 }),
+    ])
+    expect(decoded.map((r) => r.event?.eventId)).toEqual([
+      'alpaca:BTC/USD:2026-11-30T10:00:00Z',
+      undefined,
+      undefined,
+      undefined,
+    ])
+  })
+
   it("takes a run's share by its start and end offsets", () => {
     const run = recordsBetween(records, [2n, 0n], [4n, 0n])
     expect(run.map((r) => `${r.partition}@${r.offset}`)).toEqual(['0@2', '0@3'])
