@@ -1,11 +1,14 @@
 /**
  * The Alpaca latest-quotes adapter of simulate-trades:
  * `GET {ALPACA_DATA_URL}/v1beta3/crypto/{loc}/latest/quotes?symbols=...`, retried on transient
- * errors within the caller's deadline (shared/adapters/http.ts). Quotes come back raw, numbers as their
- * JSON source text: validating them is the core's job.
+ * errors within the caller's deadline (shared/adapters/http.ts). The body's shape is checked here; the
+ * quotes come back raw, numbers as their JSON source text: each symbol's quote is read by the core
+ * (latest-quote.ts), so one bad quote costs that symbol only.
  */
+import * as z from 'zod'
 import { getJsonWithRetry, type JsonClientOptions, malformedShape } from '../shared/adapters/http.ts'
 import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
+import { issueMessages } from '../shared/alpaca-fields.ts'
 import type { FetchQuotes } from '../shared/ports.ts'
 
 export interface QuotesClientOptions extends JsonClientOptions {
@@ -24,16 +27,16 @@ export function latestQuotesUrl(
   return `${options.baseUrl.replace(/\/+$/, '')}/v1beta3/crypto/${encodeURIComponent(options.location)}/latest/quotes?${query}`
 }
 
+/** `{"quotes": {"BTC/USD": {...}}}`; no `quotes` at all means no symbol has one. */
+const LatestQuotesBody = z.object(
+  { quotes: z.record(z.string(), z.unknown(), { error: 'quotes is not an object' }).nullish() },
+  { error: 'the body is not an object' },
+)
+
 function readQuotes(url: string, body: unknown): Record<string, unknown> {
-  const fail = (why: string): never => {
-    throw malformedShape(url, body, why)
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
-    return fail('the body is not an object')
-  const { quotes } = body as { quotes?: unknown }
-  if (quotes === undefined || quotes === null) return {}
-  if (typeof quotes !== 'object' || Array.isArray(quotes)) return fail('quotes is not an object')
-  return quotes as Record<string, unknown>
+  const parsed = LatestQuotesBody.safeParse(body)
+  if (!parsed.success) throw malformedShape(url, body, issueMessages(parsed.error))
+  return parsed.data.quotes ?? {}
 }
 
 export function createQuotesClient(options: QuotesClientOptions): { fetchLatestQuotes: FetchQuotes } {

@@ -485,6 +485,33 @@ describe('latest quotes client against the Alpaca simulator', () => {
     ).toBe('https://data.alpaca.markets/v1beta3/crypto/us/latest/quotes?symbols=BTC%2FUSD%2CLTC%2FUSD')
   })
 
+  it('reads a body without quotes as no quotes, and keeps a wrongly shaped body for the quarantine', async () => {
+    const bodies = ['{}', '{"quotes":[]}', '[]']
+    const client = createQuotesClient({
+      baseUrl: 'https://data.example',
+      location: 'us',
+      timeoutMs: 1_000,
+      retries: 0,
+      fetch: async () => new Response(bodies.shift(), { status: 200 }),
+    })
+    const fetch = () => client.fetchLatestQuotes(['BTC/USD'], { deadline: Date.now() + 10_000 })
+    expect(await fetch()).toEqual({ quotes: {}, malformed: [] })
+    const url = 'https://data.example/v1beta3/crypto/us/latest/quotes?…'
+    for (const [body, why] of [
+      ['{"quotes":[]}', 'quotes is not an object'],
+      ['[]', 'the body is not an object'],
+    ]) {
+      const fetched = await fetch()
+      expect(fetched.error).toBeDefined()
+      expect(fetched.malformed).toEqual([
+        {
+          detail: `latest quotes of BTC/USD, attempt 1: GET ${url} returned a body that is not JSON: ${why}`,
+          body,
+        },
+      ])
+    }
+  })
+
   it('fetches quotes whose bid < ask, retrying a 429 after its Retry-After', async () => {
     sim = await startAlpacaSimulator({ faults: {}, now: () => new Date('2026-11-30T10:07:02Z') })
     sim.setFaults({ rateLimitEvery: 1, retryAfterSeconds: 0 })
