@@ -3,22 +3,21 @@
  * Scheduled at the start of every minute by EventBridge (`cron(* * * * ? *)`); the core then
  * waits until POLL_AT_SECOND past it. Locally the scheduler sends the same event shape.
  */
-import { join } from 'node:path'
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import * as z from 'zod'
 import { createKafkaProducer } from '../shared/adapters/kafka.ts'
-import { fileObjectStore, s3ObjectStore } from '../shared/adapters/object-store.ts'
+import { fileObjectStore } from '../shared/adapters/object-store.ts'
 import { readAlpacaKeys } from '../shared/adapters/secrets.ts'
 import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
 import { logRetry, scheduledRun } from '../shared/scheduled.ts'
-import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStoreRequired } from '../shared/stores.ts'
+import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
 import { DEFAULT_SETTLE_WINDOW_MINUTES, pollBars } from './core.ts'
-import { fileWatermarkStore, objectWatermarkStore, WATERMARK_KEY } from './watermark.ts'
+import { objectWatermarkStore, WATERMARK_KEY } from './watermark.ts'
 
 export const STAGE = 'poll-bars'
 /** Kept free at the end of the Lambda timeout for flushing metrics and logs. */
@@ -49,11 +48,8 @@ export type PollBarsEnv = z.infer<typeof PollBarsEnv>
 const config = loadConfig(PollBarsEnv)
 
 const producer = createKafkaProducer(config, 'poll-bars')
-const watermarks =
-  config.STATE_BUCKET !== undefined
-    ? // The S3 client module loads on the first watermark read, not at init (object-store.ts).
-      objectWatermarkStore(s3ObjectStore(config.STATE_BUCKET), WATERMARK_KEY)
-    : fileWatermarkStore(join(config.STATE_DIR as string, WATERMARK_KEY))
+// The S3 client module loads on the first watermark read, not at init (object-store.ts).
+const watermarks = objectWatermarkStore(stateStore(config), WATERMARK_KEY)
 // The quarantine lives in the raw zone like every stage's; locally STATE_DIR alone also works.
 const objects =
   config.RAW_BUCKET !== undefined || config.RAW_DIR !== undefined

@@ -13,9 +13,8 @@
  * and each bar keeps its higher revision.
  */
 import { basename, dirname } from 'node:path'
-import type { S3Client } from '@aws-sdk/client-s3'
 import * as z from 'zod'
-import { fileObjectStore, s3ObjectStore } from '../shared/adapters/object-store.ts'
+import { fileObjectStore } from '../shared/adapters/object-store.ts'
 import { CryptoSymbol, IsoMinute } from '../shared/contracts.ts'
 import type { ObjectStore } from '../shared/ports.ts'
 
@@ -190,9 +189,4 @@ export function objectWatermarkStore(objects: ObjectStore, key: string = WATERMA
 /** The watermark document as a local file (`STATE_DIR/state/poll-bars/watermarks.json`). */
 export function fileWatermarkStore(path: string): WatermarkStore {
   return objectWatermarkStore(fileObjectStore(dirname(path)), basename(path))
-}
-
-/** The watermark document as one S3 object. */
-export function s3WatermarkStore(client: S3Client, bucket: string, key: string): WatermarkStore {
-  return objectWatermarkStore(s3ObjectStore(bucket, client), key)
 }

@@ -17,7 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   advanceWatermarks,
-  s3WatermarkStore,
+  objectWatermarkStore,
   WatermarkConflictError,
   type WatermarkStore,
   type Watermarks,
@@ -137,7 +137,7 @@ describe('poll-bars watermarks on S3', () => {
   let store: WatermarkStore
   beforeAll(async () => {
     bucket = await newBucket()
-    store = s3WatermarkStore(client, bucket, KEY)
+    store = objectWatermarkStore(s3ObjectStore(bucket, client), KEY)
   })
 
   it('starts empty, writes first with If-None-Match, then only from the version it read', async () => {
@@ -158,7 +158,7 @@ describe('poll-bars watermarks on S3', () => {
   })
 
   it('two invocations racing from the same read: the loser reloads and merges, no watermark moves back', async () => {
-    const race = s3WatermarkStore(client, bucket, 'state/race-two.json')
+    const race = objectWatermarkStore(s3ObjectStore(bucket, client), 'state/race-two.json')
     await race.save({ 'BTC/USD': '2026-11-30T08:10:00Z', 'LTC/USD': '2026-11-30T08:10:00Z' }, undefined, {
       'BTC/USD': { '2026-11-30T08:10:00Z': { digest: 'd0', revision: 100 } },
     })
@@ -182,7 +182,7 @@ describe('poll-bars watermarks on S3', () => {
   })
 
   it('four invocations writing at once from the same read: every mark ends at its latest', async () => {
-    const race = s3WatermarkStore(client, bucket, 'state/race-four.json')
+    const race = objectWatermarkStore(s3ObjectStore(bucket, client), 'state/race-four.json')
     const loaded = await race.load()
     const writers: Watermarks[] = [
       { 'BTC/USD': '2026-11-30T08:04:00Z', 'LTC/USD': '2026-11-30T08:01:00Z' },

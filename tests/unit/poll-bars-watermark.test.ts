@@ -9,10 +9,11 @@ import {
   fileWatermarkStore,
   mergeSettle,
   mergeWatermarks,
+  objectWatermarkStore,
   pruneSettle,
-  s3WatermarkStore,
   WatermarkConflictError,
 } from '../../functions/poll-bars/watermark.ts'
+import { s3ObjectStore } from '../../functions/shared/adapters/object-store.ts'
 
 describe('mergeWatermarks', () => {
   it('keeps the later mark of each symbol', () => {
@@ -163,11 +164,14 @@ describe('fileWatermarkStore', () => {
   })
 })
 
-describe('s3WatermarkStore', () => {
+describe('objectWatermarkStore over the S3 object store', () => {
   const s3 = mockClient(S3Client)
   afterEach(() => s3.reset())
   const store = () =>
-    s3WatermarkStore(new S3Client({ region: 'us-east-1' }), 'state-bucket', 'state/poll-bars/watermarks.json')
+    objectWatermarkStore(
+      s3ObjectStore('state-bucket', new S3Client({ region: 'us-east-1' })),
+      'state/poll-bars/watermarks.json',
+    )
 
   it('loads nothing when the object does not exist', async () => {
     s3.on(GetObjectCommand).rejects(Object.assign(new Error('no such key'), { name: 'NoSuchKey' }))
