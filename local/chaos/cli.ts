@@ -34,7 +34,8 @@ import { stopKafka } from '../services/kafka.ts'
 import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
 import { matrixFailed, renderTable, type ScenarioRow } from './matrix.ts'
 import { killRuntimes, type Runtime, startRuntime } from './runtime.ts'
-import { SCENARIOS, type Scenario } from './scenarios.ts'
+import type { Scenario } from './scenario-kit.ts'
+import { SCENARIOS } from './scenarios.ts'
 
 const PROFILE = 'chaos' as const
 const CONTRACT_TOPICS = Object.values(TOPICS)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { matrixFailed, renderTable, rowFailed, type ScenarioRow } from '../../local/chaos/matrix.ts'
-import { poisonRecords } from '../../local/chaos/scenarios.ts'
+import { poisonRecords } from '../../local/chaos/scenarios-input.ts'
 
 const clean: ScenarioRow = {
   scenario: 'kafka-kill',
