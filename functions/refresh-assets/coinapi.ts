@@ -5,6 +5,7 @@
  * 400 bad request, 401 wrong key, 403 key without access, 429 rate limit or quota,
  * 550 no data; none of 400/401/403/550 is retried (another attempt cannot change them).
  */
+import * as z from 'zod'
 import {
   DeadlineExceededError,
   getJsonWithRetry,
@@ -14,6 +15,7 @@ import {
   malformedShape,
 } from '../shared/adapters/http.ts'
 import type { FetchIcons } from '../shared/ports.ts'
+import { issueMessages } from '../shared/upstream-fields.ts'
 
 export const DEFAULT_COINAPI_URL = 'https://rest.coinapi.io'
 
@@ -134,6 +136,12 @@ export interface CoinApiClientOptions extends JsonClientOptions {
   apiKey: string
 }
 
+/**
+ * The body of `/v1/assets/icons/{size}`: a list. Its entries stay raw: the core reads each one
+ * (core.ts `selectAssetIcons`), so one bad entry costs its asset only.
+ */
+const IconListing = z.array(z.unknown(), { error: 'the body is not a list' })
+
 export const iconsUrl = (baseUrl: string, size: number) =>
   `${baseUrl.replace(/\/+$/, '')}/v1/assets/icons/${size}`
 
@@ -145,8 +153,9 @@ export function createCoinApiClient(options: CoinApiClientOptions): { fetchIcons
         url,
         headers: { 'X-CoinAPI-Key': options.apiKey },
         read: (body) => {
-          if (!Array.isArray(body)) throw malformedShape(url, body, 'the body is not a list')
-          return body as unknown[]
+          const listing = IconListing.safeParse(body)
+          if (!listing.success) throw malformedShape(url, body, issueMessages(listing.error))
+          return listing.data
         },
         describe: (attempt) => `icons of size ${size}, attempt ${attempt}`,
         deadline,

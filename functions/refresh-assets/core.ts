@@ -12,14 +12,18 @@
  * - CoinAPI failures end the run with a {@link CoinApiError} that says what to fix.
  */
 
+import * as z from 'zod'
 import {
   type AssetEvent,
   AssetEventSchema,
   assetEventId,
+  describeIssues,
   SCHEMA_VERSION,
   TOPICS,
 } from '../shared/contracts.ts'
-import type { Counter, EventProducer, FetchIcons, OutgoingRecord, Rejection } from '../shared/ports.ts'
+import type { Counter, EventProducer, FetchIcons, Quarantine, Rejection } from '../shared/ports.ts'
+import { eventRecord, produceInChunks } from '../shared/produce.ts'
+import { malformedBodyRejections } from '../shared/quarantine.ts'
 import { isoSeconds } from '../shared/time.ts'
 
 /** `['BTC/USD', 'LTC/USD']` -> `['BTC', 'LTC', 'USD']`: every base, then every quote currency. */
@@ -29,15 +33,14 @@ export function assetsOfSymbols(symbols: string[]): string[] {
   return [...new Set([...bases, ...quotes].filter((asset) => asset !== ''))]
 }
 
-function httpUrl(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined
-  try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:' ? value : undefined
-  } catch {
-    return undefined
-  }
-}
+/**
+ * One entry of CoinAPI's icon listing (`{asset_id, url}`). Only the id is required here: it says
+ * whose entry it is, and an entry of an asset we did not ask for is skipped whatever its URL.
+ */
+const IconEntrySchema = z.object({ asset_id: z.string(), url: z.unknown().optional() })
+
+/** An icon URL a dashboard can load: absolute, http or https. */
+const IconUrlSchema = z.url({ protocol: /^https?$/ })
 
 export interface SelectedIcons {
   events: AssetEvent[]
@@ -48,15 +51,33 @@ export interface SelectedIcons {
   unidentified: number
 }
 
+export interface IconParams {
+  assets: string[]
+  iconSize: number
+  fetchDate: string
+  fetchedAt: string
+}
+
+/** The asset event of a wanted entry, held to the asset contract. */
+function assetEvent(assetId: string, iconUrl: string, params: IconParams) {
+  return AssetEventSchema.safeParse({
+    schema_version: SCHEMA_VERSION,
+    event_id: assetEventId(assetId, params.fetchDate),
+    source: 'coinapi',
+    asset_id: assetId,
+    icon_url: iconUrl,
+    icon_size: params.iconSize,
+    fetch_date: params.fetchDate,
+    fetched_at: params.fetchedAt,
+  } satisfies AssetEvent)
+}
+
 /**
  * Keeps the entries of the wanted assets, each checked: a string asset_id, an http(s) URL, one
  * entry per asset (the first usable one wins). Other assets are skipped: CoinAPI lists
  * thousands and we asked for all of them because the endpoint cannot filter.
  */
-export function selectAssetIcons(
-  entries: unknown[],
-  params: { assets: string[]; iconSize: number; fetchDate: string; fetchedAt: string },
-): SelectedIcons {
+export function selectAssetIcons(entries: unknown[], params: IconParams): SelectedIcons {
   const wanted = new Set(params.assets)
   const byAsset = new Map<string, AssetEvent>()
   const rejections: Rejection[] = []
@@ -70,49 +91,26 @@ export function selectAssetIcons(
       value: JSON.stringify(entry) ?? null,
     })
   for (const entry of entries) {
-    const assetId =
-      entry !== null &&
-      typeof entry === 'object' &&
-      typeof (entry as { asset_id?: unknown }).asset_id === 'string'
-        ? ((entry as { asset_id: string }).asset_id as string)
-        : undefined
-    if (assetId === undefined) {
+    const read = IconEntrySchema.safeParse(entry)
+    if (!read.success) {
       unidentified++
       continue
     }
+    const { asset_id: assetId, url } = read.data
     if (!wanted.has(assetId)) continue
-    const url = httpUrl((entry as { url?: unknown }).url)
-    if (url === undefined) {
-      reject(
-        assetId,
-        entry,
-        `icon of ${assetId} has no usable URL: ${JSON.stringify((entry as { url?: unknown }).url) ?? 'missing'}`,
-      )
+    const iconUrl = IconUrlSchema.safeParse(url)
+    if (!iconUrl.success) {
+      reject(assetId, entry, `icon of ${assetId} has no usable URL: ${JSON.stringify(url) ?? 'missing'}`)
       continue
     }
     if (byAsset.has(assetId)) {
       reject(assetId, entry, `a second icon entry for ${assetId}: the first one is kept`)
       continue
     }
-    const candidate: AssetEvent = {
-      schema_version: SCHEMA_VERSION,
-      event_id: assetEventId(assetId, params.fetchDate),
-      source: 'coinapi',
-      asset_id: assetId,
-      icon_url: url,
-      icon_size: params.iconSize,
-      fetch_date: params.fetchDate,
-      fetched_at: params.fetchedAt,
-    }
-    const parsed = AssetEventSchema.safeParse(candidate)
-    if (!parsed.success) {
-      const detail = parsed.error.issues
-        .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-        .join('; ')
-      reject(assetId, entry, `icon of ${assetId} violates the asset contract: ${detail}`)
-      continue
-    }
-    byAsset.set(assetId, parsed.data)
+    const event = assetEvent(assetId, iconUrl.data, params)
+    if (event.success) byAsset.set(assetId, event.data)
+    else
+      reject(assetId, entry, `icon of ${assetId} violates the asset contract: ${describeIssues(event.error)}`)
   }
   const events = params.assets.flatMap((asset) => {
     const event = byAsset.get(asset)
@@ -133,7 +131,7 @@ export interface RefreshAssetsSummary {
 export interface RefreshAssetsDeps {
   fetchIcons: FetchIcons
   producer: EventProducer
-  quarantine: (rejections: Rejection[]) => Promise<unknown>
+  quarantine: Quarantine
   counter: Counter
   clock: () => Date
   log?: (message: string, fields: Record<string, unknown>) => void
@@ -155,13 +153,7 @@ export async function refreshAssets(
   const fetched = await deps.fetchIcons(deps.config.iconSize, {
     deadline: input.deadline ?? Number.POSITIVE_INFINITY,
   })
-  const malformed: Rejection[] = fetched.malformed.map((body) => ({
-    reason: 'malformed_json' as const,
-    detail: body.detail,
-    topic: TOPICS.assets,
-    key: null,
-    value: body.body,
-  }))
+  const malformed = malformedBodyRejections(TOPICS.assets, fetched.malformed)
   if (fetched.error !== undefined) {
     if (malformed.length > 0) await deps.quarantine(malformed)
     deps.counter.count('AssetRefreshFailures', 1, { Kind: fetched.error.kind })
@@ -185,17 +177,12 @@ export async function refreshAssets(
   }
   if (selected.unidentified > 0)
     log('icon entries without an asset_id skipped', { count: selected.unidentified })
-  const records: OutgoingRecord[] = selected.events.map((event) => ({
-    topic: TOPICS.assets,
-    key: event.asset_id,
-    value: JSON.stringify(event),
-  }))
-  await deps.producer.send(records)
-  deps.counter.count('AssetsEmitted', records.length)
+  await produceInChunks(deps.producer, selected.events, (event) => eventRecord(TOPICS.assets, event))
+  deps.counter.count('AssetsEmitted', selected.events.length)
   return {
     fetchDate,
     listed: fetched.icons.length,
-    emitted: records.length,
+    emitted: selected.events.length,
     quarantined: rejections.length,
     missing: selected.missing,
     unidentified: selected.unidentified,

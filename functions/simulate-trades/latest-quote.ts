@@ -5,7 +5,7 @@
  */
 import type Big from 'big.js'
 import * as z from 'zod'
-import { alpacaDecimal, alpacaTime, issueMessages } from '../shared/alpaca-fields.ts'
+import { alpacaDecimal, alpacaTime, issueMessages } from '../shared/upstream-fields.ts'
 
 /** A refinement's input is the parsed decimal: written out in full, never in exponent form. */
 const fixed = (value: unknown) => (value as Big).toFixed()

@@ -8,8 +8,8 @@
 import * as z from 'zod'
 import { getJsonWithRetry, type JsonClientOptions, malformedShape } from '../shared/adapters/http.ts'
 import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
-import { issueMessages } from '../shared/alpaca-fields.ts'
 import type { FetchQuotes } from '../shared/ports.ts'
+import { issueMessages } from '../shared/upstream-fields.ts'
 
 export interface QuotesClientOptions extends JsonClientOptions {
   baseUrl: string

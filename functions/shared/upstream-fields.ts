@@ -1,8 +1,9 @@
 /**
- * The fields Alpaca's market data payloads share (quotes and bars), as zod schemas over the raw
- * JSON: numbers arrive as their source text (shared/adapters/http.ts), so a price is read into
- * big.js from that text and never passes through binary floating point. Each issue message names
- * its field, so a rejection's detail says which field of the payload was wrong.
+ * Reading the upstream APIs' raw payloads with zod: the fields Alpaca's quotes and bars share,
+ * and one formatter for the issues. Numbers arrive as their JSON source text
+ * (shared/adapters/http.ts), so a price is read into big.js from that text and never passes
+ * through binary floating point. Each issue message names its field, so a rejection's detail says
+ * which field of the payload was wrong without a path prefix.
  */
 import Big from 'big.js'
 import * as z from 'zod'
