@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
-import { parse } from 'yaml'
+import { parseCfnYaml } from '../local/runtime/cfn.ts'
 import { projectRoot } from '../local/services/index.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
@@ -43,18 +43,9 @@ interface EsbuildCustom {
 }
 
 async function esbuildOptions(): Promise<EsbuildCustom> {
-  // The template has CloudFormation tags (!Ref ...): parse them as plain values.
-  const template = parse(await readFile(join(projectRoot, 'serverless.yml'), 'utf8'), {
-    customTags: (tags) => [
-      ...tags,
-      ...['!Ref', '!Sub', '!GetAtt', '!Join', '!If', '!Equals', '!Not', '!Select', '!Split'].flatMap(
-        (tag) => [
-          { tag, resolve: (value: unknown) => value },
-          { tag, collection: 'seq' as const, resolve: (value: unknown) => value },
-        ],
-      ),
-    ],
-  }) as { custom?: { esbuild?: EsbuildCustom } }
+  const template = parseCfnYaml(await readFile(join(projectRoot, 'serverless.yml'), 'utf8')) as {
+    custom?: { esbuild?: EsbuildCustom }
+  }
   return template.custom?.esbuild ?? {}
 }
 

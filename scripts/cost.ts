@@ -6,14 +6,13 @@
  *   tsx scripts/cost.ts --stage prod
  *   tsx scripts/cost.ts --stage dev --template .serverless/dev/cloudformation-template-update-stack.json
  */
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { Command } from 'commander'
 import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
+import { serverlessPackage } from '../local/runtime/template.ts'
 import {
   type CfnTemplate,
   estimateMonthlyCost,
@@ -86,28 +85,13 @@ const ASSUMPTIONS = [
 
 /**
  * Packages the stage into a temporary directory (not under .serverless/: the framework builds
- * there and would copy the directory into itself) and returns the template's text.
+ * there and would copy the directory into itself) and returns its template.
  */
-async function packagedTemplate(stage: string): Promise<string> {
+async function packagedTemplate(stage: string): Promise<CfnTemplate> {
   const dir = await mkdtemp(join(tmpdir(), `crypto-lake-cost-${stage}-`))
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' }
-  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
-    delete env[name]
   process.stderr.write(`[cost] packaging stage ${stage} (no AWS credentials)...\n`)
   try {
-    await promisify(execFile)(
-      process.execPath,
-      [
-        join(root, 'node_modules', 'osls', 'bin', 'serverless.js'),
-        'package',
-        '--stage',
-        stage,
-        '--package',
-        dir,
-      ],
-      { cwd: root, env, maxBuffer: 16 * 1024 * 1024 },
-    )
-    return await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')
+    return await serverlessPackage(root, stage, dir)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -122,10 +106,9 @@ async function main(argv: string[]) {
     .option('--prices <file>', 'price list', join(root, 'resources', 'pricing', 'us-east-1.json'))
     .parse(argv)
   const options = program.opts<{ stage: string; template?: string; prices: string }>()
-  const text = options.template
-    ? await readFile(options.template, 'utf8')
+  const template = options.template
+    ? (JSON.parse(await readFile(options.template, 'utf8')) as CfnTemplate)
     : await packagedTemplate(options.stage)
-  const template = JSON.parse(text) as CfnTemplate
   const prices = JSON.parse(await readFile(options.prices, 'utf8')) as PriceList
   const estimate = estimateMonthlyCost(template, prices, LOAD)
   process.stdout.write(

@@ -11,9 +11,9 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
-import { parse, type Tags } from 'yaml'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
-import { loadFunction } from '../runtime/lambda.ts'
+import { getAttOf, parseCfnYaml, refOf, substitute } from '../runtime/cfn.ts'
+import { handlerPath, loadFunction } from '../runtime/lambda.ts'
 import { type Profile, projectRoot } from '../services/paths.ts'
 import { type LocalEmrOptions, localEmr } from './emr.ts'
 
@@ -21,12 +21,6 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** Values of the CloudFormation references a definition uses: `Ref` by name, `GetAtt` by `Name.Attr`. */
 export type LocalReferences = Record<string, string>
-
-const cfnTags: Tags = [
-  { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
-  { tag: '!Sub', resolve: (value: string) => ({ 'Fn::Sub': value }) },
-  { tag: '!GetAtt', resolve: (value: string) => ({ 'Fn::GetAtt': value.split('.') }) },
-]
 
 function lookup(name: string, refs: LocalReferences): string {
   const value = refs[name]
@@ -40,13 +34,12 @@ export function resolveReferences(node: unknown, refs: LocalReferences): Json {
   if (node !== null && typeof node === 'object') {
     const object = node as Record<string, unknown>
     const keys = Object.keys(object)
-    if (keys.length === 1 && keys[0] === 'Ref') return lookup(String(object.Ref), refs)
-    if (keys.length === 1 && keys[0] === 'Fn::GetAtt')
-      return lookup((object['Fn::GetAtt'] as string[]).join('.'), refs)
-    if (keys.length === 1 && keys[0] === 'Fn::Sub') {
-      return String(object['Fn::Sub']).replace(/\$\{([A-Za-z0-9:.]+)\}/g, (_, name: string) =>
-        lookup(name, refs),
-      )
+    if (keys.length === 1) {
+      const ref = refOf(object)
+      if (ref !== undefined) return lookup(ref, refs)
+      const getAtt = getAttOf(object)
+      if (getAtt) return lookup(getAtt.join('.'), refs)
+      if (keys[0] === 'Fn::Sub') return substitute(String(object['Fn::Sub']), (name) => lookup(name, refs))
     }
     return Object.fromEntries(
       Object.entries(object).map(([key, value]) => [key, resolveReferences(value, refs)]),
@@ -57,7 +50,7 @@ export function resolveReferences(node: unknown, refs: LocalReferences): Json {
 
 /** Reads a definition as serverless-step-functions would see it, with CloudFormation tags kept as objects. */
 export function readDefinition(path: string): unknown {
-  return parse(readFileSync(path, 'utf8'), { customTags: cfnTags })
+  return parseCfnYaml(readFileSync(path, 'utf8'))
 }
 
 export function loadDefinition(path: string, refs: LocalReferences) {
@@ -107,8 +100,7 @@ export const LOCAL_REFERENCES: LocalReferences = {
 
 /** A function's `timeout` from its functions/<name>/function.yml (the packaged value), 30 s when it has none. */
 function functionTimeoutSeconds(name: string): number {
-  const folder = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
-  const path = join(projectRoot, 'functions', folder, 'function.yml')
+  const path = join(dirname(handlerPath(projectRoot, name)), 'function.yml')
   const declared = (readDefinition(path) as Record<string, { timeout?: unknown }>)[name]?.timeout
   return typeof declared === 'number' ? declared : 30
 }

@@ -9,12 +9,13 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { parse } from 'yaml'
+import { parseCfnYaml } from '../runtime/cfn.ts'
+import { packageArgs, TEMPLATE_FILE } from '../runtime/template.ts'
 import { projectRoot } from '../services/index.ts'
 
 /** The stages serverless.yml defines parameters for (`params.default` applies to all). */
 export function stagesOf(serverlessYml: string): string[] {
-  const document = parse(serverlessYml, { logLevel: 'silent' }) as { params?: Record<string, unknown> }
+  const document = parseCfnYaml(serverlessYml) as { params?: Record<string, unknown> }
   return Object.keys(document.params ?? {}).filter((stage) => stage !== 'default')
 }
 
@@ -86,12 +87,12 @@ export function planDeploy(inputs: DeployInputs): DeployPlan {
       {
         what: `package the ${stage} stage`,
         command: serverless,
-        args: ['package', '--stage', stage, '--package', packageDir],
+        args: packageArgs(stage, packageDir),
       },
       {
         what: 'cfn-lint the packaged template',
         command: 'bash',
-        args: ['scripts/cfn-lint.sh', `${packageDir}/cloudformation-template-update-stack.json`],
+        args: ['scripts/cfn-lint.sh', `${packageDir}/${TEMPLATE_FILE}`],
       },
       {
         what: `deploy that package to ${stage}`,

@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { type CfnTemplate, functionKeyOf, getAttOf, refOf, resourcesOfType } from './cfn.ts'
 
 export type ScheduleTarget = { kind: 'function'; name: string } | { kind: 'stateMachine'; logicalId: string }
 
@@ -175,38 +176,25 @@ export function periodOf(rule: string, expression: string): number {
   return nextScheduledTime({ rule, expression }, first) - first
 }
 
-/** serverless names a function's resource `<Name>LambdaFunction`, with the first letter upper-cased. */
-function functionNameOf(logicalId: string): string | undefined {
-  const match = /^(.+)LambdaFunction$/.exec(logicalId)
-  return match?.[1] ? match[1].charAt(0).toLowerCase() + match[1].slice(1) : undefined
-}
-
-interface Resource {
-  Type: string
-  Properties?: Record<string, unknown>
-}
-
-export function schedulesFromTemplate(template: { Resources: Record<string, Resource> }): Schedule[] {
+/** The enabled EventBridge rules of the template with their targets: a function (its `Arn`) or a state machine (its `Ref`). */
+export function schedulesFromTemplate(template: CfnTemplate): Schedule[] {
   const schedules: Schedule[] = []
-  for (const [rule, resource] of Object.entries(template.Resources)) {
-    if (resource.Type !== 'AWS::Events::Rule') continue
+  for (const [rule, resource] of resourcesOfType(template, 'AWS::Events::Rule')) {
     const props = resource.Properties ?? {}
     const expression = props.ScheduleExpression
     if (typeof expression !== 'string' || props.State === 'DISABLED') continue
     for (const target of (props.Targets as Array<Record<string, unknown>> | undefined) ?? []) {
-      const arn = target.Arn as { 'Fn::GetAtt'?: [string, string]; Ref?: string } | undefined
       const input = typeof target.Input === 'string' ? JSON.parse(target.Input) : undefined
-      const functionName = arn?.['Fn::GetAtt'] ? functionNameOf(arn['Fn::GetAtt'][0]) : undefined
+      const getAtt = getAttOf(target.Arn)
+      const functionName = getAtt ? functionKeyOf(getAtt[0]) : undefined
+      const stateMachine = refOf(target.Arn)
       const common = { rule, expression, periodMs: periodOf(rule, expression), input }
       if (functionName) schedules.push({ ...common, target: { kind: 'function', name: functionName } })
-      else if (arn?.Ref) schedules.push({ ...common, target: { kind: 'stateMachine', logicalId: arn.Ref } })
+      else if (stateMachine)
+        schedules.push({ ...common, target: { kind: 'stateMachine', logicalId: stateMachine } })
     }
   }
   return schedules
-}
-
-export function readSchedules(templatePath: string): Schedule[] {
-  return schedulesFromTemplate(JSON.parse(readFileSync(templatePath, 'utf8')))
 }
 
 export function scheduledEvent(rule: string, time: Date): ScheduledEvent {

@@ -1,33 +1,21 @@
 /**
  * Packages the service the way a deploy would (`serverless package --stage <stage>`) into a
  * temporary directory and loads what a deploy would upload: the CloudFormation template and the
- * function artifacts. No AWS credentials are passed: packaging must not need any.
+ * function artifacts, with the repository's one packager (local/runtime/template.ts), which passes
+ * no AWS credentials: packaging must not need any.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { inject } from 'vitest'
-import type { CfnTemplate } from './template.ts'
+import { type CfnTemplate, readTemplate, serverlessPackage } from '../../../local/runtime/template.ts'
 
 const run = promisify(execFile)
 
 export const projectRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)))
-const serverlessBin = join(projectRoot, 'node_modules', 'osls', 'bin', 'serverless.js')
-
-/** Credentials and profiles that must not reach the packaging process. */
-const AWS_CREDENTIAL_ENV = [
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-  'AWS_PROFILE',
-  'AWS_DEFAULT_PROFILE',
-  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-  'AWS_WEB_IDENTITY_TOKEN_FILE',
-]
 
 export interface PackagedService {
   stage: string
@@ -40,19 +28,11 @@ export interface PackagedService {
 
 export async function packageService(stage: string): Promise<PackagedService> {
   const dir = await mkdtemp(join(tmpdir(), `crypto-lake-package-${stage}-`))
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' }
-  for (const name of AWS_CREDENTIAL_ENV) delete env[name]
   try {
-    await run(process.execPath, [serverlessBin, 'package', '--stage', stage, '--package', dir], {
-      cwd: projectRoot,
-      env,
-      timeout: 170_000,
-      maxBuffer: 16 * 1024 * 1024,
-    })
+    await serverlessPackage(projectRoot, stage, dir, { timeoutMs: 170_000 })
   } catch (error) {
     await rm(dir, { recursive: true, force: true })
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
-    throw new Error(`serverless package --stage ${stage} failed:\n${stdout}\n${stderr}`)
+    throw error
   }
   return loadPackage(stage, dir, () => rm(dir, { recursive: true, force: true }))
 }
@@ -62,10 +42,7 @@ async function loadPackage(
   dir: string,
   dispose: () => Promise<void>,
 ): Promise<PackagedService> {
-  const template = JSON.parse(
-    await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
-  ) as CfnTemplate
-  return { stage, dir, template, files: (await readdir(dir)).sort(), dispose }
+  return { stage, dir, template: readTemplate(dir), files: (await readdir(dir)).sort(), dispose }
 }
 
 const loaded = new Map<string, Promise<PackagedService>>()

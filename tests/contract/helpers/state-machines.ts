@@ -4,7 +4,7 @@
  * ASL JSON) with its references replaced by stand-in values, then validated with asl-validator.
  */
 import { createRequire } from 'node:module'
-import type { CfnTemplate } from './template.ts'
+import { type CfnTemplate, getAttOf, refOf, substitute } from '../../../local/runtime/cfn.ts'
 
 export interface AslState {
   Type: string
@@ -39,36 +39,37 @@ const PSEUDO: Record<string, string> = {
  */
 function resolve(template: CfnTemplate, value: unknown): string {
   if (typeof value === 'string') return value
-  const v = value as { Ref?: string; 'Fn::GetAtt'?: unknown; 'Fn::Sub'?: unknown }
-  if (typeof v.Ref === 'string') {
-    const pseudo = PSEUDO[v.Ref]
+  const ref = refOf(value)
+  if (ref !== undefined) {
+    const pseudo = PSEUDO[ref]
     if (pseudo) return pseudo
-    return template.Resources[v.Ref]?.Type === 'AWS::SNS::Topic'
-      ? `arn:aws:sns:us-east-1:123456789012:${v.Ref}`
-      : `stand-in-${v.Ref}`
+    return template.Resources[ref]?.Type === 'AWS::SNS::Topic'
+      ? `arn:aws:sns:us-east-1:123456789012:${ref}`
+      : `stand-in-${ref}`
   }
-  if (v['Fn::GetAtt'] !== undefined) {
-    const [id = '', attribute = ''] = Array.isArray(v['Fn::GetAtt'])
-      ? (v['Fn::GetAtt'] as string[])
-      : String(v['Fn::GetAtt']).split('.')
+  const getAtt = getAttOf(value)
+  if (getAtt) {
+    const [id, attribute] = getAtt
     return attribute === 'Arn'
       ? `arn:aws:lambda:us-east-1:123456789012:function:${id}`
       : `stand-in-${id}-${attribute}`
   }
-  if (typeof v['Fn::Sub'] === 'string') return substitute(template, v['Fn::Sub'], {}, 'nested Fn::Sub')
+  const sub = (value as { 'Fn::Sub'?: unknown })['Fn::Sub']
+  if (typeof sub === 'string') return substituteIn(template, sub, {}, 'nested Fn::Sub')
   throw new Error(`cannot stand in for ${JSON.stringify(value)}`)
 }
 
-function substitute(template: CfnTemplate, text: string, variables: Record<string, unknown>, where: string) {
-  return text.replace(/\$\{(!?)([\w:.]+)\}/g, (_match, literal: string, name: string) => {
-    if (literal) return `\${${name}}`
+function substituteIn(
+  template: CfnTemplate,
+  text: string,
+  variables: Record<string, unknown>,
+  where: string,
+) {
+  return substitute(text, (name) => {
     if (name in variables) return resolve(template, variables[name])
     const pseudo = PSEUDO[name]
     if (pseudo) return pseudo
-    if (name.includes('.')) {
-      const [id = '', attribute = ''] = name.split('.')
-      return resolve(template, { 'Fn::GetAtt': [id, attribute] })
-    }
+    if (name.includes('.')) return resolve(template, { 'Fn::GetAtt': name })
     if (template.Resources[name]) return resolve(template, { Ref: name })
     throw new Error(
       `${where}: \${${name}} is neither a variable of its Fn::Sub, a resource nor a pseudo parameter`,
@@ -82,10 +83,10 @@ export function definitionOf(template: CfnTemplate, logicalId: string): AslDefin
   const raw = p.DefinitionString
   if (typeof raw === 'string') return JSON.parse(raw) as AslDefinition
   const sub = (raw as { 'Fn::Sub'?: unknown } | undefined)?.['Fn::Sub']
-  if (typeof sub === 'string') return JSON.parse(substitute(template, sub, {}, logicalId)) as AslDefinition
+  if (typeof sub === 'string') return JSON.parse(substituteIn(template, sub, {}, logicalId)) as AslDefinition
   if (Array.isArray(sub) && typeof sub[0] === 'string') {
     const variables = (sub[1] ?? {}) as Record<string, unknown>
-    return JSON.parse(substitute(template, sub[0], variables, logicalId)) as AslDefinition
+    return JSON.parse(substituteIn(template, sub[0], variables, logicalId)) as AslDefinition
   }
   throw new Error(`${logicalId}: no definition the tests can read`)
 }

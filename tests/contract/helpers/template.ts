@@ -3,23 +3,17 @@
  * rules they check. Intrinsics are left as they are; the helpers only name what a `Ref` or a
  * `Fn::GetAtt` points at.
  */
+import { asArray, type CfnResource, type CfnTemplate, getAttOf } from '../../../local/runtime/cfn.ts'
 
-export interface CfnResource {
-  Type: string
-  Properties?: Record<string, unknown>
-  DependsOn?: string | string[]
-  Condition?: string
-  DeletionPolicy?: string
-  UpdateReplacePolicy?: string
-  Metadata?: Record<string, unknown>
-}
-
-export interface CfnTemplate {
-  Resources: Record<string, CfnResource>
-  Parameters?: Record<string, { Type: string; Default?: unknown; AllowedValues?: unknown[] }>
-  Conditions?: Record<string, unknown>
-  Outputs?: Record<string, { Value: unknown }>
-}
+// The tests read templates with the repository's one toolkit (local/runtime/cfn.ts).
+export {
+  asArray,
+  type CfnResource,
+  type CfnTemplate,
+  getAttOf,
+  refOf,
+  resourcesOfType,
+} from '../../../local/runtime/cfn.ts'
 
 export interface PolicyStatement {
   Sid?: string
@@ -41,10 +35,6 @@ export interface LocatedStatement {
   statement: PolicyStatement
 }
 
-export function resourcesOfType(template: CfnTemplate, type: string): Array<[string, CfnResource]> {
-  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type)
-}
-
 export function resource(template: CfnTemplate, logicalId: string): CfnResource {
   const found = template.Resources[logicalId]
   if (!found) throw new Error(`no resource ${logicalId} in the template`)
@@ -53,27 +43,6 @@ export function resource(template: CfnTemplate, logicalId: string): CfnResource 
 
 export function props(template: CfnTemplate, logicalId: string): Record<string, unknown> {
   return resource(template, logicalId).Properties ?? {}
-}
-
-export const asArray = <T>(value: T | T[] | undefined): T[] =>
-  value === undefined ? [] : Array.isArray(value) ? value : [value]
-
-/** The logical id a `{ Ref }` names, else undefined. */
-export function refOf(value: unknown): string | undefined {
-  if (value && typeof value === 'object' && 'Ref' in value && typeof value.Ref === 'string') return value.Ref
-  return undefined
-}
-
-/** `[logicalId, attribute]` of a `{ "Fn::GetAtt": [...] }`, else undefined. */
-export function getAttOf(value: unknown): [string, string] | undefined {
-  if (!value || typeof value !== 'object' || !('Fn::GetAtt' in value)) return undefined
-  const target = value['Fn::GetAtt']
-  if (Array.isArray(target) && target.length === 2) return [String(target[0]), String(target[1])]
-  if (typeof target === 'string') {
-    const [id, ...attribute] = target.split('.')
-    return [id ?? '', attribute.join('.')]
-  }
-  return undefined
 }
 
 /** Every policy statement in the template: IAM roles and policies, bucket, key and domain policies. */
