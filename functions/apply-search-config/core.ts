@@ -5,21 +5,15 @@
  * removing the stack must not reshape indices that still hold data. CloudFormation always gets
  * an answer: a missing one would hang the stack for an hour.
  */
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda'
+import {
+  answerCustomResource,
+  type CustomResourceRequest,
+  type CustomResourceResponse,
+} from '../shared/custom-resource.ts'
 import type { SearchConfigResult } from '../shared/search-templates.ts'
 
 /** One physical id for the one search config of the domain: Update never replaces it. */
 export const PHYSICAL_RESOURCE_ID = 'crypto-lake-search-config'
-
-export interface CustomResourceResponse {
-  Status: 'SUCCESS' | 'FAILED'
-  Reason: string
-  PhysicalResourceId: string
-  StackId: string
-  RequestId: string
-  LogicalResourceId: string
-  Data: Record<string, string>
-}
 
 export interface ApplySearchConfigDeps {
   apply: () => Promise<SearchConfigResult>
@@ -43,40 +37,19 @@ function toData(result: SearchConfigResult): Record<string, string> {
   }
 }
 
-export async function applySearchConfigResource(
-  event: CloudFormationCustomResourceEvent,
+/** Handles one request and answers it (functions/shared/custom-resource.ts). */
+export function applySearchConfigResource(
+  event: CustomResourceRequest,
   deps: ApplySearchConfigDeps,
 ): Promise<CustomResourceResponse> {
-  const base = {
-    PhysicalResourceId: PHYSICAL_RESOURCE_ID,
-    StackId: event.StackId,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-  }
-  let response: CustomResourceResponse
-  if (event.RequestType === 'Delete') {
-    // The physical id CloudFormation holds is the one to answer with, or it would see a replacement.
-    response = {
-      ...base,
-      PhysicalResourceId: event.PhysicalResourceId,
-      Status: 'SUCCESS',
-      Reason: 'search config is kept on delete',
-      Data: {},
-    }
-  } else {
-    try {
-      const result = await deps.apply()
-      response = { ...base, Status: 'SUCCESS', Reason: 'applied', Data: toData(result) }
-    } catch (error) {
-      // The message only, never the serialized error: it can carry request details.
-      response = {
-        ...base,
-        Status: 'FAILED',
-        Reason: `${(error as Error).message ?? 'failed'} (log stream ${deps.logStreamName})`.slice(0, 1000),
-        Data: {},
-      }
-    }
-  }
-  await deps.respond(event.ResponseURL, response)
-  return response
+  return answerCustomResource(
+    event,
+    {
+      physicalResourceId: PHYSICAL_RESOURCE_ID,
+      keptOnDelete: 'search config is kept on delete',
+      apply: async () => ({ data: toData(await deps.apply()), reason: 'applied' }),
+      failureReason: (error) => `${(error as Error).message ?? 'failed'} (log stream ${deps.logStreamName})`,
+    },
+    deps.respond,
+  )
 }

@@ -8,14 +8,14 @@ import middy from '@middy/core'
 import * as z from 'zod'
 import { ensureTopics } from '../shared/adapters/kafka-admin.ts'
 import { KafkaEnv, loadConfig } from '../shared/config.ts'
-import { logger, metrics } from '../shared/observability.ts'
-import { TOPIC_DECLARATIONS } from '../shared/topics.ts'
 import {
   type CustomResourceRequest,
   type CustomResourceResponse,
-  handleTopicsRequest,
-  putResponse,
-} from './core.ts'
+  putCustomResourceResponse,
+} from '../shared/custom-resource.ts'
+import { logger, metrics } from '../shared/observability.ts'
+import { TOPIC_DECLARATIONS } from '../shared/topics.ts'
+import { handleTopicsRequest } from './core.ts'
 
 export const CreateTopicsEnv = z.object({
   ...KafkaEnv,
@@ -29,7 +29,7 @@ async function run(event: CustomResourceRequest): Promise<CustomResourceResponse
   return handleTopicsRequest(event, {
     ensureTopics: (declarations) => ensureTopics(config, declarations, config.TOPIC_REPLICATION_FACTOR),
     declarations: TOPIC_DECLARATIONS,
-    respond: (url, body) => putResponse(url, body),
+    respond: putCustomResourceResponse,
     log: (message, fields) => logger.info(message, fields),
   })
 }

@@ -1,11 +1,8 @@
 import type { Client } from '@opensearch-project/opensearch'
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda'
 import { describe, expect, it } from 'vitest'
-import {
-  applySearchConfigResource,
-  type CustomResourceResponse,
-  PHYSICAL_RESOURCE_ID,
-} from '../../functions/apply-search-config/core.ts'
+import { applySearchConfigResource, PHYSICAL_RESOURCE_ID } from '../../functions/apply-search-config/core.ts'
+import type { CustomResourceResponse } from '../../functions/shared/custom-resource.ts'
 import {
   applyIsmPolicies,
   coversPolicy,
@@ -113,42 +110,6 @@ describe('apply-search-config custom resource', () => {
       Reason: 'connect ETIMEDOUT 10.0.1.5:443 (log stream 2026/11/30/[$LATEST]abc)',
       PhysicalResourceId: 'crypto-lake-search-config',
     })
-  })
-})
-
-describe('the response PUT', () => {
-  it('sends the JSON document with an empty content type, as the pre-signed URL expects', async () => {
-    process.env.OPENSEARCH_URL ??= 'http://127.0.0.1:9'
-    const { putResponse } = await import('../../functions/apply-search-config/handler.ts')
-    const { createServer } = await import('node:http')
-    const received: Array<{ method?: string; contentType?: string; body: string }> = []
-    const server = createServer((request, response) => {
-      let body = ''
-      request.on('data', (chunk) => {
-        body += chunk
-      })
-      request.on('end', () => {
-        received.push({ method: request.method, contentType: request.headers['content-type'], body })
-        response.writeHead(200).end()
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as { port: number }
-    const response: CustomResourceResponse = {
-      Status: 'SUCCESS',
-      Reason: 'applied',
-      PhysicalResourceId: PHYSICAL_RESOURCE_ID,
-      StackId: common.StackId,
-      RequestId: 'req-1',
-      LogicalResourceId: 'SearchConfig',
-      Data: {},
-    }
-    try {
-      await putResponse(`http://127.0.0.1:${port}/presigned?X-Amz-Signature=x`, response)
-    } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-    expect(received).toEqual([{ method: 'PUT', contentType: '', body: JSON.stringify(response) }])
   })
 })
 
