@@ -78,6 +78,8 @@ export interface RecordingCounter extends Counter {
   counts: CountedMetric[]
   /** The sum of `name`, over the counts that carry every one of `dimensions` (all when omitted). */
   total(name: string, dimensions?: Record<string, string>): number
+  /** Each metric's sum over every dimension, by name (a metric counted as 0 is there with 0). */
+  totals(): Record<string, number>
 }
 
 export function recordingCounter(): RecordingCounter {
@@ -95,6 +97,11 @@ export function recordingCounter(): RecordingCounter {
             Object.entries(dimensions).every(([key, value]) => c.dimensions?.[key] === value),
         )
         .reduce((sum, c) => sum + c.value, 0),
+    totals: () => {
+      const sums: Record<string, number> = {}
+      for (const c of counts) sums[c.name] = (sums[c.name] ?? 0) + c.value
+      return sums
+    },
   }
 }
 

@@ -10,17 +10,16 @@ import {
 import { openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
 import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
 import { tokenize } from '../../functions/shared/pii.ts'
-import type { BulkDoc, BulkItemResult, Rejection, SearchIndex } from '../../functions/shared/ports.ts'
+import type { BulkDoc, BulkItemResult, SearchIndex } from '../../functions/shared/ports.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
+import { type RecordingCounter, recordingCounter, recordingQuarantine } from '../helpers/fakes.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 
 const noSleep = async () => {}
-const counter = {
-  counts: {} as Record<string, number>,
-  count(name: string, value: number) {
-    this.counts[name] = (this.counts[name] ?? 0) + value
-  },
-}
+let counter: RecordingCounter
+beforeEach(() => {
+  counter = recordingCounter()
+})
 
 function fakeIndex(
   respond: (docs: BulkDoc[], call: number) => BulkItemResult[],
@@ -102,7 +101,7 @@ describe('indexEvents', () => {
 
   it('indexes the valid records and quarantines the poison ones, failing nothing', async () => {
     const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const event = mskEvent([
       mskRecord('crypto.bars', 0, 10, bar('BTC/USD', '2026-11-30T10:00:00Z')),
       mskRecord('crypto.bars', 0, 11, 'garbage'),
@@ -113,7 +112,7 @@ describe('indexEvents', () => {
       piiKey: key,
       counter,
       sleep: noSleep,
-      quarantine: async (r) => quarantined.push(...r),
+      quarantine,
     })
     expect(response.batchItemFailures).toEqual([])
     expect(index.calls[0]?.map((d) => d.id)).toEqual([
@@ -125,12 +124,11 @@ describe('indexEvents', () => {
 
   it('leaves a valid record marked lake-only to the raw zone and the lake, and still quarantines a bad one', async () => {
     const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const lakeOnly = (record: ReturnType<typeof mskRecord>) => ({
       ...record,
       headers: [{ [SINK_HEADER]: [...Buffer.from(LAKE_ONLY)] }],
     })
-    const counts: Record<string, number> = {}
     const response = await indexEvents(
       mskEvent([
         lakeOnly(mskRecord('crypto.bars', 0, 20, bar('BTC/USD', '2024-01-01T00:00:00Z'))),
@@ -140,15 +138,15 @@ describe('indexEvents', () => {
       {
         index,
         piiKey: key,
-        counter: { count: (name, value) => (counts[name] = (counts[name] ?? 0) + value) },
+        counter,
         sleep: noSleep,
-        quarantine: async (r) => quarantined.push(...r),
+        quarantine,
       },
     )
     expect(response.batchItemFailures).toEqual([])
     expect(index.calls.flat().map((d) => d.id)).toEqual(['alpaca:BTC/USD:2026-11-30T10:00:00Z'])
     expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['malformed_json', '21']])
-    expect(counts.LakeOnlySkipped).toBe(1)
+    expect(counter.total('LakeOnlySkipped')).toBe(1)
   })
 
   it('retries only the items that failed with 429/5xx, and quarantines mapping rejections', async () => {
@@ -161,14 +159,14 @@ describe('indexEvents', () => {
         return { status: 201 }
       }),
     )
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await indexEvents(
       mskEvent([
         mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')),
         mskRecord('crypto.bars', 0, 2, bar('LTC/USD', '2026-11-30T10:00:00Z')),
         mskRecord('crypto.bars', 0, 3, bar('ETH/USD', '2026-11-30T10:00:00Z')),
       ]),
-      { index, piiKey: key, counter, sleep: noSleep, quarantine: async (r) => quarantined.push(...r) },
+      { index, piiKey: key, counter, sleep: noSleep, quarantine },
     )
     expect(response.batchItemFailures).toEqual([])
     expect(index.calls.map((call) => call.map((d) => d.id.split(':')[1]))).toEqual([
@@ -214,7 +212,6 @@ describe('indexEvents against the Lambda deadline', () => {
 
   it('stops retrying while a whole bulk request still fits, and reports the rest as batch item failures', async () => {
     const clock = fakeClock()
-    counter.counts = {}
     // A hung node: every bulk request runs to the client's 30 s timeout, then fails.
     const index = fakeIndex(() => {
       clock.now += 30_000
@@ -245,7 +242,7 @@ describe('indexEvents against the Lambda deadline', () => {
       { itemIdentifier: { partition: 'crypto.bars-0', offset: 5 } },
       { itemIdentifier: { partition: 'crypto.bars-1', offset: 8 } },
     ])
-    expect(counter.counts).toMatchObject({
+    expect(counter.totals()).toMatchObject({
       RetriesStoppedByDeadline: 1,
       BatchItemFailures: 2,
       IndexRetries: 4,
@@ -326,42 +323,39 @@ describe('indexEvents with bar revisions', () => {
       reason: `[${id}]: version conflict, current version [1796032895000] is higher or equal to the one provided [1796032865000]`,
     },
   })
-  beforeEach(() => {
-    counter.counts = {}
-  })
 
   it('takes a 409 version conflict of a bar as done: no retry, no quarantine, no failure, counted', async () => {
     const index = fakeIndex((docs) =>
       docs.map((doc) => (doc.id.includes('BTC') ? conflict(doc.id) : { status: 201 })),
     )
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await indexEvents(
       mskEvent([
         mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')),
         mskRecord('crypto.bars', 0, 2, bar('LTC/USD', '2026-11-30T10:00:00Z')),
         mskRecord('crypto.bars', 0, 3, bar('BTC/USD', '2026-11-30T10:01:00Z')),
       ]),
-      { index, piiKey: key, counter, sleep: noSleep, quarantine: async (r) => quarantined.push(...r) },
+      { index, piiKey: key, counter, sleep: noSleep, quarantine },
     )
     expect(response.batchItemFailures).toEqual([])
     expect(index.calls).toHaveLength(1)
     expect(quarantined).toEqual([])
-    expect(counter.counts).toEqual({ EventsIndexed: 1, StaleRevisionsSkipped: 2 })
+    expect(counter.totals()).toEqual({ EventsIndexed: 1, StaleRevisionsSkipped: 2 })
   })
 
   it('quarantines a 409 of a document without a version (not a revision question)', async () => {
     const index = fakeIndex((docs) => docs.map((doc) => conflict(doc.id)))
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await indexEvents(mskEvent([mskRecord('crypto.assets', 0, 4, asset('LTC'), 'LTC')]), {
       index,
       piiKey: key,
       counter,
       sleep: noSleep,
-      quarantine: async (r) => quarantined.push(...r),
+      quarantine,
     })
     expect(response.batchItemFailures).toEqual([])
     expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['index_rejected', '4']])
-    expect(counter.counts).toEqual({ EventsIndexed: 0 })
+    expect(counter.totals()).toEqual({ EventsIndexed: 0 })
   })
 })
 

@@ -2,41 +2,30 @@ import { describe, expect, it } from 'vitest'
 import { landRaw, planRawObjects } from '../../functions/land-raw/core.ts'
 import { MAX_VALUE_BYTES } from '../../functions/shared/decode-record.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
-import type { Rejection, VersionedObject } from '../../functions/shared/ports.ts'
-import { decodeLines, type RawLine, type RawObjectStore } from '../../functions/shared/raw-zone.ts'
+import { decodeLines, type RawLine, rawBlockStore } from '../../functions/shared/raw-zone.ts'
 import { asset, bar, trade } from '../helpers/events.ts'
+import { type MemoryObjectStore, memoryObjectStore, recordingQuarantine } from '../helpers/fakes.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 
-function memoryStore(failKeys: string[] = []): RawObjectStore & { objects: Map<string, VersionedObject> } {
-  const objects = new Map<string, VersionedObject>()
-  let version = 0
-  return {
-    objects,
-    async getVersioned(key) {
-      return objects.get(key)
-    },
-    async putIfUnchanged(key, body, etag) {
-      if (failKeys.includes(key)) throw new Error('SlowDown')
-      if (objects.get(key)?.etag !== etag) return false
-      objects.set(key, { body, etag: `v${++version}` })
-      return true
-    },
-  }
+/** A write to a key in `keys` throws, as S3 answering SlowDown would. */
+const slowDownOn = (keys: string[]) => (key: string) =>
+  keys.includes(key) ? new Error('SlowDown') : undefined
+
+/** The raw zone in memory, with its objects to read back. */
+function memoryStore(failKeys: string[] = []) {
+  const objects = memoryObjectStore({ failWrite: slowDownOn(failKeys) })
+  return { ...rawBlockStore(objects), objects: objects.objects }
 }
 
 const counter = { count() {} }
 
-/** The landing markers written, by key; keys in `failKeys` throw. */
-function memoryMarkers(failKeys: string[] = []) {
-  const written = new Map<string, string>()
-  return {
-    written,
-    async put(key: string, body: Uint8Array | string) {
-      if (failKeys.includes(key)) throw new Error('SlowDown')
-      written.set(key, String(body))
-    },
-  }
-}
+/** The landing markers, in memory. */
+const memoryMarkers = (failKeys: string[] = []) => memoryObjectStore({ failWrite: slowDownOn(failKeys) })
+
+/** Every marker written, by key, as text. */
+const markersWritten = (markers: MemoryObjectStore) =>
+  Object.fromEntries([...markers.objects.keys()].map((key) => [key, markers.text(key)]))
+
 const clock = () => new Date('2026-11-30T10:02:03.456Z')
 
 async function linesOf(store: ReturnType<typeof memoryStore>): Promise<Record<string, number[]>> {
@@ -108,12 +97,12 @@ describe('planRawObjects', () => {
 describe('landRaw', () => {
   it('writes one object per group and quarantines the poison with stage-independent reasons', async () => {
     const store = memoryStore()
-    const quarantined: Rejection[] = []
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await landRaw(mskEvent([...batch(), mskRecord('crypto.trades', 3, 8, 'nope')]), {
       store,
       markers: memoryMarkers(),
       counter,
-      quarantine: async (r) => quarantined.push(...r),
+      quarantine,
     })
     expect(response.batchItemFailures).toEqual([])
     expect(await linesOf(store)).toEqual({
@@ -165,9 +154,7 @@ describe('landRaw', () => {
         store,
         markers: memoryMarkers(),
         counter,
-        quarantine: async () => {
-          throw new Error('AccessDenied')
-        },
+        quarantine: recordingQuarantine(new Error('AccessDenied')).quarantine,
       }),
     ).rejects.toThrow('AccessDenied')
     expect(store.objects.size).toBe(0)
@@ -183,7 +170,7 @@ describe('landRaw', () => {
       quarantine: async () => {},
     })
     expect(response.batchItemFailures).toEqual([])
-    expect(Object.fromEntries(markers.written)).toEqual({
+    expect(markersWritten(markers)).toEqual({
       'raw/_lake/landed/crypto.assets/dt=2026-11-30/hour=00.json':
         '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
       'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json': '{"landed_at":"2026-11-30T10:02:03.456Z"}\n',
@@ -203,7 +190,9 @@ describe('landRaw', () => {
       counter,
       quarantine: async () => {},
     })
-    expect([...again.written.keys()]).toEqual(['raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json'])
+    expect(Object.keys(markersWritten(again))).toEqual([
+      'raw/_lake/landed/crypto.bars/dt=2026-11-30/hour=09.json',
+    ])
   })
 
   it('fails the records of a partition whose marker cannot be written, so they are redelivered', async () => {
@@ -229,6 +218,6 @@ describe('landRaw', () => {
       counter,
       quarantine: async () => {},
     })
-    expect(markers.written.size).toBe(0)
+    expect(markers.objects.size).toBe(0)
   })
 })

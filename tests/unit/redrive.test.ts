@@ -5,17 +5,16 @@
  * The store is the real local object store in a temporary directory (the S3 one is tested in
  * tests/unit/object-store.test.ts and tests/integration/s3.test.ts).
  */
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda'
 import { mockClient } from 'aws-sdk-client-mock'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
 import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { lambdaInvoke, REDRIVEN_PREFIX, type RedrivePorts, redrive } from '../../local/redrive.ts'
 import { bar } from '../helpers/events.ts'
+import { memoryObjectStore } from '../helpers/fakes.ts'
 import { mskRecord } from '../helpers/msk.ts'
 
 const FIXTURE = readFileSync(
@@ -37,9 +36,7 @@ const FIXTURE_BARS = [
   bar('LTC/USD', '2026-11-30T10:00:00Z', '96999.5'),
 ]
 
-function emptyStore(): ObjectStore {
-  return fileObjectStore(mkdtempSync(join(tmpdir(), 'redrive-unit-')))
-}
+const emptyStore = (): ObjectStore => memoryObjectStore()
 
 /** An invoke port that records every call and answers with `respond` (default: took everything). */
 function recorder(respond: (name: string, event: MskEvent) => unknown = () => ({ batchItemFailures: [] })) {
