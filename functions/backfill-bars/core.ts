@@ -21,7 +21,8 @@
  */
 import { createHash } from 'node:crypto'
 import * as z from 'zod'
-import { type PollBarsDeps, type PollBarsSummary, pollBars } from '../poll-bars/core.ts'
+import { type PollBarsDeps, pollBars } from '../poll-bars/core.ts'
+import type { PollBarsSummary } from '../poll-bars/summary.ts'
 import type { LoadedWatermarks, WatermarkStore } from '../poll-bars/watermark.ts'
 import { CryptoSymbol, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
 import { landedMarkerKey } from '../shared/lake-state.ts'

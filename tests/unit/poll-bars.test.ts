@@ -1,17 +1,15 @@
 import { readFile } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAlpacaClient, isRequestRejected } from '../../functions/poll-bars/alpaca.ts'
+import { toBarEvents } from '../../functions/poll-bars/bars.ts'
 import {
-  closedMinuteEnd,
   DEFAULT_SETTLE_WINDOW_MINUTES,
   type PollBarsConfig,
-  PollBarsError,
-  type PollBarsSummary,
-  planBarRequests,
   pollBars,
-  toBarEvents,
   waitForPollSecond,
 } from '../../functions/poll-bars/core.ts'
+import { closedMinuteEnd, planBarRequests } from '../../functions/poll-bars/plan.ts'
+import { PollBarsError, type PollBarsSummary } from '../../functions/poll-bars/summary.ts'
 import {
   type SettleState,
   WatermarkConflictError,
