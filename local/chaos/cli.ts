@@ -16,25 +16,18 @@ import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts
 import { createOpenSearchClient } from '../../functions/shared/adapters/opensearch.ts'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
-import { lakeCounts } from '../lake/counts.ts'
-import { createLakeRunner } from '../lake/runner.ts'
 import { localLake, runStateMachine } from '../lake/step-functions.ts'
-import {
-  newestRevisions,
-  type ProducedEvents,
-  producedBetween,
-  quarantineSince,
-  searchSinkCounts,
-} from '../report/report.ts'
+import { type ProducedEvents, producedBetween, quarantineSince, searchSinkCounts } from '../report/report.ts'
 import { rawSinkCounts } from '../report/stream.ts'
 import { captureFunctionOutput, localPaths } from '../run.ts'
 import { endOffsets, type Offsets } from '../runtime/kafka-read.ts'
 import { startServices } from '../services/index.ts'
 import { stopKafka } from '../services/kafka.ts'
 import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
-import { matrixFailed, renderTable, type ScenarioRow } from './matrix.ts'
+import { lakeFigures, lakeRow, type Measured } from './lake.ts'
+import { matrixFailed, renderTable, type ScenarioRow, seconds } from './matrix.ts'
 import { killRuntimes, type Runtime, startRuntime } from './runtime.ts'
-import type { Scenario } from './scenario-kit.ts'
+import type { Scenario, ScenarioContext } from './scenario-kit.ts'
 import { SCENARIOS } from './scenarios.ts'
 
 const PROFILE = 'chaos' as const
@@ -46,8 +39,6 @@ const RECOVERY_TIMEOUT_MS = 6 * 60_000
 function log(line: string): void {
   process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
 }
-
-const seconds = (ms: number) => Math.round(ms / 100) / 10
 
 async function produced(
   kafka: KafkaConnection,
@@ -90,9 +81,63 @@ async function timeCaughtUp(
   return undefined
 }
 
-interface Measured {
-  row: ScenarioRow
-  events: Map<TopicName, ProducedEvents>
+/** When a scenario's fault came and went, and when OpenSearch caught up after it. */
+interface Timeline {
+  started: number
+  from: Map<string, Offsets>
+  injectedAt?: number
+  liftedAt?: number
+  recovery?: Promise<number | undefined>
+  stop: { done: boolean }
+}
+
+/** What a scenario is given: its runtimes (collected to be killed after), the lake, its clock. */
+function scenarioContext(
+  scenario: Scenario,
+  kafka: KafkaConnection,
+  search: ReturnType<typeof createOpenSearchClient>,
+  logDir: string,
+  timeline: Timeline,
+  runtimes: Runtime[],
+): ScenarioContext {
+  const say = (line: string) => log(`${scenario.name}: ${line}`)
+  return {
+    kafka,
+    log: say,
+    runtime: (options) => {
+      const runtime = startRuntime({ ...options, logPath: join(logDir, `${scenario.name}.log`) })
+      runtimes.push(runtime)
+      return runtime
+    },
+    lake: async (name, input) => {
+      say(`${name} started ${JSON.stringify(input)}`)
+      const result = await runStateMachine(name, input as never, localLake(PROFILE), {
+        retryDelayMs: 2_000,
+      })
+      say(`${name} ${JSON.stringify(input)}: ${result.status} (${result.states.join(' > ')})`)
+      return result
+    },
+    restartServices: async () => {
+      await startServices(PROFILE, { log: say })
+    },
+    injected: () => {
+      timeline.injectedAt = Date.now()
+      say(`fault injected at ${seconds(timeline.injectedAt - timeline.started)} s`)
+    },
+    lifted: () => {
+      const lifted = Date.now()
+      timeline.liftedAt = lifted
+      say(`fault lifted at ${seconds(lifted - timeline.started)} s`)
+      timeline.recovery = timeCaughtUp(kafka, search, timeline.from, timeline.stop).then((at) => {
+        say(
+          at === undefined
+            ? 'OpenSearch never held every event produced'
+            : `OpenSearch held every event produced ${seconds(at - lifted)} s after the fault was lifted`,
+        )
+        return at
+      })
+    },
+  }
 }
 
 async function runScenario(
@@ -101,54 +146,17 @@ async function runScenario(
   search: ReturnType<typeof createOpenSearchClient>,
   logDir: string,
 ): Promise<Measured> {
-  const started = Date.now()
   const startedAt = new Date()
-  const from = await endOffsets(kafka, CONTRACT_TOPICS)
-  let injectedAt: number | undefined
-  let recovery: Promise<number | undefined> | undefined
-  let liftedAt: number | undefined
-  const stop = { done: false }
+  const timeline: Timeline = {
+    started: Date.now(),
+    from: await endOffsets(kafka, CONTRACT_TOPICS),
+    stop: { done: false },
+  }
   const runtimes: Runtime[] = []
   let error: string | undefined
   log(`${scenario.name}: ${scenario.description}`)
   try {
-    await scenario.run({
-      kafka,
-      log: (line) => log(`${scenario.name}: ${line}`),
-      runtime: (options) => {
-        const runtime = startRuntime({ ...options, logPath: join(logDir, `${scenario.name}.log`) })
-        runtimes.push(runtime)
-        return runtime
-      },
-      lake: async (name, input) => {
-        log(`${scenario.name}: ${name} started ${JSON.stringify(input)}`)
-        const result = await runStateMachine(name, input as never, localLake(PROFILE), {
-          retryDelayMs: 2_000,
-        })
-        log(
-          `${scenario.name}: ${name} ${JSON.stringify(input)}: ${result.status} (${result.states.join(' > ')})`,
-        )
-        return result
-      },
-      restartServices: async () => {
-        await startServices(PROFILE, { log: (line) => log(`${scenario.name}: ${line}`) })
-      },
-      injected: () => {
-        injectedAt = Date.now()
-        log(`${scenario.name}: fault injected at ${seconds(injectedAt - started)} s`)
-      },
-      lifted: () => {
-        liftedAt = Date.now()
-        log(`${scenario.name}: fault lifted at ${seconds(liftedAt - started)} s`)
-        const lifted = liftedAt
-        recovery = timeCaughtUp(kafka, search, from, stop).then((at) => {
-          log(
-            `${scenario.name}: ${at === undefined ? 'OpenSearch never held every event produced' : `OpenSearch held every event produced ${seconds(at - lifted)} s after the fault was lifted`}`,
-          )
-          return at
-        })
-      },
-    })
+    await scenario.run(scenarioContext(scenario, kafka, search, logDir, timeline, runtimes))
   } catch (caught) {
     error = caught instanceof Error ? caught.message : String(caught)
     log(`${scenario.name}: ${error}`)
@@ -158,14 +166,14 @@ async function runScenario(
       await runtime.exited
     }
   }
-  const caughtUp = recovery ? await recovery : undefined
-  stop.done = true
+  const caughtUp = timeline.recovery ? await timeline.recovery : undefined
+  timeline.stop.done = true
   // The fault must be over whatever happened: services down are started again before reading.
   await startServices(PROFILE, { log: (line) => log(`${scenario.name}: ${line}`) })
 
-  const to = await endOffsets(kafka, CONTRACT_TOPICS)
-  const events = await produced(kafka, from, to)
+  const events = await produced(kafka, timeline.from, await endOffsets(kafka, CONTRACT_TOPICS))
   const store = fileObjectStore(localPaths(PROFILE).rawBucket)
+  const { injectedAt, liftedAt, started } = timeline
   const row: ScenarioRow = {
     scenario: scenario.name,
     injectedAt: injectedAt === undefined ? 'never' : `${seconds(injectedAt - started)} s`,
@@ -179,31 +187,9 @@ async function runScenario(
     stale: 0,
     recoverSeconds:
       caughtUp === undefined || liftedAt === undefined ? undefined : seconds(caughtUp - liftedAt),
-    error,
+    error: error ?? shortfall(scenario, events),
   }
-  for (const [topic, ids] of events) {
-    const searchCounts = await searchSinkCounts(search, topic, ids.searchIds, ids.revisionsById)
-    const raw = await rawSinkCounts(store, topic, ids.eventIds, ids.revisionsById)
-    row.produced += ids.eventIds.size
-    row.indexed += ids.searchIds.size - searchCounts.lost
-    row.landedRaw += Math.max(0, ids.eventIds.size - raw.lost)
-    row.lost += searchCounts.lost + raw.lost
-    row.duplicates += searchCounts.duplicates + raw.duplicates
-    row.stale += searchCounts.stale
-    log(
-      `${scenario.name}: ${topic} produced ${ids.eventIds.size}, opensearch lost ${searchCounts.lost} dup ${searchCounts.duplicates} stale ${searchCounts.stale}, raw lost ${raw.lost} dup ${raw.duplicates}`,
-    )
-  }
-  const short = Object.entries(scenario.produces ?? {}).filter(
-    ([topic, fewest]) => (events.get(topic as TopicName)?.eventIds.size ?? 0) < (fewest ?? 0),
-  )
-  if (short.length > 0 && row.error === undefined)
-    row.error = short
-      .map(
-        ([topic, fewest]) =>
-          `${topic}: ${events.get(topic as TopicName)?.eventIds.size ?? 0} produced, ${fewest} expected`,
-      )
-      .join('; ')
+  await addSinkFigures(row, events, search, store)
   if (scenario.lake) {
     const lake = await lakeFigures([events])
     row.merged = lake.merged
@@ -214,51 +200,36 @@ async function runScenario(
   return { row, events }
 }
 
-/** The lake read back for these events: merged, lost, duplicates and stale revisions, over the topics. */
-async function lakeFigures(measured: Array<Map<TopicName, ProducedEvents>>) {
-  const ids: Record<string, string[]> = {}
-  const revisions: Record<string, Record<string, number>> = {}
-  for (const events of measured) {
-    for (const [topic, produced] of events) {
-      ids[topic] = [...(ids[topic] ?? []), ...produced.eventIds]
-      revisions[topic] = {
-        ...revisions[topic],
-        ...Object.fromEntries(newestRevisions(produced.revisionsById ?? new Map())),
-      }
-    }
-  }
-  const topics = Object.values((await lakeCounts(PROFILE, ids, undefined, revisions)).topics)
-  const sum = (pick: (counts: (typeof topics)[number]) => number) =>
-    topics.reduce((total, counts) => total + pick(counts), 0)
-  return {
-    expected: sum((c) => c.expected),
-    merged: sum((c) => c.found),
-    lost: sum((c) => c.lost),
-    duplicates: sum((c) => c.duplicates),
-    stale: sum((c) => c.stale ?? 0),
+/** Each topic's events read back from OpenSearch and the raw zone, added to the row. */
+async function addSinkFigures(
+  row: ScenarioRow,
+  events: Map<TopicName, ProducedEvents>,
+  search: ReturnType<typeof createOpenSearchClient>,
+  store: ReturnType<typeof fileObjectStore>,
+): Promise<void> {
+  for (const [topic, ids] of events) {
+    const searchCounts = await searchSinkCounts(search, topic, ids.searchIds, ids.revisionsById)
+    const raw = await rawSinkCounts(store, topic, ids.eventIds, ids.revisionsById)
+    row.produced += ids.eventIds.size
+    row.indexed += ids.searchIds.size - searchCounts.lost
+    row.landedRaw += Math.max(0, ids.eventIds.size - raw.lost)
+    row.lost += searchCounts.lost + raw.lost
+    row.duplicates += searchCounts.duplicates + raw.duplicates
+    row.stale += searchCounts.stale
+    log(
+      `${row.scenario}: ${topic} produced ${ids.eventIds.size}, opensearch lost ${searchCounts.lost} dup ${searchCounts.duplicates} stale ${searchCounts.stale}, raw lost ${raw.lost} dup ${raw.duplicates}`,
+    )
   }
 }
 
-/** The lake once, over every scenario's events: a scheduled refresh (`{}`), then the lake report. */
-async function lakeRow(measured: Measured[]): Promise<ScenarioRow> {
-  const started = Date.now()
-  const runner = createLakeRunner(PROFILE, (line) => log(`lake: ${line}`))
-  const result = await runner.run('lake-refresh', {})
-  const lake = await lakeFigures(measured.map((m) => m.events))
-  return {
-    scenario: 'lake (all rows above)',
-    injectedAt: 'after the matrix',
-    produced: lake.expected,
-    indexed: measured.reduce((total, m) => total + m.row.indexed, 0),
-    landedRaw: measured.reduce((total, m) => total + m.row.landedRaw, 0),
-    merged: lake.merged,
-    quarantined: 0,
-    lost: lake.lost,
-    duplicates: lake.duplicates,
-    stale: lake.stale,
-    recoverSeconds: seconds(Date.now() - started),
-    error: result.status === 'SUCCEEDED' ? undefined : `lake-refresh ${result.status}`,
-  }
+/** The topics the scenario produced fewer events to than it must (its faulty path did not work). */
+function shortfall(scenario: Scenario, events: Map<TopicName, ProducedEvents>): string | undefined {
+  const count = (topic: string) => events.get(topic as TopicName)?.eventIds.size ?? 0
+  const short = Object.entries(scenario.produces ?? {}).filter(
+    ([topic, fewest]) => count(topic) < (fewest ?? 0),
+  )
+  if (short.length === 0) return undefined
+  return short.map(([topic, fewest]) => `${topic}: ${count(topic)} produced, ${fewest} expected`).join('; ')
 }
 
 function parseScenarios(text: string): Scenario[] {
@@ -317,24 +288,7 @@ const program = new Command()
           log(`\n${renderTable(measured.map((m) => m.row))}`)
         }
         const rows = measured.map((m) => m.row)
-        if (opts.lake) {
-          try {
-            rows.push(await lakeRow(measured))
-          } catch (error) {
-            rows.push({
-              scenario: 'lake (all rows above)',
-              injectedAt: 'after the matrix',
-              produced: 0,
-              indexed: 0,
-              landedRaw: 0,
-              quarantined: 0,
-              lost: 0,
-              duplicates: 0,
-              stale: 0,
-              error: error instanceof Error ? error.message : String(error),
-            })
-          }
-        }
+        if (opts.lake) rows.push(await lakeRow(measured, log))
         releaseOutput()
         const table = renderTable(rows)
         process.stdout.write(`${table}\n`)

@@ -3,6 +3,9 @@
  * the end. Every figure in a row is read back from the sinks by the runner (local/chaos/cli.ts).
  */
 
+/** Milliseconds as the table's seconds, to a tenth. */
+export const seconds = (ms: number) => Math.round(ms / 100) / 10
+
 export interface ScenarioRow {
   scenario: string
   /** Seconds from the scenario's start to the fault, or a description ("before the run"). */

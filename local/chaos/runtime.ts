@@ -4,7 +4,7 @@
  * can be SIGKILLed as a whole. Its progress lines go to a log file and are watched for patterns.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdirSync } from 'node:fs'
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { projectRoot } from '../services/index.ts'
@@ -33,10 +33,9 @@ export function killRuntimes(): void {
   for (const runtime of live) runtime.kill('SIGKILL')
 }
 
-export function startRuntime(options: RuntimeOptions): Runtime {
-  mkdirSync(dirname(options.logPath), { recursive: true })
-  const log = createWriteStream(options.logPath, { flags: 'a' })
-  const child: ChildProcess = spawn(
+/** `make run` on the chaos profile, for the scenario's duration, in a process group of its own. */
+function spawnRuntime(options: RuntimeOptions): ChildProcess {
+  return spawn(
     join(projectRoot, 'node_modules', '.bin', 'tsx'),
     [
       'local/cli.ts',
@@ -58,62 +57,82 @@ export function startRuntime(options: RuntimeOptions): Runtime {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   )
+}
+
+/**
+ * Keeps every progress line (also written to `log`) and resolves the waiters whose pattern a
+ * line matches; a waiter fails at its timeout or when the runtime exits first.
+ */
+function watchLines(
+  child: ChildProcess,
+  log: WriteStream,
+  exited: Promise<unknown>,
+): Pick<Runtime, 'lines' | 'waitFor'> {
   const lines: string[] = []
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
+  const drop = (waiter: (typeof waiters)[number]) => waiters.splice(waiters.indexOf(waiter), 1)
   if (child.stderr) {
     createInterface({ input: child.stderr }).on('line', (line) => {
       lines.push(line)
       log.write(`${line}\n`)
       for (const waiter of [...waiters]) {
         if (waiter.pattern.test(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1)
+          drop(waiter)
           waiter.resolve(line)
         }
       }
     })
   }
+  const waitFor = (pattern: RegExp, timeoutMs: number) => {
+    const seen = lines.find((line) => pattern.test(line))
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise<string>((resolve, reject) => {
+      const waiter = {
+        pattern,
+        resolve: (line: string) => {
+          clearTimeout(timer)
+          resolve(line)
+        },
+      }
+      const timer = setTimeout(() => {
+        drop(waiter)
+        reject(new Error(`runtime: no line matching ${pattern} within ${timeoutMs / 1000} s`))
+      }, timeoutMs)
+      waiters.push(waiter)
+      exited.then(() => {
+        if (!waiters.includes(waiter)) return
+        drop(waiter)
+        clearTimeout(timer)
+        reject(new Error(`runtime exited before a line matching ${pattern}`))
+      })
+    })
+  }
+  return { lines, waitFor }
+}
+
+export function startRuntime(options: RuntimeOptions): Runtime {
+  mkdirSync(dirname(options.logPath), { recursive: true })
+  const log = createWriteStream(options.logPath, { flags: 'a' })
+  const child = spawnRuntime(options)
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
       log.end()
       resolve(code)
     })
   })
+  const watched = watchLines(child, log, exited)
   const pid = child.pid
   if (pid === undefined) throw new Error('the runtime did not start')
   const runtime: Runtime = {
     pid,
     exited,
-    lines,
+    ...watched,
     kill(signal) {
       try {
         process.kill(-pid, signal)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
       }
-    },
-    waitFor(pattern, timeoutMs) {
-      const seen = lines.find((line) => pattern.test(line))
-      if (seen !== undefined) return Promise.resolve(seen)
-      return new Promise((resolve, reject) => {
-        const waiter = {
-          pattern,
-          resolve: (line: string) => {
-            clearTimeout(timer)
-            resolve(line)
-          },
-        }
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1)
-          reject(new Error(`runtime: no line matching ${pattern} within ${timeoutMs / 1000} s`))
-        }, timeoutMs)
-        waiters.push(waiter)
-        exited.then(() => {
-          if (!waiters.includes(waiter)) return
-          waiters.splice(waiters.indexOf(waiter), 1)
-          clearTimeout(timer)
-          reject(new Error(`runtime exited before a line matching ${pattern}`))
-        })
-      })
     },
   }
   live.add(runtime)
