@@ -33,8 +33,9 @@ import { findChromium } from '../../local/services/toolchain.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
+import { runId } from '../helpers/fakes.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const SYMBOLS = [`DB${run}A/USD`, `DB${run}B/USD`]
 const ASSETS = SYMBOLS.map((symbol) => symbol.split('/')[0] as string)
 const CONTRACT_TOPICS = Object.values(TOPICS)

@@ -14,8 +14,9 @@ import { type EventSource, startEventSource } from '../../local/runtime/event-so
 import { deleteTopics } from '../../local/runtime/kafka-read.ts'
 import { startServices } from '../../local/services/index.ts'
 import { untilCaughtUp } from '../helpers/event-source.ts'
+import { runId } from '../helpers/fakes.ts'
 
-const run = Math.random().toString(36).slice(2, 8)
+const run = runId(8).toLowerCase()
 const TOPIC = `it-flush-${run}`
 
 let kafka: KafkaConnection

@@ -40,19 +40,16 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
+import { DIGITS, runId } from '../helpers/fakes.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
-const run = Math.random()
-  .toString(36)
-  .slice(2, 6)
-  .toUpperCase()
-  .replace(/[^A-Z0-9]/g, 'X')
+const run = runId()
 const ASSET = `IE${run}`
 const SYMBOLS = [`${ASSET}/USD`, `IE${run}B/USD`]
 const POISON_KEY = `poison-${run}`
-const tradePrefix = String(Math.floor(Math.random() * 1e12)).padStart(12, '0')
+const tradePrefix = runId(12, DIGITS)
 const start = Date.parse('2026-11-30T10:00:00Z')
 const TOPICS_CONSUMED: TopicName[] = ['crypto.bars', 'crypto.trades', 'crypto.assets']
 

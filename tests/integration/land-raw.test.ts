@@ -22,14 +22,15 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar, trade } from '../helpers/events.ts'
+import { DIGITS, runId } from '../helpers/fakes.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const SYMBOLS = [`LR${run}A/USD`, `LR${run}B/USD`]
 /** 09:56 .. 10:03: the bars straddle an hour, so they land in two event-hour partitions. */
 const start = Date.parse('2026-11-30T09:56:00Z')
-const tradePrefix = String(Math.floor(Math.random() * 1e12)).padStart(12, '0')
+const tradePrefix = runId(12, DIGITS)
 const POISON_KEY = `poison-${run}`
 
 const bars: BarEvent[] = SYMBOLS.flatMap((symbol) =>

@@ -18,9 +18,10 @@ import { REDRIVEN_PREFIX, type RedrivePorts, redrive } from '../../local/redrive
 import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { bar } from '../helpers/events.ts'
+import { runId } from '../helpers/fakes.ts'
 import { mskRecord } from '../helpers/msk.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const SYMBOL = `RD${run}/USD`
 const bars: BarEvent[] = [0, 1, 2].map((i) => bar(SYMBOL, `2026-11-30T10:0${i}:00Z`, `${97000 + i}.5`))
 const BATCH_KEY = 'indexEvents/crypto.bars-0-40.json'

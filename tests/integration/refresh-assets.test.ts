@@ -19,9 +19,10 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { scheduledEvent } from '../../local/runtime/schedules.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
+import { runId } from '../helpers/fakes.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const ASSETS = [`R${run}A`, `R${run}B`, `R${run}C`]
 const TOPIC = 'crypto.assets'
 const DAY = new Date('2026-11-30T00:00:00Z')

@@ -45,8 +45,9 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'
+import { runId } from '../helpers/fakes.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const EARLIER = `RE${run}E/USD`
 const CURRENT = `RE${run}C/USD`
 const INDEX_GROUP = `report-it-index-${run}`

@@ -20,9 +20,10 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { scheduledEvent } from '../../local/runtime/schedules.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
+import { runId } from '../helpers/fakes.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const SYMBOLS = [`IT${run}A/USD`, `IT${run}B/USD`]
 const TRADES = 30
 const TOPIC = 'crypto.trades'

@@ -22,9 +22,10 @@ import { loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'
+import { runId } from '../helpers/fakes.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
-const run = Math.random().toString(36).slice(2, 6).toUpperCase()
+const run = runId()
 const SYMBOLS = [`IT${run}A/USD`, `IT${run}B/USD`, `IT${run}C/USD`]
 const MINUTES = 20
 const start = Date.parse('2026-11-30T09:00:00Z')
