@@ -8,23 +8,17 @@
  *   tsx local/backfill.ts --symbols BTC/USD,ETH/USD --start 2026-11-23T00:00:00Z --end 2026-11-30T00:00:00Z
  */
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, InvalidArgumentError } from 'commander'
 import type { BackfillPlan } from '../functions/backfill-bars/core.ts'
 import { TOPICS } from '../functions/shared/contracts.ts'
 import { startAndFollow } from './lake/deployed-execution.ts'
 import { localLake, type RunResult, runStateMachine } from './lake/step-functions.ts'
 import { profileOption } from './profile-option.ts'
-import {
-  captureFunctionOutput,
-  localFunctionEnv,
-  localPaths,
-  provisionLocalSinks,
-  readOrCreateKey,
-} from './run.ts'
-import { type EventSource, startMappedEventSource } from './runtime/event-source.ts'
-import { loadFunction } from './runtime/lambda.ts'
-import { eventSourceMappings, functionTimeouts, packageService } from './runtime/template.ts'
+import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
+import { loadPackagedFunction } from './runtime/environment.ts'
+import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
+import { provisionLocalSinks } from './runtime/local-sinks.ts'
+import { eventSourceMappings, packageService } from './runtime/template.ts'
 import { type Profile, projectRoot, startServices } from './services/index.ts'
 import { alpacaUpstream } from './simulators/upstream.ts'
 
@@ -105,10 +99,12 @@ export async function runLocalBackfill(
     // The indices a backfill creates (old months too) follow the same templates as the live ones.
     const { kafka } = await provisionLocalSinks(services, log)
     const alpacaUrl = await alpacaUpstream(cleanups, log, options.alpacaUrl)
-    // The functions read their configuration from the environment at cold start, as on Lambda.
-    Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {
+    const standIns = {
+      ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
       ALPACA_DATA_URL: alpacaUrl,
-    })
+    }
+    // The state machine's tasks load their functions from this process's environment (step-functions.ts).
+    Object.assign(process.env, standIns)
     const restoreStdout = captureFunctionOutput(paths.functionLog)
     cleanups.push(restoreStdout)
     log(`function logs and metrics: ${paths.functionLog}`)
@@ -116,13 +112,8 @@ export async function runLocalBackfill(
     const sources: Array<{ name: string; source: EventSource }> = []
     if (options.eventSources ?? true) {
       const template = await packageService(projectRoot, join(paths.packageDir, stage), stage, log)
-      const timeouts = functionTimeouts(template)
       for (const mapping of eventSourceMappings(template).filter((m) => m.topics.includes(TOPICS.bars))) {
-        const target = await loadFunction(
-          projectRoot,
-          mapping.functionName,
-          timeouts[mapping.functionName] ?? 6,
-        )
+        const target = await loadPackagedFunction(template, mapping.functionName, standIns, projectRoot)
         // The groups of `make run`: what one consumed, the other does not consume again.
         const source: EventSource = await startMappedEventSource(mapping, {
           kafka,
@@ -158,26 +149,19 @@ export async function runLocalBackfill(
 const DRAIN_LIMIT_MS = 10 * 60_000
 
 async function drained(sources: Array<{ name: string; source: EventSource }>, log: (line: string) => void) {
-  for (const { source } of sources) source.flush()
   // Bounded: a function that keeps failing leaves its records to the next run, said, not hung on.
-  const giveUpAt = Date.now() + DRAIN_LIMIT_MS
-  for (;;) {
-    const lags = await Promise.all(
-      sources.map(async ({ name, source }) => ({ name, lag: await source.lag() })),
-    )
-    const behind = lags.filter(({ lag }) => lag > 0)
-    if (behind.length === 0) return
-    if (Date.now() > giveUpAt) {
+  const behind = await drainEventSources(sources, {
+    limitMs: DRAIN_LIMIT_MS,
+    pollMs: 2_000,
+    onBehind: (lagging) =>
       log(
-        `event sources still behind after ${DRAIN_LIMIT_MS / 60_000} min: the next local run consumes the rest`,
-      )
-      return
-    }
+        `waiting for the event sources: ${lagging.map(({ name, lag }) => `${name} ${lag} records behind`).join(', ')}`,
+      ),
+  })
+  if (behind.length > 0)
     log(
-      `waiting for the event sources: ${behind.map(({ name, lag }) => `${name} ${lag} records behind`).join(', ')}`,
+      `event sources still behind after ${DRAIN_LIMIT_MS / 60_000} min: the next local run consumes the rest`,
     )
-    await sleep(2_000)
-  }
 }
 
 /** The deployed state machine of `stage`, followed to its end with the same progress. */

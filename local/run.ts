@@ -1,55 +1,32 @@
 /**
  * `make run`: the whole pipeline on one machine. Real Kafka and OpenSearch, the bundled market
  * simulator (or the APIs named by ALPACA_DATA_URL), the schedules and event source mappings of
- * the packaged service, and each function's real handler. Ends — on Ctrl-C or after
- * `--duration` — by draining the event sources and writing the accounting report.
+ * the packaged service, and each function's real handler in the environment the packaged
+ * template gives it. Ends — on Ctrl-C or after `--duration` — by draining the event sources,
+ * refreshing the lake once more and writing the accounting report (local/run-report.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import type { Client } from '@opensearch-project/opensearch'
 import { z } from 'zod'
-import { fileWatermarkStore, WATERMARK_KEY } from '../functions/poll-bars/watermark.ts'
 import type { KafkaConnection } from '../functions/shared/adapters/kafka.ts'
-import { ensureTopics } from '../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../functions/shared/adapters/object-store.ts'
-import { createOpenSearchClient } from '../functions/shared/adapters/opensearch.ts'
 import { SymbolsEnv } from '../functions/shared/config.ts'
-import { TOPICS, type TopicName } from '../functions/shared/contracts.ts'
-import { applySearchConfig } from '../functions/shared/search-templates.ts'
-import { TOPIC_DECLARATIONS } from '../functions/shared/topics.ts'
 import { createPipelineMonitor, observeLakeRuns, type PipelineStatus } from './dashboard/pipeline-status.ts'
 import { startDashboard } from './dashboard/server.ts'
-import { lakeCounts } from './lake/counts.ts'
-import { createLakeRunner, stateMachineName } from './lake/runner.ts'
-import {
-  newestRevisions,
-  type ProducedEvents,
-  producerRejections,
-  quarantineSince,
-  quarantineSummary,
-  type Report,
-  reportFailed,
-  searchSinkCounts,
-  summarizeRecords,
-} from './report/report.ts'
-import {
-  committedOffsets,
-  lakeFigures,
-  lakeJudgement,
-  readStoreTopics,
-  recordsBetween,
-  type StoreSinkFigures,
-  storeSection,
-} from './report/store.ts'
-import { rawSinkCounts } from './report/stream.ts'
-import { type EventSource, startMappedEventSource } from './runtime/event-source.ts'
-import { endOffsets } from './runtime/kafka-read.ts'
-import { type LocalFunction, loadFunction } from './runtime/lambda.ts'
-import { fileScheduleState, startScheduler } from './runtime/schedules.ts'
-import { eventSourceMappings, functionTimeouts, packageService, schedules } from './runtime/template.ts'
-import { type Profile, projectRoot, startServices } from './services/index.ts'
-import { alpacaUpstream, coinApiUpstream } from './simulators/upstream.ts'
+import { createLakeRunner, type LakeRunner, stateMachineName } from './lake/runner.ts'
+import { type LakeSchedulePolicy, lakeSchedulePolicy } from './lake/schedule-policy.ts'
+import { type Report, reportFailed } from './report/report.ts'
+import { accountRun, CONTRACT_TOPICS, functionCounts, readTopicsBack, writeReport } from './run-report.ts'
+import { functionEnvironment, loadPackagedFunction, upstreamStandIns } from './runtime/environment.ts'
+import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
+import { endOffsets, type Offsets } from './runtime/kafka-read.ts'
+import type { LocalFunction } from './runtime/lambda.ts'
+import { localSearchClient, provisionLocalSinks } from './runtime/local-sinks.ts'
+import { fileScheduleState, type Schedule, type Scheduler, startScheduler } from './runtime/schedules.ts'
+import { type CfnTemplate, eventSourceMappings, packageService, schedules } from './runtime/template.ts'
+import { type Profile, projectRoot, type RunningServices, startServices } from './services/index.ts'
 
 export interface RunOptions {
   profile: Profile
@@ -58,7 +35,7 @@ export interface RunOptions {
   durationMs?: number
   reportPath?: string
   fresh: boolean
-  /** How often `lake-refresh` runs (its hourly schedule, compressed); 0 = only once, at the end. */
+  /** How long an hour of the lake-refresh schedule lasts locally (local/lake/schedule-policy.ts); 0 = real time. */
   lakeEveryMs: number
   /** The local dashboard page (port 0 = any free one), or false for none. */
   dashboard: { port: number } | false
@@ -69,12 +46,10 @@ export interface RunOptions {
 
 const STATUS_EVERY_MS = 3_000
 
-const CONTRACT_TOPICS = Object.values(TOPICS)
-
-/** Local stand-ins for the AWS resources, all under `.local/<profile>/`. */
 /** EventBridge delivers a scheduled event some seconds after its time; locally, this late. */
 export const SCHEDULE_DELIVERY_MS = 2_000
 
+/** Local stand-ins for the AWS resources, all under `.local/<profile>/`. */
 export function localPaths(profile: Profile) {
   const root = join(projectRoot, '.local', profile)
   return {
@@ -158,357 +133,65 @@ function waitForStop(durationMs: number | undefined, log: (line: string) => void
   })
 }
 
-async function drain(sources: Array<{ name: string; source: EventSource }>, log: (line: string) => void) {
-  // Stopping closes every batch window now: land-raw would otherwise hold its records for 60 s.
-  for (const { source } of sources) source.flush()
-  const deadline = Date.now() + 90_000
-  for (;;) {
-    const lags = await Promise.all(
-      sources.map(async ({ name, source }) => ({ name, lag: await source.lag() })),
-    )
-    const waiting = lags.filter((entry) => entry.lag > 0)
-    if (waiting.length === 0) return
-    if (Date.now() > deadline) {
-      log(`drain timed out: ${waiting.map((w) => `${w.name} lag ${w.lag}`).join(', ')}`)
-      return
-    }
-    await sleep(500)
-  }
-}
+type Log = (line: string) => void
+type Cleanup = () => Promise<void> | void
 
-/**
- * What the deploy's custom resources do, done on the local services: the topics (create-topics)
- * and the index templates and aliases (apply-search-config), idempotently, before any function
- * runs, so every index a local run creates (old months of a backfill too) follows the templates.
- */
-export async function provisionLocalSinks(
-  services: { kafka: string; opensearch: string },
-  log: (line: string) => void,
-): Promise<{ kafka: KafkaConnection }> {
-  const kafka: KafkaConnection = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
-  const topics = await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
-  if (topics.created.length > 0) log(`kafka: created topics ${topics.created.join(', ')}`)
-  const search = createOpenSearchClient({
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    AWS_REGION: 'local',
-  })
-  try {
-    const searchConfig = await applySearchConfig(search, {
-      replicas: 0,
-      log: (line) => log(`opensearch: ${line}`),
-    })
-    log(`opensearch: templates ${searchConfig.templates.join(', ')} applied on ${services.opensearch}`)
-  } finally {
-    await search.close()
-  }
-  return { kafka }
+/** What the run's steps share once the sinks are provisioned and the functions loaded. */
+interface Pipeline {
+  kafka: KafkaConnection
+  search: Client
+  template: CfnTemplate
+  /** The local values of the template's references (local/runtime/environment.ts). */
+  standIns: Record<string, string>
+  functions: Map<string, LocalFunction>
+  /** The topics' ends when the run started: the run's share of each begins there. */
+  startOffsets: Map<string, Offsets>
 }
 
 export async function runPipeline(options: RunOptions): Promise<{ report: Report; exitCode: number }> {
   const { log } = options
   const startedAt = new Date()
   const paths = localPaths(options.profile)
-
   log(`starting services (profile ${options.profile}${options.fresh ? ', fresh state' : ''})...`)
   const services = await startServices(options.profile, { fresh: options.fresh, log: (line) => log(line) })
-  const cleanups: Array<() => Promise<void> | void> = []
+  const cleanups: Cleanup[] = []
   try {
-    const { kafka } = await provisionLocalSinks(services, log)
-    const search = createOpenSearchClient({
-      OPENSEARCH_URL: services.opensearch,
-      OPENSEARCH_AUTH: 'none',
-      AWS_REGION: 'local',
-    })
-
-    const alpacaUrl = await alpacaUpstream(cleanups, log)
-    const coinApiUrl = await coinApiUpstream(cleanups, log)
-
-    // The functions read their configuration from the environment at cold start, as on Lambda.
-    Object.assign(process.env, localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)), {
-      ALPACA_DATA_URL: alpacaUrl,
-      COINAPI_URL: coinApiUrl,
-      COINAPI_KEY: process.env.COINAPI_KEY || 'local-simulator-key',
-    })
-
-    const template = await packageService(
-      projectRoot,
-      join(paths.packageDir, options.stage),
-      options.stage,
-      log,
-    )
-    const timeouts = functionTimeouts(template)
-    const functions = new Map<string, LocalFunction>()
-    const fn = async (name: string) => {
-      let loaded = functions.get(name)
-      if (!loaded) {
-        loaded = await loadFunction(projectRoot, name, timeouts[name] ?? 6)
-        functions.set(name, loaded)
-      }
-      return loaded
-    }
-
-    const restoreStdout = captureFunctionOutput(paths.functionLog)
-    cleanups.push(restoreStdout)
-    log(`function logs and metrics: ${paths.functionLog}`)
-
-    const startOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
-
-    const sources: Array<{ name: string; source: EventSource }> = []
-    const onFailureStore = fileObjectStore(paths.onFailure)
-    for (const mapping of eventSourceMappings(template)) {
-      const target = await fn(mapping.functionName)
-      const name = `${mapping.functionName}:${mapping.topics.join(',')}`
-      sources.push({
-        name,
-        source: await startMappedEventSource(mapping, {
-          kafka,
-          invoke: (event) => target.invoke(event) as Promise<never>,
-          onFailure: async (records, reason) => {
-            const first = records[0]
-            const key = `${mapping.functionName}/${first?.topic}-${first?.partition}-${first?.offset}.json`
-            await onFailureStore.put(key, JSON.stringify({ reason, records }))
-            log(
-              `${mapping.functionName}: ${records.length} records sent to the on-failure destination (${reason})`,
-            )
-          },
-          log: (line) => log(`${mapping.functionName}: ${line}`),
-        }),
-      })
-      log(`event source: ${name} (batch ${mapping.batchSize}, window ${mapping.batchWindowMs} ms)`)
-    }
-
-    const scheduled = schedules(template)
+    const pipeline = await provision(options, services, paths, cleanups)
+    const sources = await startEventSources(pipeline, paths, log)
+    const scheduled = schedules(pipeline.template)
+    const policy = lakeSchedulePolicy(scheduled, options.lakeEveryMs)
     const lakeRunner = createLakeRunner(options.profile, log)
-    const lakeActivity = observeLakeRuns(lakeRunner)
-    const scheduler = startScheduler(
-      scheduled,
-      async (schedule, event) => {
-        if (schedule.target.kind === 'stateMachine') {
-          const name = stateMachineName(schedule.target.logicalId)
-          if (!name) return log(`${schedule.rule}: no local definition for ${schedule.target.logicalId}`)
-          // The rule's own input, as EventBridge sends it: a scheduled lake-refresh (`{}`) plans
-          // from what has landed, and ends before Spark when nothing has.
-          await lakeRunner.run(name, (schedule.input ?? {}) as Record<string, unknown>)
-          return
-        }
-        const target = await fn(schedule.target.name)
-        const result = (await target.invoke(event).catch((error: Error) => {
-          log(`${target.name} ${event.time}: failed: ${error.message}`)
-          return undefined
-        })) as { emitted?: number; rejected?: number } | undefined
-        if (result)
-          log(
-            `${target.name} ${event.time}: emitted ${result.emitted ?? 0}, rejected ${result.rejected ?? 0}`,
-          )
-      },
-      {
-        offsetMs: SCHEDULE_DELIVERY_MS,
-        state: fileScheduleState(paths.schedulerState),
-        // Functions catch up at start (the daily asset refresh is due); the lake jobs keep to their
-        // schedule, compressed for lake-refresh (`--lake-every`) with the same phase.
-        catchUp: (schedule) => schedule.target.kind === 'function',
-        speedup: (schedule) =>
-          schedule.target.kind === 'stateMachine' &&
-          stateMachineName(schedule.target.logicalId) === 'lake-refresh' &&
-          options.lakeEveryMs > 0
-            ? schedule.periodMs / options.lakeEveryMs
-            : 1,
-        log,
-      },
-    )
-    for (const schedule of scheduled) {
-      const target = schedule.target.kind === 'function' ? schedule.target.name : schedule.target.logicalId
-      const compressed =
-        schedule.target.kind === 'stateMachine' &&
-        stateMachineName(schedule.target.logicalId) === 'lake-refresh'
-      log(
-        `schedule: ${schedule.expression} -> ${target}${compressed && options.lakeEveryMs > 0 ? ` (locally every ${options.lakeEveryMs / 1000} s)` : ''}`,
-      )
-    }
-    const monitor = createPipelineMonitor({
-      kafka,
-      search,
-      rawStore: fileObjectStore(paths.rawBucket),
-      topics: CONTRACT_TOPICS,
-      startOffsets,
-      startedAt,
-      sources: sources.map(({ name, source }) => ({ functionName: name.split(':')[0] ?? name, source })),
-      lake: lakeActivity,
-      functions: () =>
-        Object.fromEntries(
-          [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
-        ),
-    })
-    const sampling = setInterval(() => {
-      monitor.sample().then(options.onStatus, (error: Error) => log(`status: ${error.message}`))
-    }, STATUS_EVERY_MS)
-    const live: Array<() => Promise<void> | void> = [() => clearInterval(sampling)]
-    const stopLive = async () => {
-      for (const stop of live.splice(0)) await stop()
-    }
+    const scheduler = startSchedules(scheduled, policy, pipeline.functions, lakeRunner, paths, log)
+    const stopLive = await startLiveStatus(options, pipeline, sources, lakeRunner, startedAt, paths)
     cleanups.push(stopLive)
-    if (options.dashboard) {
-      const dashboard = await startDashboard({
-        search,
-        symbols: z.object(SymbolsEnv).parse(process.env).SYMBOLS,
-        pipeline: () => monitor.latest,
-        port: options.dashboard.port,
-      })
-      live.push(() => dashboard.close())
-      log(`dashboard: ${dashboard.url} (open it in a browser; --no-dashboard turns it off)`)
-    }
     log(
       options.durationMs === undefined
         ? 'running; Ctrl-C to stop'
         : `running for ${Math.round(options.durationMs / 1000)} s`,
     )
-
-    const why = await waitForStop(options.durationMs, log)
-    log(`stopping (${why}): waiting for running invocations...`)
-    await scheduler.stop()
-    log('draining the event sources...')
-    await drain(sources, log)
-    for (const { source } of sources) await source.stop()
+    await stopAndDrain(await waitForStop(options.durationMs, log), scheduler, sources, log)
 
     log('reading the topics back...')
-    const finalOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
-    // Each topic read once, whole (what it retains): the store's figures, and the run's share.
-    const storeTopics = await readStoreTopics(kafka, CONTRACT_TOPICS)
-    const produced = new Map<TopicName, ProducedEvents>()
-    for (const { topic, records } of storeTopics) {
-      const from = startOffsets.get(topic) ?? []
-      produced.set(topic, summarizeRecords(recordsBetween(records, from, finalOffsets.get(topic) ?? [])))
-    }
-
-    // The next scheduled refresh, fired early (the event sources are drained: land-raw has
-    // flushed), with the schedule's own `{}`: no hand-picked window, so the lake holds what a
-    // scheduled run on AWS would pick up, and the report accounts for it.
-    const lakeSchedule = scheduled.find(
-      (schedule) =>
-        schedule.target.kind === 'stateMachine' &&
-        stateMachineName(schedule.target.logicalId) === 'lake-refresh',
-    )
-    const lakeEnabled = lakeSchedule !== undefined
-    if (lakeSchedule)
-      await lakeRunner.run('lake-refresh', (lakeSchedule.input ?? {}) as Record<string, unknown>)
-
+    const topics = await readTopicsBack(pipeline.kafka, pipeline.startOffsets)
+    // The next scheduled refresh, fired early: the event sources are drained, land-raw has flushed.
+    if (policy.finalRefresh) await runLakeSchedule(policy.finalRefresh, lakeRunner, log)
     log('reading the sinks back for the report...')
-    const store = fileObjectStore(paths.rawBucket)
-    const quarantined = await quarantineSince(store, startedAt)
-    const report: Report = {
-      started_at: startedAt.toISOString(),
-      ended_at: new Date().toISOString(),
-      services: { kafka: services.kafka, opensearch: services.opensearch },
-      topics: {},
-      opensearch: {},
-      raw: {},
-      quarantined: quarantineSummary(quarantined),
-      lost: 0,
-      duplicates: 0,
-      stale: 0,
-      functions: Object.fromEntries(
-        [...functions.values()].map((f) => [f.name, { invocations: f.invocations, errors: f.errors }]),
-      ),
-      event_sources: Object.fromEntries(sources.map(({ name, source }) => [name, { ...source.stats }])),
-      state_machines: lakeRunner.runs,
-    }
-    const producerRejects = producerRejections(quarantined)
-    for (const [topic, events] of produced) {
-      report.topics[topic] = {
-        produced: events.eventIds.size,
-        records: events.records,
-        revisions: events.revisions ?? 0,
-        rejected: producerRejects[topic] ?? 0,
-      }
-      const sink = await searchSinkCounts(search, topic, events.searchIds, events.revisionsById)
-      report.opensearch[sinkName(topic)] = sink
-      const { events: _events, ...raw } = await rawSinkCounts(
-        store,
-        topic,
-        events.eventIds,
-        events.revisionsById,
-      )
-      report.raw[topic] = raw
-      report.lost += sink.lost + raw.lost
-      report.duplicates += sink.duplicates + raw.duplicates
-      report.stale += sink.stale
-    }
-    const consumers = eventSourceMappings(template).flatMap((mapping) =>
-      mapping.topics.map((topic) => ({
-        sink: mapping.functionName === 'landRaw' ? ('raw' as const) : ('opensearch' as const),
-        groupId: mapping.consumerGroupId ?? `${mapping.functionName}-local`,
-        topic,
-      })),
-    )
-    const committed = await committedOffsets(
-      kafka,
-      consumers.map((consumer) => consumer.groupId),
-    )
-    const landRawCommitted = (topic: string) => {
-      const group = consumers.find((c) => c.sink === 'raw' && c.topic === topic)?.groupId
-      return group ? committed.get(group)?.get(topic) : undefined
-    }
-    const judged = lakeEnabled ? await lakeJudgement(store, storeTopics, landRawCommitted) : undefined
-    let storeLake: Record<string, StoreSinkFigures> | undefined
-    if (lakeEnabled) {
-      const lake = await lakeCounts(
-        options.profile,
-        Object.fromEntries([...produced].map(([topic, events]) => [topic, [...events.eventIds]])),
-        undefined,
-        Object.fromEntries(
-          [...produced].map(([topic, events]) => [
-            topic,
-            Object.fromEntries(newestRevisions(events.revisionsById ?? new Map())),
-          ]),
-        ),
-        judged,
-      )
-      report.lake = { ...lake.tables, topics: lake.topics }
-      storeLake = lakeFigures(lake.store_topics ?? {}, storeTopics, judged?.pending ?? {})
-      for (const counts of Object.values(lake.topics)) {
-        report.lost += counts.lost
-        report.duplicates += counts.duplicates
-        report.stale += counts.stale ?? 0
-      }
-    }
-    report.run = {
-      scope: 'the event ids appended to the topics during this run (offsets from..to)',
-      offsets: Object.fromEntries(
-        CONTRACT_TOPICS.map((topic) => [
-          topic,
-          {
-            from: (startOffsets.get(topic) ?? []).map(String),
-            to: (finalOffsets.get(topic) ?? []).map(String),
-          },
-        ]),
-      ),
-      lost: report.lost,
-      duplicates: report.duplicates,
-      stale: report.stale,
-    }
-    report.store = {
-      lake_judged_until: judged?.checkpoint ?? null,
-      ...(await storeSection({
-        topics: storeTopics,
-        search,
-        rawStore: store,
-        consumers,
-        committed,
-        searchIndex: (topic) => ({ name: sinkName(topic) ?? topic }),
-        lake: storeLake,
-        settle: await fileWatermarkStore(join(paths.stateBucket, WATERMARK_KEY))
-          .load()
-          .then((loaded) => loaded.settle),
-      })),
-    }
-    if (options.reportPath) {
-      mkdirSync(dirname(options.reportPath), { recursive: true })
-      writeFileSync(options.reportPath, `${JSON.stringify(report, null, 2)}\n`)
-      log(`report written to ${options.reportPath}`)
-    }
-    await stopLive()
-    await search.close()
+    const report = await accountRun({
+      profile: options.profile,
+      startedAt,
+      services,
+      kafka: pipeline.kafka,
+      search: pipeline.search,
+      rawStore: fileObjectStore(paths.rawBucket),
+      stateBucket: paths.stateBucket,
+      topics,
+      functions: pipeline.functions.values(),
+      sources,
+      mappings: eventSourceMappings(pipeline.template),
+      lakeRuns: lakeRunner.runs,
+      lake: policy.finalRefresh !== undefined,
+    })
+    if (options.reportPath) writeReport(options.reportPath, report, log)
     return { report, exitCode: reportFailed(report) ? 1 : 0 }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup()
@@ -519,7 +202,174 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
   }
 }
 
-const sinkName = (topic: TopicName) =>
-  ({ [TOPICS.bars]: 'crypto-bars', [TOPICS.trades]: 'crypto-trades', [TOPICS.assets]: 'crypto-assets' })[
-    topic
-  ]
+/**
+ * The deploy's work done locally: topics and search templates, the market upstreams, the packaged
+ * service, and every function it schedules or maps loaded (cold-started) in its own environment.
+ */
+async function provision(
+  options: RunOptions,
+  services: RunningServices,
+  paths: ReturnType<typeof localPaths>,
+  cleanups: Cleanup[],
+): Promise<Pipeline> {
+  const { log } = options
+  const { kafka } = await provisionLocalSinks(services, log)
+  const search = localSearchClient(services)
+  cleanups.push(() => search.close())
+  const standIns = {
+    ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
+    ...(await upstreamStandIns(() => true, cleanups, log)),
+  }
+  // The state machines' tasks (local/lake/step-functions.ts) load their functions themselves,
+  // from this process's environment: the stand-ins are there for them.
+  Object.assign(process.env, standIns)
+  const template = await packageService(
+    projectRoot,
+    join(paths.packageDir, options.stage),
+    options.stage,
+    log,
+  )
+  const restoreStdout = captureFunctionOutput(paths.functionLog)
+  cleanups.push(restoreStdout)
+  log(`function logs and metrics: ${paths.functionLog}`)
+  const targets = new Set([
+    ...eventSourceMappings(template).map((mapping) => mapping.functionName),
+    ...schedules(template).flatMap((schedule) =>
+      schedule.target.kind === 'function' ? [schedule.target.name] : [],
+    ),
+  ])
+  const functions = new Map<string, LocalFunction>()
+  // One at a time: each cold start needs its own environment in this one process.
+  for (const name of targets)
+    functions.set(name, await loadPackagedFunction(template, name, standIns, projectRoot))
+  const startOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
+  return { kafka, search, template, standIns, functions, startOffsets }
+}
+
+/** An event source per mapping of the template; a batch that fails for good goes to the on-failure bucket. */
+async function startEventSources(pipeline: Pipeline, paths: ReturnType<typeof localPaths>, log: Log) {
+  const sources: Array<{ name: string; source: EventSource }> = []
+  const onFailureStore = fileObjectStore(paths.onFailure)
+  for (const mapping of eventSourceMappings(pipeline.template)) {
+    const target = pipeline.functions.get(mapping.functionName)
+    if (!target) throw new Error(`no local function ${mapping.functionName}`)
+    const name = `${mapping.functionName}:${mapping.topics.join(',')}`
+    const source = await startMappedEventSource(mapping, {
+      kafka: pipeline.kafka,
+      invoke: (event) => target.invoke(event) as Promise<never>,
+      onFailure: async (records, reason) => {
+        const first = records[0]
+        const key = `${mapping.functionName}/${first?.topic}-${first?.partition}-${first?.offset}.json`
+        await onFailureStore.put(key, JSON.stringify({ reason, records }))
+        log(
+          `${mapping.functionName}: ${records.length} records sent to the on-failure destination (${reason})`,
+        )
+      },
+      log: (line) => log(`${mapping.functionName}: ${line}`),
+    })
+    sources.push({ name, source })
+    log(`event source: ${name} (batch ${mapping.batchSize}, window ${mapping.batchWindowMs} ms)`)
+  }
+  return sources
+}
+
+/** A state machine's schedule: its rule's own input, as EventBridge sends it. */
+async function runLakeSchedule(schedule: Schedule, lakeRunner: LakeRunner, log: Log) {
+  if (schedule.target.kind !== 'stateMachine') return
+  const name = stateMachineName(schedule.target.logicalId)
+  if (!name) return log(`${schedule.rule}: no local definition for ${schedule.target.logicalId}`)
+  // A scheduled lake-refresh (`{}`) plans from what has landed, and ends before Spark when nothing has.
+  await lakeRunner.run(name, (schedule.input ?? {}) as Record<string, unknown>)
+}
+
+/** The template's schedules fired as EventBridge would, on the lake schedule policy's terms. */
+function startSchedules(
+  scheduled: Schedule[],
+  policy: LakeSchedulePolicy,
+  functions: Map<string, LocalFunction>,
+  lakeRunner: LakeRunner,
+  paths: ReturnType<typeof localPaths>,
+  log: Log,
+): Scheduler {
+  const scheduler = startScheduler(
+    scheduled,
+    async (schedule, event) => {
+      if (schedule.target.kind === 'stateMachine') return runLakeSchedule(schedule, lakeRunner, log)
+      const target = functions.get(schedule.target.name)
+      if (!target) return log(`${schedule.rule}: no local function ${schedule.target.name}`)
+      const result = (await target.invoke(event).catch((error: Error) => {
+        log(`${target.name} ${event.time}: failed: ${error.message}`)
+        return undefined
+      })) as { emitted?: number; rejected?: number } | undefined
+      if (result)
+        log(`${target.name} ${event.time}: emitted ${result.emitted ?? 0}, rejected ${result.rejected ?? 0}`)
+    },
+    {
+      offsetMs: SCHEDULE_DELIVERY_MS,
+      state: fileScheduleState(paths.schedulerState),
+      catchUp: policy.catchUp,
+      speedup: policy.speedup,
+      log,
+    },
+  )
+  for (const schedule of scheduled) log(policy.describe(schedule))
+  return scheduler
+}
+
+/** The status line's samples and the dashboard, until the returned stop. */
+async function startLiveStatus(
+  options: RunOptions,
+  pipeline: Pipeline,
+  sources: Array<{ name: string; source: EventSource }>,
+  lakeRunner: LakeRunner,
+  startedAt: Date,
+  paths: ReturnType<typeof localPaths>,
+): Promise<() => Promise<void>> {
+  const { log } = options
+  const monitor = createPipelineMonitor({
+    kafka: pipeline.kafka,
+    search: pipeline.search,
+    rawStore: fileObjectStore(paths.rawBucket),
+    topics: CONTRACT_TOPICS,
+    startOffsets: pipeline.startOffsets,
+    startedAt,
+    sources: sources.map(({ name, source }) => ({ functionName: name.split(':')[0] ?? name, source })),
+    lake: observeLakeRuns(lakeRunner),
+    functions: () => functionCounts(pipeline.functions.values()),
+  })
+  const sampling = setInterval(() => {
+    monitor.sample().then(options.onStatus, (error: Error) => log(`status: ${error.message}`))
+  }, STATUS_EVERY_MS)
+  const live: Cleanup[] = [() => clearInterval(sampling)]
+  if (options.dashboard) {
+    // The market the producers work on: poll-bars' SYMBOLS, as its packaged environment sets them.
+    const { env } = functionEnvironment(pipeline.template, 'pollBars', pipeline.standIns)
+    const dashboard = await startDashboard({
+      search: pipeline.search,
+      symbols: z.object(SymbolsEnv).parse(env).SYMBOLS,
+      pipeline: () => monitor.latest,
+      port: options.dashboard.port,
+    })
+    live.push(() => dashboard.close())
+    log(`dashboard: ${dashboard.url} (open it in a browser; --no-dashboard turns it off)`)
+  }
+  return async () => {
+    for (const stop of live.splice(0)) await stop()
+  }
+}
+
+/** Stops firing, lets running invocations end, then drains and stops the event sources. */
+async function stopAndDrain(
+  why: string,
+  scheduler: Scheduler,
+  sources: Array<{ name: string; source: EventSource }>,
+  log: Log,
+) {
+  log(`stopping (${why}): waiting for running invocations...`)
+  await scheduler.stop()
+  log('draining the event sources...')
+  // Stopping closes every batch window now: land-raw would otherwise hold its records for 60 s.
+  const behind = await drainEventSources(sources, { limitMs: 90_000, pollMs: 500 })
+  if (behind.length > 0) log(`drain timed out: ${behind.map((w) => `${w.name} lag ${w.lag}`).join(', ')}`)
+  for (const { source } of sources) await source.stop()
+}

@@ -16,17 +16,18 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
-import {
-  captureFunctionOutput,
-  localFunctionEnv,
-  localPaths,
-  provisionLocalSinks,
-  readOrCreateKey,
-} from '../run.ts'
+import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from '../run.ts'
 import { toMskEvent } from '../runtime/delivery.ts'
+import {
+  type FunctionSpec,
+  functionSpec,
+  invokeEnvironment,
+  loadPackagedFunction,
+  upstreamStandIns,
+} from '../runtime/environment.ts'
 import { toMskRecord } from '../runtime/event-source.ts'
 import { earliestOffsets, endOffsets, readRange } from '../runtime/kafka-read.ts'
-import { loadFunction } from '../runtime/lambda.ts'
+import { type LocalServices, localKafka, provisionLocalSinks } from '../runtime/local-sinks.ts'
 import { scheduledEvent } from '../runtime/schedules.ts'
 import {
   type CfnTemplate,
@@ -36,55 +37,14 @@ import {
   schedules,
 } from '../runtime/template.ts'
 import { type Profile, projectRoot, startServices } from '../services/index.ts'
-import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
 
 /** Records per partition in the default MSK batch: enough to exercise a consumer, small to read. */
 export const DEFAULT_BATCH_PER_PARTITION = 10n
-
-/** Keys of the packaged environment that mean nothing inside this process. */
-const PROCESS_ONLY_KEYS = new Set(['NODE_OPTIONS'])
-
-export interface FunctionSpec {
-  name: string
-  logicalId: string
-  /** The packaged Environment.Variables, intrinsics and all. */
-  environment: Record<string, unknown>
-  timeoutSeconds: number
-}
 
 /** `poll-bars`, `PollBars` or `pollBars` -> the function key of the template, or undefined. */
 export function resolveFunctionName(template: CfnTemplate, wanted: string): string | undefined {
   const key = wanted.replace(/[-_]/g, '').toLowerCase()
   return Object.keys(functionTimeouts(template)).find((name) => name.toLowerCase() === key)
-}
-
-export function functionSpec(template: CfnTemplate, name: string): FunctionSpec {
-  const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`
-  const resource = template.Resources[logicalId]
-  if (!resource) throw new Error(`no function ${name} (${logicalId}) in the packaged template`)
-  const environment =
-    (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}
-  return { name, logicalId, environment, timeoutSeconds: functionTimeouts(template)[name] ?? 6 }
-}
-
-/**
- * The environment the function gets: its packaged literals, then the local stand-ins on top.
- * A CloudFormation reference with no stand-in is left out and named in `unresolved` (the local
- * function reads its local equivalent instead: RAW_DIR for RAW_BUCKET, and so on).
- */
-export function invokeEnvironment(
-  packaged: Record<string, unknown>,
-  local: Record<string, string>,
-): { env: Record<string, string>; unresolved: string[] } {
-  const env: Record<string, string> = {}
-  const unresolved: string[] = []
-  for (const [key, value] of Object.entries(packaged)) {
-    if (PROCESS_ONLY_KEYS.has(key) || key in local) continue
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
-      env[key] = String(value)
-    else unresolved.push(key)
-  }
-  return { env: { ...env, ...local }, unresolved: unresolved.sort() }
 }
 
 export type EventPlan =
@@ -172,6 +132,8 @@ async function newestRecords(kafka: KafkaConnection, topics: string[], name: str
   })
 }
 
+type Cleanups = Array<() => Promise<void> | void>
+
 /** Runs the function once; never throws for the function's own failure (that is the outcome). */
 export async function invokeOnce(options: InvokeOptions): Promise<InvokeOutcome> {
   const { log } = options
@@ -191,72 +153,71 @@ export async function invokeOnce(options: InvokeOptions): Promise<InvokeOutcome>
   const plan: EventPlan = options.eventFile ? { kind: 'empty' } : defaultEventPlan(template, name)
   if (plan.kind === 'needs-event') throw new Error(plan.reason)
 
-  const cleanups: Array<() => Promise<void> | void> = []
+  const cleanups: Cleanups = []
   try {
-    let services = { kafka: '127.0.0.1:0', opensearch: 'http://127.0.0.1:0' }
-    if (needsServices(spec)) {
-      log(
-        `${name} talks to Kafka or OpenSearch: starting the ${options.profile} profile's services (they keep running; make services-down stops them)...`,
-      )
-      services = await startServices(options.profile, { log })
-      await provisionLocalSinks(services, () => {})
-    }
-    const local = localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey))
-    if ('ALPACA_DATA_URL' in spec.environment) local.ALPACA_DATA_URL = await alpacaUpstream(cleanups, log)
-    if ('COINAPI_URL' in spec.environment) {
-      local.COINAPI_URL = await coinApiUpstream(cleanups, log)
-      local.COINAPI_KEY = process.env.COINAPI_KEY || 'local-simulator-key'
-    }
-    const { env, unresolved } = invokeEnvironment(spec.environment, local)
-    if (unresolved.length > 0)
-      log(`not set locally (CloudFormation references with a local equivalent): ${unresolved.join(', ')}`)
-    // The functions read their configuration from the environment at cold start, as on Lambda.
-    Object.assign(process.env, env)
-
-    let event: unknown
-    if (options.eventFile) event = JSON.parse(readFileSync(options.eventFile, 'utf8'))
-    else if (plan.kind === 'scheduled') event = plan.input ?? scheduledEvent(plan.rule, new Date())
-    else if (plan.kind === 'msk') {
-      event = await newestRecords(
-        { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' },
-        plan.topics,
-        name,
-      )
-    } else event = {}
+    const services = await servicesFor(spec, options)
+    const standIns = await invokeStandIns(spec, services, options.profile, cleanups, log)
+    const event = await eventFor(plan, options.eventFile, services, name)
     log(`event: ${describeEvent(plan, options.eventFile, event)}`)
-
-    const fn = await loadFunction(projectRoot, name, spec.timeoutSeconds)
+    const fn = await loadPackagedFunction(template, name, standIns, projectRoot)
     const logOffset = existsSync(paths.functionLog) ? statSync(paths.functionLog).size : 0
     const restore = captureFunctionOutput(paths.functionLog)
     const started = Date.now()
+    const outcome = { name, event, logFile: paths.functionLog, logOffset }
     try {
       const result = await fn.invoke(event)
-      return {
-        name,
-        event,
-        ok: true,
-        result,
-        durationMs: Date.now() - started,
-        logFile: paths.functionLog,
-        logOffset,
-      }
+      return { ...outcome, ok: true, result, durationMs: Date.now() - started }
     } catch (error) {
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-      return {
-        name,
-        event,
-        ok: false,
-        error: message,
-        durationMs: Date.now() - started,
-        logFile: paths.functionLog,
-        logOffset,
-      }
+      return { ...outcome, ok: false, error: message, durationMs: Date.now() - started }
     } finally {
       await restore()
     }
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup()
   }
+}
+
+/** The profile's services when the function talks to them (started, and left running), else unreachable stand-ins. */
+async function servicesFor(spec: FunctionSpec, options: InvokeOptions): Promise<LocalServices> {
+  if (!needsServices(spec)) return { kafka: '127.0.0.1:0', opensearch: 'http://127.0.0.1:0' }
+  options.log(
+    `${spec.name} talks to Kafka or OpenSearch: starting the ${options.profile} profile's services (they keep running; make services-down stops them)...`,
+  )
+  const services = await startServices(options.profile, { log: options.log })
+  await provisionLocalSinks(services, () => {})
+  return services
+}
+
+/** The local stand-ins of `make run`, with the market simulators only for a function that names them. */
+async function invokeStandIns(
+  spec: FunctionSpec,
+  services: LocalServices,
+  profile: Profile,
+  cleanups: Cleanups,
+  log: (line: string) => void,
+): Promise<Record<string, string>> {
+  const paths = localPaths(profile)
+  const local = {
+    ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
+    ...(await upstreamStandIns((key) => key in spec.environment, cleanups, log)),
+  }
+  const { unresolved } = invokeEnvironment(spec.environment, local)
+  if (unresolved.length > 0)
+    log(`not set locally (CloudFormation references with a local equivalent): ${unresolved.join(', ')}`)
+  return local
+}
+
+async function eventFor(
+  plan: EventPlan,
+  eventFile: string | undefined,
+  services: LocalServices,
+  name: string,
+): Promise<unknown> {
+  if (eventFile) return JSON.parse(readFileSync(eventFile, 'utf8'))
+  if (plan.kind === 'scheduled') return plan.input ?? scheduledEvent(plan.rule, new Date())
+  if (plan.kind === 'msk') return newestRecords(localKafka(services), plan.topics, name)
+  return {}
 }
 
 function describeEvent(plan: EventPlan, file: string | undefined, event: unknown): string {

@@ -215,3 +215,29 @@ export function startMappedEventSource(
     ...ports,
   })
 }
+
+/**
+ * Flushes every source (a stopping run closes its batch windows now) and waits, at most
+ * `limitMs`, until each has consumed everything on its topics. Returns the sources still behind
+ * (none when drained); `onBehind` hears them at each look before then.
+ */
+export async function drainEventSources(
+  sources: Array<{ name: string; source: EventSource }>,
+  options: {
+    limitMs: number
+    pollMs: number
+    onBehind?: (behind: Array<{ name: string; lag: number }>) => void
+  },
+): Promise<Array<{ name: string; lag: number }>> {
+  for (const { source } of sources) source.flush()
+  const giveUpAt = Date.now() + options.limitMs
+  for (;;) {
+    const lags = await Promise.all(
+      sources.map(async ({ name, source }) => ({ name, lag: await source.lag() })),
+    )
+    const behind = lags.filter(({ lag }) => lag > 0)
+    if (behind.length === 0 || Date.now() > giveUpAt) return behind
+    options.onBehind?.(behind)
+    await sleep(options.pollMs)
+  }
+}

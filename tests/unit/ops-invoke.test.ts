@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  defaultEventPlan,
-  functionSpec,
-  invokeEnvironment,
-  needsServices,
-  resolveFunctionName,
-} from '../../local/ops/invoke.ts'
+import { defaultEventPlan, needsServices, resolveFunctionName } from '../../local/ops/invoke.ts'
+import { functionSpec, invokeEnvironment } from '../../local/runtime/environment.ts'
 import type { CfnTemplate } from '../../local/runtime/template.ts'
 
 /** The shape `serverless package` gives a scheduled producer, an MSK consumer and a custom resource. */
