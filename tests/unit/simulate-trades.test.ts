@@ -64,13 +64,24 @@ function harness(
   return { deps, sent, records, quarantined, count }
 }
 
-const plannedFor = (symbol: string, tradesPerMinute = 40) =>
-  planTrades(MINUTE, {
-    symbols: ['BTC/USD', 'LTC/USD'],
-    tradesPerMinute,
-    seed: 'unit-seed',
-    population,
-  }).filter((trade) => trade.symbol === symbol)
+/**
+ * The 40 trades of MINUTE with 'unit-seed' split 22 BTC/USD, 18 LTC/USD (pinned by the planTrades
+ * tests); the run's expectations use these figures, never the planner's output.
+ */
+const PLANNED = { 'BTC/USD': 22, 'LTC/USD': 18 }
+
+/** a x b on the digits with BigInt: a route to the exact product that does not go through big.js. */
+function decimalTimes(a: string, b: string): string {
+  const [aWhole, aFraction = ''] = a.split('.')
+  const [bWhole, bFraction = ''] = b.split('.')
+  const scale = aFraction.length + bFraction.length
+  const digits = (BigInt(`${aWhole}${aFraction}`) * BigInt(`${bWhole}${bFraction}`))
+    .toString()
+    .padStart(scale + 1, '0')
+  const whole = digits.slice(0, digits.length - scale)
+  const fraction = digits.slice(digits.length - scale).replace(/0+$/, '')
+  return fraction === '' ? whole : `${whole}.${fraction}`
+}
 
 describe('tradeId', () => {
   it('is {yyyyMMddHHmm}-{sequence, 4 digits} of the scheduled minute', () => {
@@ -120,6 +131,8 @@ describe('planTrades', () => {
   it('plans the configured number of trades with sequential ids in execution order', () => {
     const trades = plan()
     expect(trades).toHaveLength(40)
+    expect(trades.filter((t) => t.symbol === 'BTC/USD')).toHaveLength(PLANNED['BTC/USD'])
+    expect(trades.filter((t) => t.symbol === 'LTC/USD')).toHaveLength(PLANNED['LTC/USD'])
     expect(trades[0]?.trade_id).toBe('202611301007-0001')
     expect(trades[39]?.trade_id).toBe('202611301007-0040')
     const executed = trades.map((t) => Date.parse(t.executed_at))
@@ -129,6 +142,33 @@ describe('planTrades', () => {
       // The minute before the scheduled one: over by the time the run starts.
       expect(trade.executed_at).toMatch(/^2026-11-30T10:06:\d{2}Z$/)
     }
+  })
+
+  it('draws the same trades as ever for a seed and minute: a re-fired schedule after a deploy re-emits them', () => {
+    const trades = plan()
+    expect(trades[0]).toEqual({
+      trade_id: '202611301007-0001',
+      sequence: 1,
+      scheduled_at: '2026-11-30T10:07:00Z',
+      executed_at: '2026-11-30T10:06:09Z',
+      user: {
+        user_id: 'u-000004',
+        user_name: 'Márcia Costa Nunes',
+        user_email: 'marcia.nunes@example.com.br',
+        document_id: '18284452316',
+      },
+      symbol: 'BTC/USD',
+      side: 'BUY',
+      quantity: '0.0221',
+    })
+    expect(trades[39]).toMatchObject({
+      trade_id: '202611301007-0040',
+      executed_at: '2026-11-30T10:06:58Z',
+      user: { user_id: 'u-000036' },
+      symbol: 'LTC/USD',
+      side: 'SELL',
+      quantity: '18.87',
+    })
   })
 
   it('is deterministic: same minute, same trades (ids, users, sides, quantities); EventBridge seconds do not matter', () => {
@@ -304,7 +344,7 @@ describe('simulateTrades', () => {
         'LTC/USD': { BUY: '89.1301', SELL: '89.1234' },
       }[event.symbol as 'BTC/USD' | 'LTC/USD'][event.side]
       expect(event.price).toBe(expected)
-      expect(new Big(event.price).times(event.quantity).eq(event.notional)).toBe(true)
+      expect(event.notional).toBe(decimalTimes(event.price, event.quantity))
       expect(event.quote_at).toBe('2026-11-30T10:07:01Z')
     }
     expect(h.count('TradesEmitted')).toBe(40)
@@ -332,21 +372,13 @@ describe('simulateTrades', () => {
     }
     h.deps.fetchQuotes = async () => quotes
     const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
-    const planned = planTrades(MINUTE, {
-      symbols: ['BTC/USD', 'LTC/USD'],
-      tradesPerMinute: 40,
-      seed: 'unit-seed',
-      population,
-    })
-    const past = planned.filter((trade) => trade.executed_at <= '2026-11-30T10:06:30Z')
-    expect(
-      h
-        .records()
-        .map((record) => JSON.parse(record.value).trade_id)
-        .sort(),
-    ).toEqual(past.map((trade) => trade.trade_id).sort())
-    expect(summary.skipped.not_yet_executed).toBe(40 - past.length)
-    expect(40 - past.length).toBeGreaterThan(0)
+    const events = h.records().map((record) => JSON.parse(record.value))
+    // Ids follow execution time: the 16 trades executed by 10:06:30 are the first 16.
+    expect(events.map((event) => event.trade_id).sort()).toEqual(
+      Array.from({ length: 16 }, (_, i) => `202611301007-${String(i + 1).padStart(4, '0')}`),
+    )
+    for (const event of events) expect(event.executed_at <= '2026-11-30T10:06:30Z').toBe(true)
+    expect(summary.skipped).toEqual({ not_yet_executed: 24 })
   })
 
   it('re-emits identical events when the schedule fires twice within the same quote', async () => {
@@ -382,10 +414,7 @@ describe('simulateTrades', () => {
       malformed: [],
     })
     const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
-    const btc = plannedFor('BTC/USD').length
-    const ltc = plannedFor('LTC/USD').length
-    expect(btc + ltc).toBe(40)
-    expect(btc).toBeGreaterThan(0)
+    const { 'BTC/USD': btc, 'LTC/USD': ltc } = PLANNED
     expect(summary.emitted).toBe(ltc)
     expect(h.records().every((r) => JSON.parse(r.value).symbol === 'LTC/USD')).toBe(true)
     expect(summary.perSymbol['BTC/USD']).toMatchObject({
@@ -403,17 +432,16 @@ describe('simulateTrades', () => {
   it('emits no trades for a symbol without a quote, and counts them', async () => {
     const h = harness({ quotes: { 'LTC/USD': fresh.quotes['LTC/USD'] }, malformed: [] })
     const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
-    const btc = plannedFor('BTC/USD').length
-    expect(summary.skipped).toEqual({ missing_quote: btc })
-    expect(h.count('TradesSkipped', 'missing_quote')).toBe(btc)
-    expect(summary.emitted).toBe(40 - btc)
+    expect(summary.skipped).toEqual({ missing_quote: PLANNED['BTC/USD'] })
+    expect(h.count('TradesSkipped', 'missing_quote')).toBe(PLANNED['BTC/USD'])
+    expect(summary.emitted).toBe(PLANNED['LTC/USD'])
   })
 
   it('quarantines a malformed quote (bid >= ask), counts it and emits nothing for that symbol', async () => {
     const crossed = rawQuote('89.2', '89.1')
     const h = harness({ quotes: { 'BTC/USD': fresh.quotes['BTC/USD'], 'LTC/USD': crossed }, malformed: [] })
     const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
-    const ltc = plannedFor('LTC/USD').length
+    const ltc = PLANNED['LTC/USD']
     expect(h.quarantined).toEqual([
       {
         reason: 'upstream_malformed',
@@ -426,6 +454,31 @@ describe('simulateTrades', () => {
     expect(summary.skipped).toEqual({ malformed_quote: ltc })
     expect(h.count('TradesSkipped', 'malformed_quote')).toBe(ltc)
     expect(h.records().every((r) => JSON.parse(r.value).symbol === 'BTC/USD')).toBe(true)
+  })
+
+  it('quarantines a priced trade the trade contract refuses, counts it and emits the others', async () => {
+    // A valid quote, but a price of 19 decimals: more than a trade's price may carry.
+    const tiny = rawQuote('0.0000000000000000001', '0.0000000000000000002')
+    const h = harness({ quotes: { 'BTC/USD': fresh.quotes['BTC/USD'], 'LTC/USD': tiny }, malformed: [] })
+    const summary = await simulateTrades({ scheduledAt: MINUTE }, h.deps)
+    expect(summary.skipped).toEqual({ schema_violation: PLANNED['LTC/USD'] })
+    expect(summary.perSymbol['LTC/USD']).toMatchObject({ status: 'ok', emitted: 0 })
+    expect(summary.emitted).toBe(PLANNED['BTC/USD'])
+    expect(h.count('TradesSkipped', 'schema_violation')).toBe(PLANNED['LTC/USD'])
+    expect(h.quarantined).toHaveLength(PLANNED['LTC/USD'])
+    for (const rejection of h.quarantined) {
+      const trade = JSON.parse(rejection.value ?? '')
+      expect(rejection).toMatchObject({
+        reason: 'schema_violation',
+        topic: 'crypto.trades',
+        key: trade.user_id,
+      })
+      expect(rejection.detail).toMatch(
+        new RegExp(
+          `^trade ${trade.trade_id} violates the trade contract: price: must be a positive decimal string; `,
+        ),
+      )
+    }
   })
 
   it('fails the run when no quotes could be fetched, after quarantining garbled bodies; nothing is emitted', async () => {
