@@ -24,14 +24,12 @@ import * as z from 'zod'
 import { type PollBarsDeps, pollBars } from '../poll-bars/core.ts'
 import type { PollBarsSummary } from '../poll-bars/summary.ts'
 import type { LoadedWatermarks, WatermarkStore } from '../poll-bars/watermark.ts'
-import { CryptoSymbol, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
+import { CryptoSymbol, describeIssues, LAKE_ONLY, SINK_HEADER } from '../shared/contracts.ts'
 import { landedMarkerKey } from '../shared/lake-state.ts'
 import type { Counter, EventProducer, ObjectInfo } from '../shared/ports.ts'
-import { isoSeconds } from '../shared/time.ts'
+import { floorHour, floorMinute, HOUR, isoSeconds, MINUTE } from '../shared/time.ts'
 import type { ChunkProgress, ProgressStore } from './progress.ts'
 
-const MINUTE = 60_000
-const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 
 /**
@@ -129,17 +127,11 @@ export function defaultChunkMinutes(symbolCount: number, barsPerChunk = DEFAULT_
  */
 export function planBackfill(raw: unknown, now: Date, defaultSymbols: string[]): BackfillPlan {
   const parsed = BackfillInputSchema.safeParse(raw ?? {})
-  if (!parsed.success) {
-    throw new InvalidBackfill(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; '),
-    )
-  }
+  if (!parsed.success) throw new InvalidBackfill(describeIssues(parsed.error))
   const input = parsed.data
   const symbols = [...new Set(input.symbols ?? defaultSymbols)]
-  const floorMinute = (ms: number) => Math.floor(ms / MINUTE) * MINUTE
   const closedEnd = floorMinute(now.getTime())
-  const endMs =
-    input.end === undefined ? Math.floor(now.getTime() / HOUR) * HOUR : floorMinute(Date.parse(input.end))
+  const endMs = input.end === undefined ? floorHour(now.getTime()) : floorMinute(Date.parse(input.end))
   const startMs = input.start === undefined ? endMs - DEFAULT_WINDOW_MS : floorMinute(Date.parse(input.start))
   if (!(startMs < endMs))
     throw new InvalidBackfill(`start ${isoSeconds(startMs)} must be before end ${isoSeconds(endMs)}`)

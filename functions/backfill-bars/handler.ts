@@ -10,12 +10,11 @@ import type { Context } from 'aws-lambda'
 import * as z from 'zod'
 import { createAlpacaClient, isRequestRejected } from '../poll-bars/alpaca.ts'
 import { createKafkaProducer } from '../shared/adapters/kafka.ts'
-import { readAlpacaKeys } from '../shared/adapters/secrets.ts'
+import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, SymbolsEnv } from '../shared/config.ts'
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
 import { logger, MetricUnit, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
-import { logRetry } from '../shared/scheduled.ts'
 import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { BarsNotLandedYet, backfillChunk, notLandedYet, planBackfill } from './core.ts'
 import { objectProgressStore } from './progress.ts'
@@ -79,14 +78,7 @@ async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMil
   }
   const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
   producer ??= createKafkaProducer(config, STAGE)
-  const client = createAlpacaClient({
-    baseUrl: config.ALPACA_DATA_URL,
-    location: config.ALPACA_LOCATION,
-    timeoutMs: config.HTTP_TIMEOUT_MS,
-    retries: config.HTTP_RETRIES,
-    keys: await readAlpacaKeys(config.ALPACA_SECRET_ARN),
-    onRetry: logRetry('retrying Alpaca request'),
-  })
+  const client = createAlpacaClient(await alpacaConnection(config, 'retrying Alpaca request'))
   const result = await backfillChunk(request.chunk, deadline, {
     fetchBars: client.fetchBars,
     producer,

@@ -9,11 +9,11 @@ import middy from '@middy/core'
 import * as z from 'zod'
 import { createKafkaProducer } from '../shared/adapters/kafka.ts'
 import { fileObjectStore } from '../shared/adapters/object-store.ts'
-import { readAlpacaKeys } from '../shared/adapters/secrets.ts'
+import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
-import { logRetry, scheduledRun } from '../shared/scheduled.ts'
+import { scheduledRun } from '../shared/scheduled.ts'
 import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
 import { DEFAULT_SETTLE_WINDOW_MINUTES, pollBars } from './core.ts'
@@ -60,14 +60,7 @@ const run = scheduledRun(
   STAGE,
   { marginMs: DEADLINE_MARGIN_MS, done: 'bars polled' },
   async ({ scheduledAt, deadline }) => {
-    const client = createAlpacaClient({
-      baseUrl: config.ALPACA_DATA_URL,
-      location: config.ALPACA_LOCATION,
-      timeoutMs: config.HTTP_TIMEOUT_MS,
-      retries: config.HTTP_RETRIES,
-      keys: await readAlpacaKeys(config.ALPACA_SECRET_ARN),
-      onRetry: logRetry('retrying Alpaca request'),
-    })
+    const client = createAlpacaClient(await alpacaConnection(config, 'retrying Alpaca request'))
     return pollBars(
       { scheduledAt, deadline },
       {
