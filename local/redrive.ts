@@ -5,11 +5,9 @@
  * batch replayed in full gets a `redriven/` marker, so the next run skips it. A batch the
  * function still fails keeps no marker and is tried again next time.
  *
- * It reads both dead-letter formats, whichever destination it is pointed at: the local event
- * source's `<function>/<topic>-<partition>-<offset>.json` (`{reason, records}`, local/run.ts) and
- * the invocation record Lambda writes to an S3 on-failure destination for a Kafka event source
- * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html; a sample, modeled on that
- * page, in tests/fixtures/aws-on-failure/). Any other object is reported as failed, with why.
+ * It reads both dead-letter formats (local/dead-letter.ts), whichever destination it is pointed
+ * at: the local event source's and the invocation record Lambda writes to an S3 on-failure
+ * destination. Any other object is reported as failed, with why.
  *
  *   tsx local/redrive.ts [--profile run|test] [--stage dev] [--dry-run] [--report redrive.json]
  *   tsx local/redrive.ts --aws --bucket <dead-letter bucket> [--stage dev] [--region us-east-1] [--dry-run]
@@ -19,106 +17,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { LambdaClient } from '@aws-sdk/client-lambda'
-import { z } from 'zod'
-import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
+import type { KafkaBatchResponse, MskEvent } from '../functions/shared/msk.ts'
 import type { ObjectStore } from '../functions/shared/ports.ts'
+import { type DeadLetteredBatch, parseDeadLetter } from './dead-letter.ts'
 import { toMskEvent } from './runtime/delivery.ts'
 
 export const REDRIVEN_PREFIX = 'redriven/'
-
-/** A record exactly as Lambda delivers it; fields this schema does not name are kept, not dropped. */
-const MskRecordSchema = z.looseObject({
-  topic: z.string().min(1),
-  partition: z.int().nonnegative(),
-  offset: z.int().nonnegative(),
-  timestamp: z.number(),
-  timestampType: z.enum(['CREATE_TIME', 'LOG_APPEND_TIME']),
-  key: z.string().optional(),
-  value: z.string().nullable(),
-  headers: z.array(z.record(z.string(), z.array(z.int()))),
-})
-
-const MskEventSchema = z.looseObject({
-  eventSource: z.literal('aws:kafka'),
-  eventSourceArn: z.string().min(1),
-  bootstrapServers: z.string(),
-  records: z.record(z.string(), z.array(MskRecordSchema)),
-})
-
-/** What the local event source writes to `<function>/<topic>-<partition>-<offset>.json` (local/run.ts). */
-const LocalFailedBatchSchema = z.object({
-  reason: z.string(),
-  records: z.array(MskRecordSchema),
-})
-
-/** The documented form of `payload` is an escaped JSON string: parsed here, then checked. */
-const jsonText = (value: unknown, ctx: z.core.$RefinementCtx) => {
-  if (typeof value !== 'string') return value
-  try {
-    return JSON.parse(value) as unknown
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'a string that is not JSON' })
-    return z.NEVER
-  }
-}
-
-/**
- * Lambda's invocation record for a Kafka batch it gave up on, as written to an S3 on-failure
- * destination (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html, "S3
- * destination example invocation record"). Only what a replay needs is required; the other
- * documented fields are optional, so a change in them cannot block a redrive. The documented
- * `payload` is the whole original event "as an escaped JSON string"; an already parsed object
- * (the form a Kafka-topic destination carries) is read too.
- */
-export const KafkaOnFailureRecordSchema = z.object({
-  version: z.string().optional(),
-  timestamp: z.string().optional(),
-  requestContext: z.object({
-    requestId: z.string().optional(),
-    /** `arn:aws:lambda:<region>:<account>:function:<name>`, possibly with a `:<qualifier>`. */
-    functionArn: z.string().regex(/:function:[^:]+(:[^:]+)?$/, 'expected a Lambda function ARN'),
-    /** `RetryAttemptsExhausted` or `MaximumPayloadSizeExceeded`, as documented. */
-    condition: z.string(),
-    approximateInvokeCount: z.int().optional(),
-  }),
-  /** Null for `MaximumPayloadSizeExceeded`: the function was never invoked. */
-  responseContext: z
-    .object({
-      statusCode: z.int().optional(),
-      executedVersion: z.string().optional(),
-      functionError: z.string().optional(),
-    })
-    .nullish(),
-  KafkaBatchInfo: z.object({
-    batchSize: z.int().optional(),
-    eventSourceArn: z.string().optional(),
-    bootstrapServers: z.string().optional(),
-    payloadSize: z.int().optional(),
-    /** Keyed `<topic>-<partition>`; offsets are strings. */
-    recordsInfo: z
-      .record(
-        z.string(),
-        z.object({
-          firstRecordOffset: z.string(),
-          lastRecordOffset: z.string(),
-          firstRecordTimestamp: z.string(),
-          lastRecordTimestamp: z.string(),
-        }),
-      )
-      .optional(),
-  }),
-  payload: z.preprocess(jsonText, MskEventSchema),
-})
-
-/** One dead-lettered batch, whichever destination wrote it. */
-export interface DeadLetteredBatch {
-  /** The function's key in serverless.yml (`indexEvents`), as the local runtime and the report name it. */
-  functionName: string
-  records: MskRecord[]
-  reason: string
-  /** The event source the records came from, when the dead letter names it (Lambda's does). */
-  source?: { eventSourceArn: string; bootstrapServers: string }
-}
 
 /** The event source a replay of a local dead letter claims (the local format does not record one). */
 const LOCAL_SOURCE = {
@@ -158,66 +62,6 @@ export interface RedriveOptions {
    * the deployed name is taken as it is.
    */
   functionPrefix?: string
-}
-
-const issuesOf = (error: z.ZodError) =>
-  error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')
-
-/**
- * The dead-lettered batch in one object of the on-failure destination, or why it is none. The
- * local format names its function in the key (`<function>/...`); Lambda's record names it in
- * `requestContext.functionArn`, and its records are the original event's, all partitions in one.
- */
-export function parseDeadLetter(
-  key: string,
-  body: Uint8Array,
-  functionPrefix = '',
-): { batch: DeadLetteredBatch } | { error: string } {
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder().decode(body))
-  } catch (error) {
-    return { error: `not JSON (${(error as Error).message})` }
-  }
-  if (
-    typeof value === 'object' &&
-    value !== null &&
-    ('requestContext' in value || 'KafkaBatchInfo' in value)
-  ) {
-    const parsed = KafkaOnFailureRecordSchema.safeParse(value)
-    if (!parsed.success)
-      return { error: `not a Kafka on-failure invocation record of Lambda: ${issuesOf(parsed.error)}` }
-    const { requestContext, responseContext, payload } = parsed.data
-    // The regex of the schema guarantees the match: `<name>` after `:function:`, no qualifier.
-    const deployed = /:function:([^:]+)/.exec(requestContext.functionArn)?.[1] ?? ''
-    if (!deployed.startsWith(functionPrefix))
-      return { error: `function ${deployed} is not one of ${functionPrefix}*: another stage's or service's` }
-    const records: MskRecord[] = Object.values(payload.records).flat()
-    if (records.length === 0) return { error: 'the invocation record carries no records' }
-    const invocations = requestContext.approximateInvokeCount
-    const functionError = responseContext?.functionError
-    return {
-      batch: {
-        functionName: deployed.slice(functionPrefix.length),
-        records,
-        reason: [
-          requestContext.condition,
-          invocations === undefined ? '' : ` after ${invocations} invocations`,
-          functionError ? `, ${functionError} function error` : '',
-        ].join(''),
-        source: { eventSourceArn: payload.eventSourceArn, bootstrapServers: payload.bootstrapServers },
-      },
-    }
-  }
-  const local = LocalFailedBatchSchema.safeParse(value)
-  if (!local.success)
-    return {
-      error: `neither a dead letter of the local event source ({reason, records}) nor Lambda's Kafka invocation record: ${issuesOf(local.error)}`,
-    }
-  const functionName = key.includes('/') ? key.slice(0, key.indexOf('/')) : ''
-  if (!functionName) return { error: 'a local dead letter outside a <function>/ folder' }
-  if (local.data.records.length === 0) return { error: 'the dead letter carries no records' }
-  return { batch: { functionName, records: local.data.records, reason: local.data.reason } }
 }
 
 /**
@@ -335,6 +179,97 @@ function functionErrorOf(text: string): string {
   return text.slice(0, 500)
 }
 
+type Log = (line: string) => void
+type CliValues = {
+  aws: boolean
+  bucket?: string
+  region?: string
+  profile?: string
+  'dry-run': boolean
+  report?: string
+  stage: string
+}
+
+/** Where redrive reads and replays: the dead-letter store, the invoke port, what to stop after. */
+interface Wiring {
+  store: ObjectStore
+  invoke: RedrivePorts['invoke']
+  stop: () => Promise<void>
+}
+
+const noInvoke: RedrivePorts['invoke'] = async () => {
+  throw new Error('no function is invoked in a dry run')
+}
+
+/** The deployed stage: its dead-letter bucket, its functions invoked through the Lambda API. */
+async function awsWiring(
+  values: CliValues,
+  service: string,
+  functionPrefix: string,
+  log: Log,
+): Promise<Wiring> {
+  if (values.profile !== undefined)
+    throw new Error('--profile is the local mode; --aws reads the deployed stage')
+  if (!values.bucket)
+    throw new Error(
+      `--aws needs --bucket: the stack's DeadLetterBucketName output (aws cloudformation describe-stacks --stack-name ${service}-${values.stage} --query "Stacks[0].Outputs[?OutputKey=='DeadLetterBucketName'].OutputValue" --output text)`,
+    )
+  const clientConfig = values.region ? { region: values.region } : {}
+  const { S3Client } = await import('@aws-sdk/client-s3')
+  const { s3ObjectStore } = await import('../functions/shared/adapters/object-store.ts')
+  const store = s3ObjectStore(values.bucket, new S3Client(clientConfig))
+  let invoke = noInvoke
+  if (!values['dry-run']) {
+    const { LambdaClient } = await import('@aws-sdk/client-lambda')
+    invoke = lambdaInvoke(new LambdaClient(clientConfig), functionPrefix)
+  }
+  log(`reading s3://${values.bucket}; replaying into the deployed ${functionPrefix}* functions`)
+  return { store, invoke, stop: async () => {} }
+}
+
+/** A local profile: its on-failure directory, its services started, the packaged functions in process. */
+async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
+  const { isProfile, projectRoot, startServices } = await import('./services/index.ts')
+  const profile = values.profile ?? 'run'
+  if (!isProfile(profile)) throw new Error(`--profile: expected run or test, got ${profile}`)
+  const { fileObjectStore } = await import('../functions/shared/adapters/object-store.ts')
+  const { localFunctionEnv, localPaths } = await import('./run.ts')
+  const paths = localPaths(profile)
+  const store = fileObjectStore(paths.onFailure)
+  if (values['dry-run']) return { store, invoke: noInvoke, stop: async () => {} }
+  if (!existsSync(paths.piiKey))
+    throw new Error(`no PII key at ${paths.piiKey}: nothing was ever run on this profile`)
+  const services = await startServices(profile, { log })
+  // The functions read their configuration at cold start, as in make run (local/run.ts).
+  Object.assign(process.env, localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim()))
+  const { functionTimeouts, packageService } = await import('./runtime/template.ts')
+  const template = await packageService(projectRoot, join(paths.packageDir, values.stage), values.stage, log)
+  return {
+    store,
+    invoke: await localInvoke(projectRoot, functionTimeouts(template)),
+    stop: () => services.stop(),
+  }
+}
+
+/** Invokes a packaged function in this process, each loaded once, on its first dead letter. */
+async function localInvoke(
+  projectRoot: string,
+  timeouts: Record<string, number>,
+): Promise<RedrivePorts['invoke']> {
+  const { loadFunction } = await import('./runtime/lambda.ts')
+  const loaded = new Map<string, Awaited<ReturnType<typeof loadFunction>>>()
+  return async (name, event) => {
+    let fn = loaded.get(name)
+    if (!fn) {
+      const timeout = timeouts[name]
+      if (timeout === undefined) throw new Error(`no function ${name} in the packaged template`)
+      fn = await loadFunction(projectRoot, name, timeout)
+      loaded.set(name, fn)
+    }
+    return fn.invoke(event)
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { parseArgs } = await import('node:util')
   const { values } = parseArgs({
@@ -349,68 +284,18 @@ async function main(argv: string[]): Promise<number> {
       stage: { type: 'string', default: 'dev' },
     },
   })
-  const { isProfile, projectRoot, startServices } = await import('./services/index.ts')
-  const stage = values.stage as string
+  const { projectRoot } = await import('./services/index.ts')
   const service = /^service:\s*(\S+)\s*$/m.exec(
     readFileSync(join(projectRoot, 'serverless.yml'), 'utf8'),
   )?.[1]
   if (!service) throw new Error('serverless.yml names no service')
-  const functionPrefix = `${service}-${stage}-`
+  const functionPrefix = `${service}-${values.stage}-`
   const dryRun = values['dry-run'] === true
   const log = (line: string) =>
     process.stderr.write(`[redrive ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
-  let store: ObjectStore
-  let stop = async () => {}
-  let invoke: RedrivePorts['invoke'] = async () => {
-    throw new Error('no function is invoked in a dry run')
-  }
-  if (values.aws) {
-    if (values.profile !== undefined)
-      throw new Error('--profile is the local mode; --aws reads the deployed stage')
-    if (!values.bucket)
-      throw new Error(
-        `--aws needs --bucket: the stack's DeadLetterBucketName output (aws cloudformation describe-stacks --stack-name ${service}-${stage} --query "Stacks[0].Outputs[?OutputKey=='DeadLetterBucketName'].OutputValue" --output text)`,
-      )
-    const clientConfig = values.region ? { region: values.region } : {}
-    const { S3Client } = await import('@aws-sdk/client-s3')
-    const { s3ObjectStore } = await import('../functions/shared/adapters/object-store.ts')
-    store = s3ObjectStore(values.bucket, new S3Client(clientConfig))
-    if (!dryRun) {
-      const { LambdaClient } = await import('@aws-sdk/client-lambda')
-      invoke = lambdaInvoke(new LambdaClient(clientConfig), functionPrefix)
-    }
-    log(`reading s3://${values.bucket}; replaying into the deployed ${functionPrefix}* functions`)
-  } else {
-    const profile = values.profile ?? 'run'
-    if (!isProfile(profile)) throw new Error(`--profile: expected run or test, got ${profile}`)
-    const { fileObjectStore } = await import('../functions/shared/adapters/object-store.ts')
-    const { localFunctionEnv, localPaths } = await import('./run.ts')
-    const paths = localPaths(profile)
-    store = fileObjectStore(paths.onFailure)
-    if (!dryRun) {
-      if (!existsSync(paths.piiKey))
-        throw new Error(`no PII key at ${paths.piiKey}: nothing was ever run on this profile`)
-      const services = await startServices(profile, { log })
-      stop = () => services.stop()
-      // The functions read their configuration at cold start, as in make run (local/run.ts).
-      Object.assign(process.env, localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim()))
-      const { functionTimeouts, packageService } = await import('./runtime/template.ts')
-      const { loadFunction } = await import('./runtime/lambda.ts')
-      const template = await packageService(projectRoot, join(paths.packageDir, stage), stage, log)
-      const timeouts = functionTimeouts(template)
-      const loaded = new Map<string, Awaited<ReturnType<typeof loadFunction>>>()
-      invoke = async (name, event) => {
-        let fn = loaded.get(name)
-        if (!fn) {
-          const timeout = timeouts[name]
-          if (timeout === undefined) throw new Error(`no function ${name} in the packaged template`)
-          fn = await loadFunction(projectRoot, name, timeout)
-          loaded.set(name, fn)
-        }
-        return fn.invoke(event)
-      }
-    }
-  }
+  const { store, invoke, stop } = values.aws
+    ? await awsWiring(values, service, functionPrefix, log)
+    : await localWiring(values, log)
   try {
     const report = await redrive({ store, invoke, log }, { dryRun, functionPrefix })
     log(
