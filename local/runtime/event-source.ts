@@ -57,6 +57,8 @@ export function toMskRecord(message: Message): MskRecord {
   }
 }
 
+type Stats = EventSource['stats']
+
 export async function startEventSource(options: EventSourceOptions): Promise<EventSource> {
   const consumer = new Consumer({
     ...kafkaConnectionOptions(options.kafka, `esm-${options.name}`),
@@ -76,8 +78,7 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
     fallbackMode: 'earliest',
   })
   const leaderEpochs = new Map<string, number>()
-  const committed = new Map<string, number>()
-  const stats = { invocations: 0, retries: 0, bisections: 0, discarded: 0, batches: 0, records: 0 }
+  const stats: Stats = { invocations: 0, retries: 0, bisections: 0, discarded: 0, batches: 0, records: 0 }
   const config: DeliveryConfig = {
     maximumRetryAttempts: options.maximumRetryAttempts,
     bisectBatchOnFunctionError: options.bisectBatchOnFunctionError,
@@ -89,110 +90,155 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
     onFailure: options.onFailure,
     sleep: (ms: number) => sleep(ms),
     log: options.log,
-    async commit(records: MskRecord[]) {
-      const next = new Map<string, { topic: string; partition: number; offset: number }>()
-      for (const record of records) {
-        const key = `${record.topic}-${record.partition}`
-        const offset = record.offset + 1
-        if (offset > (next.get(key)?.offset ?? -1))
-          next.set(key, { topic: record.topic, partition: record.partition, offset })
-      }
-      const offsets = [...next]
-        .filter(([key, target]) => target.offset > (committed.get(key) ?? -1))
-        .map(([key, target]) => ({
-          topic: target.topic,
-          partition: target.partition,
-          offset: BigInt(target.offset),
-          leaderEpoch: leaderEpochs.get(key) ?? 0,
-        }))
-      if (offsets.length === 0) return
-      await consumer.commit({ offsets })
-      for (const offset of offsets)
-        committed.set(`${offset.topic}-${offset.partition}`, Number(offset.offset))
-    },
+    commit: offsetCommitter(consumer, leaderEpochs),
   }
-
-  let running = true
-  let flushing = false
-  let requestFlush = () => {}
-  const flushRequested = new Promise<undefined>((resolve) => {
-    requestFlush = () => {
-      flushing = true
-      resolve(undefined)
-    }
-  })
-  const iterator = stream[Symbol.asyncIterator]()
-  const loop = (async () => {
-    let batch: MskRecord[] = []
-    let firstAt = 0
-    let next = iterator.next()
-    const deliverBatch = async () => {
+  const flush = loopControl()
+  const loop = batchLoop(
+    stream[Symbol.asyncIterator](),
+    options,
+    flush,
+    async (batch) => {
       stats.batches++
       stats.records += batch.length
-      const delivering = batch
-      batch = []
-      await deliver(delivering, config, ports, stats)
-    }
-    while (running) {
-      const wait =
-        batch.length === 0 ? 250 : flushing ? 0 : Math.max(0, firstAt + options.batchWindowMs - Date.now())
-      // `next` first: a record the consumer already holds wins over an elapsed wait or a flush.
-      // The flush request only wakes a wait once; afterwards the waits are short timers, which
-      // keep the loop yielding to the event loop.
-      const result = await Promise.race([
-        next,
-        sleep(wait).then(() => undefined),
-        ...(flushing ? [] : [flushRequested]),
-      ])
-      if (result && !result.done) {
-        const message = result.value as Message
-        leaderEpochs.set(`${message.topic}-${message.partition}`, message.leaderEpoch)
-        if (batch.length === 0) firstAt = Date.now()
-        batch.push(toMskRecord(message))
-        next = iterator.next()
-      } else if (result?.done) {
-        break
-      }
-      const windowClosed =
-        batch.length > 0 &&
-        (Date.now() >= firstAt + options.batchWindowMs || (flushing && result === undefined))
-      if (batch.length >= options.batchSize || windowClosed) await deliverBatch()
-    }
-    if (batch.length > 0) await deliverBatch()
-  })()
+      await deliver(batch, config, ports, stats)
+    },
+    leaderEpochs,
+  )
   loop.catch((error) => options.log(`event source ${options.name} stopped: ${(error as Error).stack}`))
 
-  const lagByTopic = async () => {
-    const ends = await consumer.listOffsets({ topics: options.topics })
-    const commits = await consumer.listCommittedOffsets({
-      topics: [...ends].map(([topic, partitions]) => ({ topic, partitions: partitions.map((_, i) => i) })),
-    })
-    const lags: Record<string, number> = {}
-    for (const [topic, partitions] of ends) {
-      lags[topic] = 0
-      partitions.forEach((end, partition) => {
-        const done = commits.get(topic)?.[partition] ?? -1n
-        lags[topic] = (lags[topic] ?? 0) + Number(end - (done < 0n ? 0n : done))
-      })
-    }
-    return lags
-  }
-
+  const lagByTopic = () => consumerLag(consumer, options.topics)
   return {
     stats,
     lagByTopic,
     async lag() {
       return Object.values(await lagByTopic()).reduce((a, b) => a + b, 0)
     },
-    flush: requestFlush,
+    flush: flush.request,
     async stop() {
-      requestFlush()
-      running = false
+      flush.request()
+      flush.running = false
       await loop.catch(() => {})
       await stream.close().catch(() => {})
       await consumer.close().catch(() => {})
     },
   }
+}
+
+/**
+ * Commits, for each partition of `records`, the offset after its last record, unless a higher
+ * one is already committed: what Lambda's event source does once a batch is done.
+ */
+function offsetCommitter(consumer: Consumer, leaderEpochs: Map<string, number>) {
+  const committed = new Map<string, number>()
+  return async (records: MskRecord[]) => {
+    const next = new Map<string, { topic: string; partition: number; offset: number }>()
+    for (const record of records) {
+      const key = `${record.topic}-${record.partition}`
+      const offset = record.offset + 1
+      if (offset > (next.get(key)?.offset ?? -1))
+        next.set(key, { topic: record.topic, partition: record.partition, offset })
+    }
+    const offsets = [...next]
+      .filter(([key, target]) => target.offset > (committed.get(key) ?? -1))
+      .map(([key, target]) => ({
+        topic: target.topic,
+        partition: target.partition,
+        offset: BigInt(target.offset),
+        leaderEpoch: leaderEpochs.get(key) ?? 0,
+      }))
+    if (offsets.length === 0) return
+    await consumer.commit({ offsets })
+    for (const offset of offsets) committed.set(`${offset.topic}-${offset.partition}`, Number(offset.offset))
+  }
+}
+
+/** The batch loop's switches: `running` until stopped; `flushing` once {@link EventSource.flush} is asked. */
+interface LoopControl {
+  running: boolean
+  flushing: boolean
+  /** Resolves at the first flush request (it wakes a waiting loop once). */
+  requested: Promise<undefined>
+  request(): void
+}
+
+function loopControl(): LoopControl {
+  let resolveRequest = () => {}
+  const signal: LoopControl = {
+    running: true,
+    flushing: false,
+    requested: new Promise<undefined>((resolve) => {
+      resolveRequest = () => resolve(undefined)
+    }),
+    request() {
+      signal.flushing = true
+      resolveRequest()
+    },
+  }
+  return signal
+}
+
+/**
+ * Gathers records into batches and hands each to `deliverBatch` when it is full (batch size) or
+ * its window has closed (or, once flushing, as soon as nothing more is waiting on the broker).
+ */
+async function batchLoop(
+  iterator: AsyncIterator<unknown>,
+  options: Pick<EventSourceOptions, 'batchSize' | 'batchWindowMs'>,
+  flush: LoopControl,
+  deliverBatch: (batch: MskRecord[]) => Promise<void>,
+  leaderEpochs: Map<string, number>,
+) {
+  const batch: MskRecord[] = []
+  let firstAt = 0
+  let next = iterator.next()
+  const deliverHeld = () => deliverBatch(batch.splice(0))
+  while (flush.running) {
+    const wait =
+      batch.length === 0
+        ? 250
+        : flush.flushing
+          ? 0
+          : Math.max(0, firstAt + options.batchWindowMs - Date.now())
+    // `next` first: a record the consumer already holds wins over an elapsed wait or a flush.
+    // The flush request only wakes a wait once; afterwards the waits are short timers, which
+    // keep the loop yielding to the event loop.
+    const result = await Promise.race([
+      next,
+      sleep(wait).then(() => undefined),
+      ...(flush.flushing ? [] : [flush.requested]),
+    ])
+    if (result && !result.done) {
+      const message = result.value as Message
+      leaderEpochs.set(`${message.topic}-${message.partition}`, message.leaderEpoch)
+      if (batch.length === 0) firstAt = Date.now()
+      batch.push(toMskRecord(message))
+      next = iterator.next()
+    } else if (result?.done) {
+      break
+    }
+    const windowClosed =
+      batch.length > 0 &&
+      (Date.now() >= firstAt + options.batchWindowMs || (flush.flushing && result === undefined))
+    if (batch.length >= options.batchSize || windowClosed) await deliverHeld()
+  }
+  if (batch.length > 0) await deliverHeld()
+}
+
+/** Records not yet processed per topic: end offsets minus the group's committed offsets. */
+async function consumerLag(consumer: Consumer, topics: string[]): Promise<Record<string, number>> {
+  const ends = await consumer.listOffsets({ topics })
+  const commits = await consumer.listCommittedOffsets({
+    topics: [...ends].map(([topic, partitions]) => ({ topic, partitions: partitions.map((_, i) => i) })),
+  })
+  const lags: Record<string, number> = {}
+  for (const [topic, partitions] of ends) {
+    lags[topic] = 0
+    partitions.forEach((end, partition) => {
+      const done = commits.get(topic)?.[partition] ?? -1n
+      lags[topic] = (lags[topic] ?? 0) + Number(end - (done < 0n ? 0n : done))
+    })
+  }
+  return lags
 }
 
 /**
