@@ -1,5 +1,4 @@
-import Big from 'big.js'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { TradeEventSchema } from '../../functions/shared/contracts.ts'
 import type { FetchedQuotes, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
 import {
@@ -7,25 +6,12 @@ import {
   SimulateTradesError,
   simulateTrades,
 } from '../../functions/simulate-trades/core.ts'
-import { isValidCpf } from '../../functions/simulate-trades/cpf.ts'
-import { isFreshQuote, readQuote } from '../../functions/simulate-trades/latest-quote.ts'
-import { type PlannedTrade, planTrades, tradeId } from '../../functions/simulate-trades/plan.ts'
-import { buildPopulation, emailLocalPart } from '../../functions/simulate-trades/population.ts'
+import type { PlannedTrade } from '../../functions/simulate-trades/plan.ts'
+import { buildPopulation } from '../../functions/simulate-trades/population.ts'
 import { priceTrade } from '../../functions/simulate-trades/pricing.ts'
-import { createQuotesClient, latestQuotesUrl } from '../../functions/simulate-trades/quotes.ts'
-import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
+import { MINUTE, rawQuote } from '../helpers/alpaca-quote.ts'
 
-const MINUTE = new Date('2026-11-30T10:07:00Z')
 const population = buildPopulation(50, 'unit-seed')
-
-/** A raw quote as shared/adapters/http.ts hands it over: numbers as their JSON source text. */
-const rawQuote = (bid: string, ask: string, t = '2026-11-30T10:07:01.250Z') => ({
-  t,
-  bp: bid,
-  bs: '0.5',
-  ap: ask,
-  as: '0.4',
-})
 
 function harness(
   quotes: FetchedQuotes | (() => Promise<FetchedQuotes>),
@@ -65,8 +51,8 @@ function harness(
 }
 
 /**
- * The 40 trades of MINUTE with 'unit-seed' split 22 BTC/USD, 18 LTC/USD (pinned by the planTrades
- * tests); the run's expectations use these figures, never the planner's output.
+ * The 40 trades of MINUTE with 'unit-seed' split 22 BTC/USD, 18 LTC/USD (pinned in
+ * simulate-trades-plan.test.ts); the run's expectations use these figures, never the planner's output.
  */
 const PLANNED = { 'BTC/USD': 22, 'LTC/USD': 18 }
 
@@ -82,176 +68,6 @@ function decimalTimes(a: string, b: string): string {
   const fraction = digits.slice(digits.length - scale).replace(/0+$/, '')
   return fraction === '' ? whole : `${whole}.${fraction}`
 }
-
-describe('tradeId', () => {
-  it('is {yyyyMMddHHmm}-{sequence, 4 digits} of the scheduled minute', () => {
-    expect(tradeId(new Date('2026-11-30T10:07:00Z'), 12)).toBe('202611301007-0012')
-    expect(tradeId(new Date('2026-01-02T03:04:00Z'), 1)).toBe('202601020304-0001')
-    expect(tradeId(new Date('2026-12-31T23:59:00Z'), 9999)).toBe('202612312359-9999')
-  })
-})
-
-describe('population', () => {
-  it('gives each user an id, a pt-BR name, a plain-ASCII e-mail on a reserved domain and a valid CPF', () => {
-    expect(population.map((u) => u.user_id).slice(0, 3)).toEqual(['u-000001', 'u-000002', 'u-000003'])
-    for (const user of population) {
-      expect(user.user_name).toMatch(/^\p{Lu}\p{Ll}+( \p{Lu}\p{Ll}+){1,2}$/u)
-      expect(user.user_email).toMatch(/^[a-z]+(\.[a-z]+)+(\.\d+)?@example\.(com\.br|com|net|org)$/)
-      expect(isValidCpf(user.document_id), user.document_id).toBe(true)
-    }
-  })
-
-  it('has distinct e-mails and CPFs', () => {
-    const large = buildPopulation(2000, 'unit-seed')
-    expect(new Set(large.map((u) => u.user_email)).size).toBe(2000)
-    expect(new Set(large.map((u) => u.document_id)).size).toBe(2000)
-  })
-
-  it('is stable: the same seed gives the same people, and growing it only appends', () => {
-    expect(buildPopulation(50, 'unit-seed')).toEqual(population)
-    expect(buildPopulation(80, 'unit-seed').slice(0, 50)).toEqual(population)
-    expect(buildPopulation(50, 'other-seed')).not.toEqual(population)
-  })
-
-  it('strips accents for e-mail local parts', () => {
-    expect(emailLocalPart('Antônia Gonçalves')).toBe('antonia.goncalves')
-    expect(emailLocalPart('Heloísa Araújo')).toBe('heloisa.araujo')
-  })
-})
-
-describe('planTrades', () => {
-  const plan = () =>
-    planTrades(MINUTE, {
-      symbols: ['BTC/USD', 'LTC/USD'],
-      tradesPerMinute: 40,
-      seed: 'unit-seed',
-      population,
-    })
-
-  it('plans the configured number of trades with sequential ids in execution order', () => {
-    const trades = plan()
-    expect(trades).toHaveLength(40)
-    expect(trades.filter((t) => t.symbol === 'BTC/USD')).toHaveLength(PLANNED['BTC/USD'])
-    expect(trades.filter((t) => t.symbol === 'LTC/USD')).toHaveLength(PLANNED['LTC/USD'])
-    expect(trades[0]?.trade_id).toBe('202611301007-0001')
-    expect(trades[39]?.trade_id).toBe('202611301007-0040')
-    const executed = trades.map((t) => Date.parse(t.executed_at))
-    expect(executed).toEqual([...executed].sort((a, b) => a - b))
-    for (const trade of trades) {
-      expect(trade.scheduled_at).toBe('2026-11-30T10:07:00Z')
-      // The minute before the scheduled one: over by the time the run starts.
-      expect(trade.executed_at).toMatch(/^2026-11-30T10:06:\d{2}Z$/)
-    }
-  })
-
-  it('draws the same trades as ever for a seed and minute: a re-fired schedule after a deploy re-emits them', () => {
-    const trades = plan()
-    expect(trades[0]).toEqual({
-      trade_id: '202611301007-0001',
-      sequence: 1,
-      scheduled_at: '2026-11-30T10:07:00Z',
-      executed_at: '2026-11-30T10:06:09Z',
-      user: {
-        user_id: 'u-000004',
-        user_name: 'Márcia Costa Nunes',
-        user_email: 'marcia.nunes@example.com.br',
-        document_id: '18284452316',
-      },
-      symbol: 'BTC/USD',
-      side: 'BUY',
-      quantity: '0.0221',
-    })
-    expect(trades[39]).toMatchObject({
-      trade_id: '202611301007-0040',
-      executed_at: '2026-11-30T10:06:58Z',
-      user: { user_id: 'u-000036' },
-      symbol: 'LTC/USD',
-      side: 'SELL',
-      quantity: '18.87',
-    })
-  })
-
-  it('is deterministic: same minute, same trades (ids, users, sides, quantities); EventBridge seconds do not matter', () => {
-    expect(plan()).toEqual(plan())
-    const withSeconds = planTrades(new Date('2026-11-30T10:07:42.5Z'), {
-      symbols: ['BTC/USD', 'LTC/USD'],
-      tradesPerMinute: 40,
-      seed: 'unit-seed',
-      population,
-    })
-    expect(withSeconds).toEqual(plan())
-  })
-
-  it('differs from one minute to the next', () => {
-    const next = planTrades(new Date('2026-11-30T10:08:00Z'), {
-      symbols: ['BTC/USD', 'LTC/USD'],
-      tradesPerMinute: 40,
-      seed: 'unit-seed',
-      population,
-    })
-    expect(next[0]?.trade_id).toBe('202611301008-0001')
-    const shape = (trades: PlannedTrade[]) =>
-      trades.map((t) => [t.user.user_id, t.symbol, t.side, t.quantity])
-    expect(shape(next)).not.toEqual(shape(plan()))
-  })
-
-  it('uses both sides, several users and both symbols', () => {
-    const trades = plan()
-    expect(new Set(trades.map((t) => t.side))).toEqual(new Set(['BUY', 'SELL']))
-    expect(new Set(trades.map((t) => t.symbol))).toEqual(new Set(['BTC/USD', 'LTC/USD']))
-    expect(new Set(trades.map((t) => t.user.user_id)).size).toBeGreaterThan(10)
-  })
-
-  it('sizes orders in whole lots: BTC 0.0001 up to 0.05, LTC 0.01 up to 20, always > 0', () => {
-    for (const trade of planTrades(MINUTE, {
-      symbols: ['BTC/USD', 'LTC/USD'],
-      tradesPerMinute: 800,
-      seed: 'unit-seed',
-      population,
-    })) {
-      const quantity = new Big(trade.quantity)
-      const [lot, max] = trade.symbol === 'BTC/USD' ? ['0.0001', '0.05'] : ['0.01', '20']
-      expect(quantity.gt(0)).toBe(true)
-      expect(quantity.lte(max), trade.quantity).toBe(true)
-      expect(quantity.mod(lot).eq(0), trade.quantity).toBe(true)
-      expect(trade.quantity).toMatch(/^\d+(\.\d+)?$/)
-    }
-  })
-
-  it('refuses more trades than four sequence digits can number', () => {
-    expect(() =>
-      planTrades(MINUTE, { symbols: ['BTC/USD'], tradesPerMinute: 10_000, seed: 'unit-seed', population }),
-    ).toThrow(/four digits/)
-  })
-})
-
-describe('readQuote', () => {
-  it('reads a quote, prices as exact decimal text', () => {
-    expect(readQuote(rawQuote('97001.25', '97003.5'))).toEqual({
-      quote: { bid: '97001.25', ask: '97003.5', at: Date.parse('2026-11-30T10:07:01.250Z') },
-    })
-  })
-
-  it('refuses a locked or crossed book (bid >= ask)', () => {
-    expect(readQuote(rawQuote('100', '100'))).toEqual({ invalid: 'bid 100 >= ask 100' })
-    expect(readQuote(rawQuote('100.5', '100.25'))).toEqual({ invalid: 'bid 100.5 >= ask 100.25' })
-  })
-
-  it('refuses non-numeric, non-positive or missing prices and bad times', () => {
-    expect(readQuote({ ...rawQuote('1', '2'), bp: 'NaN' })).toEqual({
-      invalid: 'bp is not a finite number: "NaN"',
-    })
-    expect(readQuote({ ...rawQuote('1', '2'), ap: true })).toEqual({ invalid: 'ap is not a number: true' })
-    expect(readQuote({ t: '2026-11-30T10:07:01Z', bp: '1' })).toEqual({
-      invalid: 'ap is not a number: undefined',
-    })
-    expect(readQuote(rawQuote('0', '2'))).toEqual({ invalid: 'bid 0 is not positive' })
-    expect(readQuote(rawQuote('1', '2', 'yesterday'))).toEqual({
-      invalid: 't is not an RFC-3339 timestamp: "yesterday"',
-    })
-    expect(readQuote(null)).toEqual({ invalid: 'quote is not an object' })
-  })
-})
 
 describe('priceTrade', () => {
   const user = population[0] as (typeof population)[number]
@@ -302,23 +118,6 @@ describe('priceTrade', () => {
       quote_at: '2026-11-30T10:07:01Z',
       executed_at: '2026-11-30T10:06:09Z',
     })
-  })
-})
-
-describe('isFreshQuote', () => {
-  const fetchedAt = new Date('2026-11-30T10:07:03Z')
-  it('accepts a quote up to the maximum age, at fetch time and around the scheduled minute', () => {
-    expect(isFreshQuote(Date.parse('2026-11-30T10:05:03Z'), MINUTE, fetchedAt, 120_000)).toBe(true)
-    expect(isFreshQuote(Date.parse('2026-11-30T10:07:02Z'), MINUTE, fetchedAt, 120_000)).toBe(true)
-  })
-
-  it('refuses a quote older than the maximum age when fetched', () => {
-    expect(isFreshQuote(Date.parse('2026-11-30T10:05:02Z'), MINUTE, fetchedAt, 120_000)).toBe(false)
-  })
-
-  it('refuses a live quote for a minute replayed long after it', () => {
-    const late = new Date('2026-11-30T11:00:05Z')
-    expect(isFreshQuote(Date.parse('2026-11-30T11:00:04Z'), MINUTE, late, 120_000)).toBe(false)
   })
 })
 
@@ -522,94 +321,5 @@ describe('simulateTrades', () => {
     const h = harness(fresh, { tradesPerMinute: 0 })
     expect((await simulateTrades({ scheduledAt: MINUTE }, h.deps)).emitted).toBe(0)
     expect(h.records()).toEqual([])
-  })
-})
-
-describe('latest quotes client against the Alpaca simulator', () => {
-  let sim: AlpacaSimulator | undefined
-  afterEach(async () => {
-    await sim?.close()
-    sim = undefined
-  })
-
-  it('builds the v1beta3 latest/quotes URL', () => {
-    expect(
-      latestQuotesUrl({ baseUrl: 'https://data.alpaca.markets/', location: 'us' }, ['BTC/USD', 'LTC/USD']),
-    ).toBe('https://data.alpaca.markets/v1beta3/crypto/us/latest/quotes?symbols=BTC%2FUSD%2CLTC%2FUSD')
-  })
-
-  it('reads a body without quotes as no quotes, and keeps a wrongly shaped body for the quarantine', async () => {
-    const bodies = ['{}', '{"quotes":[]}', '[]']
-    const client = createQuotesClient({
-      baseUrl: 'https://data.example',
-      location: 'us',
-      timeoutMs: 1_000,
-      retries: 0,
-      fetch: async () => new Response(bodies.shift(), { status: 200 }),
-    })
-    const fetch = () => client.fetchLatestQuotes(['BTC/USD'], { deadline: Date.now() + 10_000 })
-    expect(await fetch()).toEqual({ quotes: {}, malformed: [] })
-    const url = 'https://data.example/v1beta3/crypto/us/latest/quotes?…'
-    for (const [body, why] of [
-      ['{"quotes":[]}', 'quotes is not an object'],
-      ['[]', 'the body is not an object'],
-    ]) {
-      const fetched = await fetch()
-      expect(fetched.error).toBeDefined()
-      expect(fetched.malformed).toEqual([
-        {
-          detail: `latest quotes of BTC/USD, attempt 1: GET ${url} returned a body that is not JSON: ${why}`,
-          body,
-        },
-      ])
-    }
-  })
-
-  it('fetches quotes whose bid < ask, retrying a 429 after its Retry-After', async () => {
-    sim = await startAlpacaSimulator({ faults: {}, now: () => new Date('2026-11-30T10:07:02Z') })
-    sim.setFaults({ rateLimitEvery: 1, retryAfterSeconds: 0 })
-    const client = createQuotesClient({
-      baseUrl: sim.url,
-      location: 'us',
-      timeoutMs: 2_000,
-      retries: 2,
-      baseDelayMs: 1,
-    })
-    const first = await client.fetchLatestQuotes(['BTC/USD'], { deadline: Date.now() + 10_000 })
-    expect(first.error).toBeDefined()
-    sim.setFaults({ rateLimitEvery: 2, retryAfterSeconds: 0 })
-    await fetch(`${sim.url}/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD`)
-    const fetched = await client.fetchLatestQuotes(['BTC/USD', 'LTC/USD'], { deadline: Date.now() + 10_000 })
-    expect(fetched.error).toBeUndefined()
-    expect(sim.stats().rateLimited).toBe(3 + 1)
-    for (const symbol of ['BTC/USD', 'LTC/USD']) {
-      const read = readQuote(fetched.quotes[symbol])
-      if (!('quote' in read)) throw new Error(`unexpected invalid quote: ${read.invalid}`)
-      expect(new Big(read.quote.bid).lt(read.quote.ask)).toBe(true)
-      expect(read.quote.at).toBe(Date.parse('2026-11-30T10:07:02Z'))
-    }
-  })
-
-  it('keeps a garbled body for the quarantine and succeeds on the retry', async () => {
-    sim = await startAlpacaSimulator({
-      faults: { malformedEvery: 1 },
-      now: () => new Date('2026-11-30T10:07:02Z'),
-    })
-    const client = createQuotesClient({
-      baseUrl: sim.url,
-      location: 'us',
-      timeoutMs: 2_000,
-      retries: 1,
-      baseDelayMs: 1,
-    })
-    sim.setFaults({ malformedEvery: 2 })
-    await fetch(`${sim.url}/v1beta3/crypto/us/latest/quotes?symbols=BTC/USD`)
-    const fetched = await client.fetchLatestQuotes(['BTC/USD'], { deadline: Date.now() + 10_000 })
-    expect(fetched.error).toBeUndefined()
-    expect(fetched.malformed).toHaveLength(1)
-    expect(fetched.malformed[0]?.detail).toMatch(
-      /^latest quotes of BTC\/USD, attempt 1: GET .* returned a body that is not JSON/,
-    )
-    expect(Object.keys(fetched.quotes)).toEqual(['BTC/USD'])
   })
 })
