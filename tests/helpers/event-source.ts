@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import {
   type EventSource,
   type EventSourceOptions,
   startEventSource,
 } from '../../local/runtime/event-source.ts'
 import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { until } from './until.ts'
 
 /**
  * A real handler behind the event-source emulator, with the mapping the stacks deploy
@@ -34,9 +34,10 @@ export function startHandlerSource(
 
 /** Waits until the source has processed every record on its topics (lag 0). */
 export async function untilCaughtUp(source: EventSource, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while ((await source.lag()) > 0) {
-    if (Date.now() > deadline) throw new Error(`event source did not catch up within ${timeoutMs} ms`)
-    await sleep(250)
-  }
+  await until(
+    'event source caught up (lag 0)',
+    () => source.lag(),
+    (lag) => lag === 0,
+    { timeoutMs },
+  )
 }

@@ -34,6 +34,7 @@ import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulato
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { runId } from '../helpers/fakes.ts'
+import { until } from '../helpers/until.ts'
 
 const run = runId()
 const SYMBOLS = [`DB${run}A/USD`, `DB${run}B/USD`]
@@ -175,13 +176,12 @@ afterAll(async () => {
 /** Samples until every produced event is in both sinks (the consumers have caught up first). */
 async function settledStatus(): Promise<PipelineStatus> {
   for (const { source } of sources) await untilCaughtUp(source, 120_000)
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const status = await monitor.sample()
-    const topics = Object.values(status.topics)
-    if (topics.every((t) => t.indexed === t.produced && t.landed === t.produced)) return status
-    if (Date.now() > deadline) throw new Error(`sinks did not settle: ${JSON.stringify(status.topics)}`)
-  }
+  return until(
+    'every produced event in both sinks',
+    () => monitor.sample(),
+    (status) =>
+      Object.values(status.topics).every((t) => t.indexed === t.produced && t.landed === t.produced),
+  )
 }
 
 /** What OpenSearch holds for a symbol over the last hour, asked directly. */

@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from '@opensearch-project/opensearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { indexEvents } from '../../functions/index-events/core.ts'
@@ -44,6 +43,7 @@ import { DIGITS, runId } from '../helpers/fakes.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
+import { until } from '../helpers/until.ts'
 
 const run = runId()
 const ASSET = `IE${run}`
@@ -338,10 +338,13 @@ describe('Kafka -> index-events -> OpenSearch', () => {
     await consume(`index-events-it-${run}`, async (source) => {
       await proxy.cut()
       await send(late.map((e) => ({ topic: 'crypto.bars' as const, key: symbol, value: JSON.stringify(e) })))
-      // Long enough for several invocations to fail against the cut proxy.
-      await sleep(4_000)
+      // Invocations have failed against the cut proxy and are retried; none of the records is done.
+      await until(
+        'retries against the cut proxy',
+        () => source.stats.retries,
+        (retries) => retries > 0,
+      )
       expect(await source.lag()).toBeGreaterThanOrEqual(15)
-      expect(source.stats.retries).toBeGreaterThan(0)
       await proxy.restore()
       await untilCaughtUp(source)
     })

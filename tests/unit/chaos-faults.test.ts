@@ -15,8 +15,10 @@ describe('LOCAL_FAULTS (the local Lambda host of make chaos)', () => {
     expect(parseLocalFaults('{"failWrite":{"path":"watermarks.json"}}')).toEqual({
       failWrite: { path: 'watermarks.json', after: 0, times: 1 },
     })
-    expect(() => parseLocalFaults('{"dropRecords":true}')).toThrow()
-    expect(() => parseLocalFaults('{"failAfterReturn":{"function":"indexEvents","times":0}}')).toThrow()
+    expect(() => parseLocalFaults('{"dropRecords":true}')).toThrow(/unrecognized_keys[\s\S]*"dropRecords"/)
+    expect(() => parseLocalFaults('{"failAfterReturn":{"function":"indexEvents","times":0}}')).toThrow(
+      /too_small[\s\S]*"failAfterReturn",\s*"times"/,
+    )
   })
 
   it('fails the named function after its handler returned, as many times as asked, then lets it be', () => {

@@ -144,7 +144,7 @@ describe('firingsPerHour', () => {
   })
 
   it('refuses an expression it cannot read', () => {
-    expect(() => firingsPerHour('every minute')).toThrow()
+    expect(() => firingsPerHour('every minute')).toThrow('not a rate expression: every minute')
   })
 })
 
