@@ -82,11 +82,15 @@ export function satisfiesMinimum(version: string, required: string): boolean {
   return true
 }
 
-export function evaluate(facts: DoctorFacts): Finding[] {
-  const findings: Finding[] = []
-  const add = (check: string, level: Level, detail: string, fix?: string) =>
-    findings.push(fix === undefined ? { check, level, detail } : { check, level, detail, fix })
+/** A finding; without a fix when there is none. */
+function finding(check: string, level: Level, detail: string, fix?: string): Finding {
+  return fix === undefined ? { check, level, detail } : { check, level, detail, fix }
+}
 
+type Check = (facts: DoctorFacts, add: (...args: Parameters<typeof finding>) => void) => void
+
+/** Node and the npm dependencies. */
+const runtimeFindings: Check = (facts, add) => {
   if (satisfiesMinimum(facts.nodeVersion, facts.nodeRequired)) add('node', 'OK', `Node ${facts.nodeVersion}`)
   else
     add(
@@ -98,7 +102,10 @@ export function evaluate(facts: DoctorFacts): Finding[] {
   if (facts.npmInstalled) add('npm dependencies', 'OK', 'node_modules installed (npm ci)')
   else
     add('npm dependencies', 'FAIL', 'node_modules is missing or older than package-lock.json', 'make setup')
+}
 
+/** Java, Maven (for the Spark jars) and Python with the project's venv. */
+const toolchainFindings: Check = (facts, add) => {
   if ('found' in facts.java)
     add('java', 'OK', `Java ${facts.java.found.major} at ${facts.java.found.home} (Kafka, OpenSearch, Spark)`)
   else
@@ -136,7 +143,10 @@ export function evaluate(facts: DoctorFacts): Finding[] {
       '.local/venv missing, stale or without the Spark jars',
       'make setup (pyspark is ~300 MB, first run only)',
     )
+}
 
+/** The services' downloads and the disk space under .local/. */
+const storageFindings: Check = (facts, add) => {
   const missing = (['kafka', 'opensearch'] as const).filter((name) => !facts.downloads[name])
   if (missing.length === 0) add('downloads', 'OK', 'Kafka and OpenSearch in .local/dist')
   else
@@ -163,7 +173,10 @@ export function evaluate(facts: DoctorFacts): Finding[] {
       'free some space',
     )
   else add('disk', 'OK', `${free} free`)
+}
 
+/** The ports of each profile: free, held by its own services, or taken by something else. */
+const portFindings: Check = (facts, add) => {
   for (const profile of PROFILES) {
     const ports = facts.ports.filter((port) => port.profile === profile)
     const foreign = ports.filter((port) => port.inUse && !port.ours)
@@ -184,7 +197,10 @@ export function evaluate(facts: DoctorFacts): Finding[] {
           : `${ports.map((port) => port.port).join(', ')} free`,
       )
   }
+}
 
+/** The browser of the dashboard test and the cfn-lint of the contract tests. */
+const testToolFindings: Check = (facts, add) => {
   if (facts.chromium) add('browser', 'OK', `Chromium at ${facts.chromium}`)
   else
     add(
@@ -203,7 +219,10 @@ export function evaluate(facts: DoctorFacts): Finding[] {
       `cfn-lint${facts.cfnLint.wanted ? ` ${facts.cfnLint.wanted}` : ''} not installed yet (the contract tests lint the packaged templates)`,
       'make setup (scripts/cfn-lint.sh --install-only)',
     )
+}
 
+/** The security scanners of make test and the AWS CLI of make deploy. */
+const scanAndDeployFindings: Check = (facts, add) => {
   const scan = facts.securityScan
   if (scan.checkov && scan.cfnGuard) add('security scans', 'OK', 'checkov and cfn-guard in .local/tools')
   else if (scan.cfnGuard || scan.cargo)
@@ -229,6 +248,20 @@ export function evaluate(facts: DoctorFacts): Finding[] {
       'no `aws` on PATH: only make deploy needs it (the lake code upload after each deploy)',
       'install AWS CLI v2 before deploying',
     )
+}
+
+/** Every check over the gathered facts, in the order `make doctor` prints them. */
+export function evaluate(facts: DoctorFacts): Finding[] {
+  const findings: Finding[] = []
+  for (const check of [
+    runtimeFindings,
+    toolchainFindings,
+    storageFindings,
+    portFindings,
+    testToolFindings,
+    scanAndDeployFindings,
+  ])
+    check(facts, (...args) => findings.push(finding(...args)))
   return findings
 }
 
