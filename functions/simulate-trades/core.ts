@@ -20,6 +20,10 @@
  * - A symbol without a usable quote gets no trades: missing or stale quotes are logged and
  *   counted (`TradesSkipped` by reason); malformed quotes (bid >= ask, non-numeric, bad time)
  *   are also quarantined. Nothing invalid is emitted.
+ *
+ * The steps live beside this orchestrator: plan.ts (who trades what, when), latest-quote.ts
+ * (reading a raw quote), pricing.ts (a symbol's trades at its quote), summary.ts (what became of
+ * the minute, its metrics).
  */
 import { TOPICS, type TradeEvent } from '../shared/contracts.ts'
 import type { Counter, EventProducer, FetchedQuotes, FetchQuotes, Quarantine } from '../shared/ports.ts'
