@@ -2,7 +2,8 @@
  * One pricing rule per CloudFormation resource type: the resource's own properties and the month's
  * usage in, a priced line (or the reason it costs nothing by itself) out. Pure.
  */
-import { asArray, GB, type Usage } from './cost-usage.ts'
+import { asArray } from '../local/runtime/cfn.ts'
+import { GB, type Usage } from './cost-usage.ts'
 
 export type PriceOf = (key: string) => number
 /** A priced line, the reason a resource costs nothing itself, or nothing: priced on its group's line. */

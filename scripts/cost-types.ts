@@ -1,13 +1,6 @@
 /** The shapes the cost model reads and returns: the template, the price list, the load, the lines. */
 
-export interface CfnResource {
-  Type: string
-  Properties?: Record<string, unknown>
-}
-
-export interface CfnTemplate {
-  Resources: Record<string, CfnResource>
-}
+export type { CfnResource, CfnTemplate } from '../local/runtime/cfn.ts'
 
 export interface PriceList {
   region: string

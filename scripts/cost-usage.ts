@@ -3,24 +3,13 @@
  * volumes from the producers' configuration, invocations from schedules and event sources, the raw
  * zone from its lifecycle, which function writes to which log group, the poller groups. Pure.
  */
+import { asArray, referencedResource, refOf } from '../local/runtime/cfn.ts'
 import { nextScheduledTime } from '../local/runtime/schedules.ts'
 import type { CfnResource, CfnTemplate, LoadAssumptions } from './cost-types.ts'
 
 export const GB = 1024 ** 3
 const MINUTES_PER_HOUR = 60
 const WEEK_MS = 7 * 24 * 3_600_000
-
-export const refOf = (value: unknown): string | undefined =>
-  value && typeof value === 'object' && 'Ref' in value ? String((value as { Ref: unknown }).Ref) : undefined
-
-function getAttTarget(value: unknown): string | undefined {
-  if (!value || typeof value !== 'object' || !('Fn::GetAtt' in value)) return undefined
-  const target = (value as { 'Fn::GetAtt': unknown })['Fn::GetAtt']
-  return Array.isArray(target) ? String(target[0]) : String(target).split('.')[0]
-}
-
-export const asArray = <T>(value: T | T[] | undefined): T[] =>
-  value === undefined ? [] : Array.isArray(value) ? value : [value]
 
 /**
  * Average firings per hour of an EventBridge schedule expression, `rate(...)` or `cron(...)`:
@@ -96,7 +85,7 @@ function invocationsPerMonth(
     const perHour = firingsPerHour(r.Properties.ScheduleExpression)
     for (const target of asArray(r.Properties.Targets as Array<{ Arn: unknown }> | undefined)) {
       // A function target names its Arn attribute; a state machine target is its Ref (the ARN).
-      const fn = getAttTarget(target.Arn) ?? refOf(target.Arn)
+      const fn = referencedResource(target.Arn)
       if (fn) count(fn, perHour * hours)
     }
   }
