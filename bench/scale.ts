@@ -14,16 +14,15 @@ import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { TOPICS } from '../functions/shared/contracts.ts'
 import type { PipelineStatus } from '../local/dashboard/pipeline-status.ts'
-import { runPipeline } from '../local/run.ts'
 import { type Profile, servicesStatus, startServices } from '../local/services/index.ts'
+import { benchLog, benchMain, runMeasuredPipeline } from './kit.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const minutes = Number(process.env.SCALE_MINUTES ?? 4)
 const profile = (process.env.SCALE_PROFILE ?? 'chaos') as Profile
 const symbolCount = Number(process.env.SCALE_SYMBOLS ?? 50)
 const tradesPerMinute = Number(process.env.SCALE_TRADES_PER_MINUTE ?? 1000)
-const log = (line: string) =>
-  process.stderr.write(`[scale ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+const log = benchLog('scale')
 
 const BASES = ['BTC', 'ETH', 'LTC', 'SOL', 'AVAX', 'LINK', 'DOGE', 'DOT', 'UNI', 'AAVE']
 const symbols = Array.from(
@@ -54,45 +53,20 @@ interface Sample {
   opensearch?: { cpuSeconds: number; rssBytes: number }
 }
 
-async function main() {
-  // Services of the profile, started here if down and stopped at the end only if so.
-  const services = await startServices(profile, { log })
-  const pids = await servicesStatus(profile)
-  Object.assign(process.env, { SYMBOLS: symbols.join(','), TRADES_PER_MINUTE: String(tradesPerMinute) })
-  log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the ${profile} profile`)
+/** The steady part of the samples, and each figure's rate of change over it. */
+interface Steady {
+  samples: Sample[]
+  first: Sample
+  last: Sample
+  seconds: number
+  rate(pick: (s: Sample) => number): number
+}
 
-  const samples: Sample[] = []
-  let runningAt: number | undefined
-  let stoppedAt: number | undefined
-  const { report, exitCode } = await runPipeline({
-    profile,
-    stage: 'dev',
-    durationMs: minutes * 60_000,
-    fresh: false,
-    lakeEveryMs: 0,
-    dashboard: false,
-    onStatus: (status) => {
-      const cpu = process.cpuUsage()
-      samples.push({
-        at: Date.now(),
-        status,
-        runtimeCpu: (cpu.user + cpu.system) / 1e6,
-        runtimeRss: process.memoryUsage.rss(),
-        kafka: processUsage(pids.kafka.pid),
-        opensearch: processUsage(pids.opensearch.pid),
-      })
-    },
-    log: (line) => {
-      if (line.startsWith('running')) runningAt ??= Date.now()
-      if (line.startsWith('stopping (')) stoppedAt ??= Date.now()
-      // Progress, the lake, and every failed invocation: a failing schedule shows as a flat rate.
-      if (/^(running|stopping|lake)|failed|FAILED/.test(line)) log(line)
-    },
-  })
-  await services.stop()
-
-  // The steady part: a minute after the schedules began (start-up backfill done) until they
-  // stopped (the final lake refresh and report come after and are not load).
+/**
+ * The steady part: a minute after the schedules began (start-up backfill done) until they
+ * stopped (the final lake refresh and report come after and are not load).
+ */
+function steadyWindow(samples: Sample[], runningAt?: number, stoppedAt?: number): Steady {
   const steady = samples.filter(
     (s) => s.at >= (runningAt ?? 0) + 60_000 && s.at <= (stoppedAt ?? Number.POSITIVE_INFINITY),
   )
@@ -100,21 +74,20 @@ async function main() {
   const last = steady.at(-1)
   if (!first || !last || first === last) throw new Error('too few pipeline samples to measure')
   const seconds = (last.at - first.at) / 1000
-  const rate = (pick: (s: Sample) => number) => (pick(last) - pick(first)) / seconds
-  const topics = Object.keys(last.status.topics)
-  const rows: BenchRow[] = []
-  const lines = [
-    `scale — ${symbolCount} symbols, ${tradesPerMinute} trades/min, steady ${seconds.toFixed(0)} s`,
-  ]
-  for (const topic of topics) {
-    const produced = rate((s) => s.status.topics[topic]?.produced ?? 0)
-    const indexed = rate((s) => s.status.topics[topic]?.indexed ?? 0)
-    const landed = rate((s) => s.status.topics[topic]?.landed ?? 0)
+  return { samples: steady, first, last, seconds, rate: (pick) => (pick(last) - pick(first)) / seconds }
+}
+
+/** Per topic: produced, indexed and landed per second, and the consumers' lag (largest, final). */
+function topicFigures(w: Steady, lines: string[], rows: BenchRow[]): void {
+  for (const topic of Object.keys(w.last.status.topics)) {
+    const produced = w.rate((s) => s.status.topics[topic]?.produced ?? 0)
+    const indexed = w.rate((s) => s.status.topics[topic]?.indexed ?? 0)
+    const landed = w.rate((s) => s.status.topics[topic]?.landed ?? 0)
     const lagMax: Record<string, number> = {}
-    for (const s of steady)
+    for (const s of w.samples)
       for (const [consumer, lag] of Object.entries(s.status.topics[topic]?.lag ?? {}))
         lagMax[consumer] = Math.max(lagMax[consumer] ?? 0, lag)
-    const lagEnd = last.status.topics[topic]?.lag ?? {}
+    const lagEnd = w.last.status.topics[topic]?.lag ?? {}
     lines.push(
       `  ${topic.padEnd(14)} produced ${produced.toFixed(1)}/s, indexed ${indexed.toFixed(1)}/s, landed ${landed.toFixed(1)}/s; lag max ${JSON.stringify(lagMax)}, at the end ${JSON.stringify(lagEnd)}`,
     )
@@ -128,16 +101,20 @@ async function main() {
       unit: 'records/s',
     })
   }
+}
+
+/** CPU share and final RSS of the three processes doing the work; returns them, busiest first. */
+function processFigures(w: Steady, lines: string[], rows: BenchRow[]) {
   const cores = cpus().length
   const cpuShare = (pick: (s: Sample) => number | undefined) => {
-    const a = pick(first)
-    const b = pick(last)
-    return a === undefined || b === undefined ? Number.NaN : ((b - a) / seconds) * 100
+    const a = pick(w.first)
+    const b = pick(w.last)
+    return a === undefined || b === undefined ? Number.NaN : ((b - a) / w.seconds) * 100
   }
   const processes = [
-    ['runtime (every function)', cpuShare((s) => s.runtimeCpu), last.runtimeRss],
-    ['kafka', cpuShare((s) => s.kafka?.cpuSeconds), last.kafka?.rssBytes ?? Number.NaN],
-    ['opensearch', cpuShare((s) => s.opensearch?.cpuSeconds), last.opensearch?.rssBytes ?? Number.NaN],
+    ['runtime (every function)', cpuShare((s) => s.runtimeCpu), w.last.runtimeRss],
+    ['kafka', cpuShare((s) => s.kafka?.cpuSeconds), w.last.kafka?.rssBytes ?? Number.NaN],
+    ['opensearch', cpuShare((s) => s.opensearch?.cpuSeconds), w.last.opensearch?.rssBytes ?? Number.NaN],
   ] as const
   for (const [name, cpu, rss] of processes) {
     lines.push(
@@ -153,18 +130,78 @@ async function main() {
       unit: '% core',
     })
   }
-  // Saturation: a consumer whose lag at the end is still above a minute of its topic's input.
-  const growing = topics.flatMap((topic) =>
-    Object.entries(last.status.topics[topic]?.lag ?? {})
-      .filter(([, lag]) => lag > rate((s) => s.status.topics[topic]?.produced ?? 0) * 60)
+  return [...processes].sort((a, b) => b[1] - a[1])
+}
+
+/** Saturation: a consumer whose lag at the end is still above a minute of its topic's input. */
+function saturationLine(w: Steady, busiest: readonly [string, number, number] | undefined): string {
+  const growing = Object.keys(w.last.status.topics).flatMap((topic) =>
+    Object.entries(w.last.status.topics[topic]?.lag ?? {})
+      .filter(([, lag]) => lag > w.rate((s) => s.status.topics[topic]?.produced ?? 0) * 60)
       .map(([consumer]) => `${consumer} on ${topic}`),
   )
-  const busiest = [...processes].sort((a, b) => b[1] - a[1])[0]
-  lines.push(
-    growing.length > 0
-      ? `  saturates first: ${growing.join(', ')} (lag above a minute of input at the end)`
-      : `  no consumer fell behind; the busiest process is ${busiest?.[0]} (${busiest?.[1].toFixed(0)}% of one core)`,
-  )
+  return growing.length > 0
+    ? `  saturates first: ${growing.join(', ')} (lag above a minute of input at the end)`
+    : `  no consumer fell behind; the busiest process is ${busiest?.[0]} (${busiest?.[1].toFixed(0)}% of one core)`
+}
+
+/**
+ * A figure measured on a broken run is no figure: lost records, a lake refresh that did not
+ * succeed, invocations that failed, and a per-minute topic that stood still are problems.
+ */
+function runProblems(report: Record<string, unknown>, exitCode: number, w: Steady): string[] {
+  const problems: string[] = []
+  if (exitCode !== 0) problems.push('the run report failed (lost, duplicate or stale records)')
+  if (Number(report.lost) > 0) problems.push(`${report.lost} records lost`)
+  const lakeRuns = (report.state_machines ?? []) as Array<{ name: string; status: string; error?: string }>
+  for (const run of lakeRuns.filter((r) => r.status !== 'SUCCEEDED'))
+    problems.push(`${run.name} ${run.status}: ${run.error ?? 'no error message'}`)
+  const functions = (report.functions ?? {}) as Record<string, { invocations: number; errors: number }>
+  for (const [name, { invocations, errors }] of Object.entries(functions))
+    if (errors > 0) problems.push(`${name}: ${errors} of ${invocations} invocations failed`)
+  for (const topic of [TOPICS.bars, TOPICS.trades])
+    if (w.rate((s) => s.status.topics[topic]?.produced ?? 0) === 0)
+      problems.push(`${topic}: nothing produced in the steady window`)
+  return problems
+}
+
+async function main() {
+  // Services of the profile, started here if down and stopped at the end only if so.
+  const services = await startServices(profile, { log })
+  const pids = await servicesStatus(profile)
+  Object.assign(process.env, { SYMBOLS: symbols.join(','), TRADES_PER_MINUTE: String(tradesPerMinute) })
+  log(`${symbolCount} symbols, ${tradesPerMinute} trades/min, ${minutes} min on the ${profile} profile`)
+
+  const samples: Sample[] = []
+  const { report, exitCode, runningAt, stoppedAt } = await runMeasuredPipeline({
+    profile,
+    minutes,
+    onStatus: (status) => {
+      const cpu = process.cpuUsage()
+      samples.push({
+        at: Date.now(),
+        status,
+        runtimeCpu: (cpu.user + cpu.system) / 1e6,
+        runtimeRss: process.memoryUsage.rss(),
+        kafka: processUsage(pids.kafka.pid),
+        opensearch: processUsage(pids.opensearch.pid),
+      })
+    },
+    // Progress, the lake, and every failed invocation: a failing schedule shows as a flat rate.
+    log: (line) => {
+      if (/^(running|stopping|lake)|failed|FAILED/.test(line)) log(line)
+    },
+  })
+  await services.stop()
+
+  const w = steadyWindow(samples, runningAt, stoppedAt)
+  const rows: BenchRow[] = []
+  const lines = [
+    `scale — ${symbolCount} symbols, ${tradesPerMinute} trades/min, steady ${w.seconds.toFixed(0)} s`,
+  ]
+  topicFigures(w, lines, rows)
+  const [busiest] = processFigures(w, lines, rows)
+  lines.push(saturationLine(w, busiest))
   lines.push(`  run report: lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}`)
   console.log(lines.join('\n'))
   rows.push({
@@ -178,20 +215,7 @@ async function main() {
   })
   reportRows(rows)
 
-  // A figure measured on a broken run is no figure: fail on lost records, on a lake refresh that
-  // did not succeed, on invocations that failed, and on a per-minute topic that stood still.
-  const problems: string[] = []
-  if (exitCode !== 0) problems.push('the run report failed (lost, duplicate or stale records)')
-  if (Number(report.lost) > 0) problems.push(`${report.lost} records lost`)
-  const lakeRuns = (report.state_machines ?? []) as Array<{ name: string; status: string; error?: string }>
-  for (const run of lakeRuns.filter((r) => r.status !== 'SUCCEEDED'))
-    problems.push(`${run.name} ${run.status}: ${run.error ?? 'no error message'}`)
-  const functions = (report.functions ?? {}) as Record<string, { invocations: number; errors: number }>
-  for (const [name, { invocations, errors }] of Object.entries(functions))
-    if (errors > 0) problems.push(`${name}: ${errors} of ${invocations} invocations failed`)
-  for (const topic of [TOPICS.bars, TOPICS.trades])
-    if (rate((s) => s.status.topics[topic]?.produced ?? 0) === 0)
-      problems.push(`${topic}: nothing produced in the steady window`)
+  const problems = runProblems(report, exitCode, w)
   if (problems.length > 0) {
     console.log(`  FAILED: ${problems.join('; ')}`)
     process.exit(1)
@@ -199,4 +223,4 @@ async function main() {
   process.exit(0)
 }
 
-await main()
+await benchMain(import.meta.url, main)
