@@ -6,11 +6,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import { createKafkaProducer } from '../shared/adapters/kafka.ts'
-import { readAlpacaKeys } from '../shared/adapters/secrets.ts'
+import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { loadConfig } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { quarantine } from '../shared/quarantine.ts'
-import { logRetry, scheduledRun } from '../shared/scheduled.ts'
+import { scheduledRun } from '../shared/scheduled.ts'
 import { rawStore } from '../shared/stores.ts'
 import { SimulateTradesEnv } from './config.ts'
 import { simulateTrades } from './core.ts'
@@ -31,14 +31,7 @@ const run = scheduledRun(
   STAGE,
   { marginMs: DEADLINE_MARGIN_MS, done: 'trades simulated' },
   async ({ scheduledAt, deadline }) => {
-    const client = createQuotesClient({
-      baseUrl: config.ALPACA_DATA_URL,
-      location: config.ALPACA_LOCATION,
-      timeoutMs: config.HTTP_TIMEOUT_MS,
-      retries: config.HTTP_RETRIES,
-      keys: await readAlpacaKeys(config.ALPACA_SECRET_ARN),
-      onRetry: logRetry('retrying Alpaca latest quotes'),
-    })
+    const client = createQuotesClient(await alpacaConnection(config, 'retrying Alpaca latest quotes'))
     return simulateTrades(
       { scheduledAt, deadline },
       {
