@@ -20,6 +20,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda'
 import type { KafkaBatchResponse, MskEvent } from '../functions/shared/msk.ts'
 import type { ObjectStore } from '../functions/shared/ports.ts'
 import { type DeadLetteredBatch, parseDeadLetter } from './dead-letter.ts'
+import type { CfnTemplate } from './runtime/cfn.ts'
 import { toMskEvent } from './runtime/delivery.ts'
 
 export const REDRIVEN_PREFIX = 'redriven/'
@@ -240,13 +241,13 @@ async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
   if (!existsSync(paths.piiKey))
     throw new Error(`no PII key at ${paths.piiKey}: nothing was ever run on this profile`)
   const services = await startServices(profile, { log })
-  // The functions read their configuration at cold start, as in make run (local/run.ts).
-  Object.assign(process.env, localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim()))
-  const { functionTimeouts, packageService } = await import('./runtime/template.ts')
+  const { packageService } = await import('./runtime/template.ts')
   const template = await packageService(projectRoot, join(paths.packageDir, values.stage), values.stage, log)
+  // Each function cold-starts in the environment its packaged template gives it, as in make run.
+  const standIns = localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim())
   return {
     store,
-    invoke: await localInvoke(projectRoot, functionTimeouts(template)),
+    invoke: await localInvoke(projectRoot, template, standIns),
     stop: () => services.stop(),
   }
 }
@@ -254,16 +255,15 @@ async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
 /** Invokes a packaged function in this process, each loaded once, on its first dead letter. */
 async function localInvoke(
   projectRoot: string,
-  timeouts: Record<string, number>,
+  template: CfnTemplate,
+  standIns: Record<string, string>,
 ): Promise<RedrivePorts['invoke']> {
-  const { loadFunction } = await import('./runtime/lambda.ts')
-  const loaded = new Map<string, Awaited<ReturnType<typeof loadFunction>>>()
+  const { loadPackagedFunction } = await import('./runtime/environment.ts')
+  const loaded = new Map<string, Awaited<ReturnType<typeof loadPackagedFunction>>>()
   return async (name, event) => {
     let fn = loaded.get(name)
     if (!fn) {
-      const timeout = timeouts[name]
-      if (timeout === undefined) throw new Error(`no function ${name} in the packaged template`)
-      fn = await loadFunction(projectRoot, name, timeout)
+      fn = await loadPackagedFunction(template, name, standIns, projectRoot)
       loaded.set(name, fn)
     }
     return fn.invoke(event)

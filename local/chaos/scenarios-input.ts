@@ -4,13 +4,15 @@
  * moment.
  */
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { assetsOfSymbols } from '../../functions/refresh-assets/core.ts'
 import { TOPICS } from '../../functions/shared/contracts.ts'
 import { localFunctionEnv, localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
-import { loadFunction } from '../runtime/lambda.ts'
+import { loadPackagedFunction } from '../runtime/environment.ts'
 import { fileScheduleState, scheduledEvent } from '../runtime/schedules.ts'
+import { readTemplate } from '../runtime/template.ts'
 import { endpointsFor, projectRoot } from '../services/index.ts'
 import { stopWhenDrained } from './runtime.ts'
 import { DRAIN_TIMEOUT_MS, INJECT_AFTER_MS, RUN_SECONDS, running, type Scenario } from './scenario-kit.ts'
@@ -34,44 +36,37 @@ export const scheduleTwice: Scenario = {
     // Warm: the runtime has fired once, so its next firing is a steady one.
     await runtime.waitFor(/pollBars \S+: emitted/, 120_000)
     const paths = localPaths('chaos')
-    // The functions read their configuration from this process's environment, as the runtime's
-    // do; it is put back afterwards, so the next scenario's runtime does not inherit it.
-    const saved = { ...process.env }
-    Object.assign(
-      process.env,
-      localFunctionEnv(endpointsFor('chaos'), paths, readFileSync(paths.piiKey, 'utf8').trim()),
-      { ALPACA_DATA_URL: alpaca },
-    )
-    try {
-      const functions = await Promise.all([
-        loadFunction(projectRoot, 'pollBars', 60),
-        loadFunction(projectRoot, 'simulateTrades', 30),
-      ])
-      // The runtime's scheduler fires `cron(* * * * ? *)` at the next minute plus its delivery
-      // delay; the second delivery comes at the same instant, with the same scheduled time.
-      const scheduledAt = Math.ceil((Date.now() + 5_000) / 60_000) * 60_000
-      await sleep(scheduledAt + SCHEDULE_DELIVERY_MS - Date.now())
-      ctx.injected()
-      const results = await Promise.all(
-        functions.map(async (fn) => {
-          const result = (await fn.invoke(scheduledEvent(`chaos-${fn.name}`, new Date(scheduledAt)))) as {
-            emitted?: number
-          }
-          return `${fn.name} emitted ${result?.emitted ?? 0}`
-        }),
-      )
-      const time = new Date(scheduledAt).toISOString().replace('.000Z', 'Z')
-      const own = await Promise.all([
-        runtime.waitFor(new RegExp(`pollBars ${time}: `), 120_000),
-        runtime.waitFor(new RegExp(`simulateTrades ${time}: `), 120_000),
-      ])
-      ctx.log(
-        `fired twice for ${time}: here ${results.join(', ')}; the runtime: ${own.map((line) => line.replace(/^.*\] /, '')).join(', ')}`,
-      )
-    } finally {
-      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key]
-      Object.assign(process.env, saved)
+    // The package the runtime runs (its default stage), each function in the environment it gives it.
+    const template = readTemplate(join(paths.packageDir, 'dev'))
+    const standIns = {
+      ...localFunctionEnv(endpointsFor('chaos'), paths, readFileSync(paths.piiKey, 'utf8').trim()),
+      ALPACA_DATA_URL: alpaca,
     }
+    const functions = [
+      await loadPackagedFunction(template, 'pollBars', standIns, projectRoot),
+      await loadPackagedFunction(template, 'simulateTrades', standIns, projectRoot),
+    ]
+    // The runtime's scheduler fires `cron(* * * * ? *)` at the next minute plus its delivery
+    // delay; the second delivery comes at the same instant, with the same scheduled time.
+    const scheduledAt = Math.ceil((Date.now() + 5_000) / 60_000) * 60_000
+    await sleep(scheduledAt + SCHEDULE_DELIVERY_MS - Date.now())
+    ctx.injected()
+    const results = await Promise.all(
+      functions.map(async (fn) => {
+        const result = (await fn.invoke(scheduledEvent(`chaos-${fn.name}`, new Date(scheduledAt)))) as {
+          emitted?: number
+        }
+        return `${fn.name} emitted ${result?.emitted ?? 0}`
+      }),
+    )
+    const time = new Date(scheduledAt).toISOString().replace('.000Z', 'Z')
+    const own = await Promise.all([
+      runtime.waitFor(new RegExp(`pollBars ${time}: `), 120_000),
+      runtime.waitFor(new RegExp(`simulateTrades ${time}: `), 120_000),
+    ])
+    ctx.log(
+      `fired twice for ${time}: here ${results.join(', ')}; the runtime: ${own.map((line) => line.replace(/^.*\] /, '')).join(', ')}`,
+    )
     ctx.lifted()
     await stopWhenDrained(runtime, DRAIN_TIMEOUT_MS)
   },
