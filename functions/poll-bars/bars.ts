@@ -9,13 +9,13 @@ import * as z from 'zod'
 import {
   BAR_SCHEMA_VERSION,
   type BarEvent,
-  BarEventSchema,
   barEventId,
   describeIssues,
   type Ohlc,
   ohlcViolation,
   TOPICS,
 } from '../shared/contracts.ts'
+import { compiledSchemaOf } from '../shared/decode-record.ts'
 import type { Rejection } from '../shared/ports.ts'
 import { floorMinute, isoSeconds, MINUTE } from '../shared/time.ts'
 import { alpacaDecimal, alpacaTime } from '../shared/upstream-fields.ts'
@@ -77,6 +77,17 @@ const RawBarSchema = z
   })
 
 /**
+ * The raw bar schema compiled by zod into straight-line code (about twice as fast over a
+ * 30,000-bar backfill chunk), on the first bars read rather than at import: backfill-bars' plan
+ * and landed Tasks load this module and read none.
+ */
+let compiledRawBar: typeof RawBarSchema | undefined
+const rawBarSchema = () => {
+  compiledRawBar ??= z.compile(RawBarSchema)
+  return compiledRawBar
+}
+
+/**
  * The issues of a raw bar as one line. Absent (or null) fields are named together first, as
  * `missing field(s): c, v`; every other message already names its field.
  */
@@ -126,11 +137,12 @@ function toEvent(
   ingestedAt: string,
   revision: number,
 ): { event: BarEvent } | { detail: string } {
-  const read = RawBarSchema.safeParse(raw, { reportInput: true })
+  const read = rawBarSchema().safeParse(raw, { reportInput: true })
   if (!read.success) return { detail: describeRawBar(read.error) }
   const { start, ...fields } = read.data
   const startIso = isoSeconds(start)
-  const parsed = BarEventSchema.safeParse({
+  // The very validator the consumers decode with (decode-record.ts): what is emitted, they accept.
+  const parsed = compiledSchemaOf(TOPICS.bars).safeParse({
     schema_version: BAR_SCHEMA_VERSION,
     event_id: barEventId(symbol, startIso),
     revision,
