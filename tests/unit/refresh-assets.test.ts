@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { CoinApiError, createCoinApiClient, iconsUrl } from '../../functions/refresh-assets/coinapi.ts'
 import { RefreshAssetsEnv } from '../../functions/refresh-assets/config.ts'
-import { assetsOfSymbols, refreshAssets, selectAssetIcons } from '../../functions/refresh-assets/core.ts'
+import {
+  assetsOfSymbols,
+  type RefreshAssetsDeps,
+  refreshAssets,
+  selectAssetIcons,
+} from '../../functions/refresh-assets/core.ts'
 import { loadConfig } from '../../functions/shared/config.ts'
 import { AssetEventSchema } from '../../functions/shared/contracts.ts'
-import type { FetchedIcons, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
+import type { FetchedIcons } from '../../functions/shared/ports.ts'
+import { recordingCounter, recordingProducer, recordingQuarantine } from '../helpers/fakes.ts'
 
 const icon = (asset_id: string) => ({
   asset_id,
@@ -138,28 +144,18 @@ describe('selectAssetIcons', () => {
 })
 
 function harness(fetched: FetchedIcons) {
-  const sent: OutgoingRecord[][] = []
-  const quarantined: Rejection[] = []
-  const counts: Array<{ name: string; value: number; dimensions?: Record<string, string> }> = []
-  const deps = {
+  const producer = recordingProducer()
+  const { quarantine, rejections: quarantined } = recordingQuarantine()
+  const counter = recordingCounter()
+  const deps: RefreshAssetsDeps = {
     fetchIcons: async () => fetched,
-    producer: {
-      send: async (records: OutgoingRecord[]) => {
-        sent.push(records)
-      },
-      close: async () => undefined,
-    },
-    quarantine: async (rejections: Rejection[]) => {
-      quarantined.push(...rejections)
-    },
-    counter: {
-      count: (name: string, value: number, dimensions?: Record<string, string>) =>
-        counts.push({ name, value, dimensions }),
-    },
+    producer,
+    quarantine,
+    counter,
     clock: () => new Date('2026-11-30T00:00:04.700Z'),
     config: { assets: ['BTC', 'LTC', 'USD'], iconSize: 32 },
   }
-  return { deps, sent, quarantined, counts }
+  return { deps, producer, quarantined, counts: counter.counts }
 }
 
 describe('refreshAssets', () => {
@@ -174,7 +170,7 @@ describe('refreshAssets', () => {
       missing: [],
       unidentified: 0,
     })
-    const records = h.sent.flat()
+    const records = h.producer.sent
     expect(records.map((r) => [r.topic, r.key])).toEqual([
       ['crypto.assets', 'BTC'],
       ['crypto.assets', 'LTC'],
@@ -184,7 +180,7 @@ describe('refreshAssets', () => {
       event_id: 'coinapi:BTC:2026-11-30',
       fetched_at: '2026-11-30T00:00:04Z',
     })
-    expect(h.counts).toContainEqual({ name: 'AssetsEmitted', value: 3, dimensions: undefined })
+    expect(h.counts).toContainEqual({ name: 'AssetsEmitted', value: 3 })
   })
 
   it('quarantines garbled bodies met on the way and the bad icon, counts the missing asset', async () => {
@@ -198,14 +194,14 @@ describe('refreshAssets', () => {
       ['malformed_json', null],
       ['upstream_malformed', 'LTC'],
     ])
-    expect(h.counts).toContainEqual({ name: 'AssetsMissing', value: 1, dimensions: undefined })
+    expect(h.counts).toContainEqual({ name: 'AssetsMissing', value: 1 })
   })
 
   it('ends with the clear CoinAPI error, having emitted nothing', async () => {
     const error = new CoinApiError('unauthorized', 401, 'CoinAPI refused the API key (401 Unauthorized)')
     const h = harness({ icons: [], malformed: [], error })
     await expect(refreshAssets({ scheduledAt: new Date('2026-11-30T00:00:00Z') }, h.deps)).rejects.toBe(error)
-    expect(h.sent).toEqual([])
+    expect(h.producer.sent).toEqual([])
     expect(h.counts).toContainEqual({
       name: 'AssetRefreshFailures',
       value: 1,

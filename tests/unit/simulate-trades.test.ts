@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TradeEventSchema } from '../../functions/shared/contracts.ts'
-import type { FetchedQuotes, OutgoingRecord, Rejection } from '../../functions/shared/ports.ts'
+import type { FetchedQuotes, OutgoingRecord } from '../../functions/shared/ports.ts'
 import {
   type SimulateTradesDeps,
   SimulateTradesError,
@@ -10,6 +10,7 @@ import type { PlannedTrade } from '../../functions/simulate-trades/plan.ts'
 import { buildPopulation } from '../../functions/simulate-trades/population.ts'
 import { priceTrade } from '../../functions/simulate-trades/pricing.ts'
 import { MINUTE, rawQuote } from '../helpers/alpaca-quote.ts'
+import { recordingCounter, recordingProducer, recordingQuarantine } from '../helpers/fakes.ts'
 
 const population = buildPopulation(50, 'unit-seed')
 
@@ -17,21 +18,14 @@ function harness(
   quotes: FetchedQuotes | (() => Promise<FetchedQuotes>),
   overrides: Partial<SimulateTradesDeps['config']> = {},
 ) {
-  const sent: OutgoingRecord[][] = []
-  const quarantined: Rejection[] = []
-  const counts: Array<{ name: string; value: number; dimensions?: Record<string, string> }> = []
+  const producer = recordingProducer()
+  const { quarantine, rejections: quarantined } = recordingQuarantine()
+  const counter = recordingCounter()
   const deps: SimulateTradesDeps = {
     fetchQuotes: typeof quotes === 'function' ? quotes : async () => quotes,
-    producer: {
-      send: async (records) => {
-        sent.push(records)
-      },
-      close: async () => undefined,
-    },
-    quarantine: async (rejections) => {
-      quarantined.push(...rejections)
-    },
-    counter: { count: (name, value, dimensions) => counts.push({ name, value, dimensions }) },
+    producer,
+    quarantine,
+    counter,
     clock: () => new Date('2026-11-30T10:07:03Z'),
     population,
     config: {
@@ -42,12 +36,9 @@ function harness(
       ...overrides,
     },
   }
-  const records = () => sent.flat()
   const count = (name: string, reason?: string) =>
-    counts
-      .filter((c) => c.name === name && c.dimensions?.Reason === reason)
-      .reduce((sum, c) => sum + c.value, 0)
-  return { deps, sent, records, quarantined, count }
+    counter.total(name, reason === undefined ? {} : { Reason: reason })
+  return { deps, records: () => producer.sent, quarantined, count }
 }
 
 /**
@@ -308,10 +299,7 @@ describe('simulateTrades', () => {
 
   it('fails the run when the broker does not acknowledge', async () => {
     const h = harness(fresh)
-    h.deps.producer = {
-      send: async () => Promise.reject(new Error('not enough replicas')),
-      close: async () => undefined,
-    }
+    h.deps.producer = recordingProducer(() => new Error('not enough replicas'))
     await expect(simulateTrades({ scheduledAt: MINUTE }, h.deps)).rejects.toThrow(
       'producing trades failed after 0 of 40: not enough replicas',
     )
