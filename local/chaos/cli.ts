@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
-import { createOpenSearchClient } from '../../functions/shared/adapters/opensearch.ts'
+import type { createOpenSearchClient } from '../../functions/shared/adapters/opensearch.ts'
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { localLake, runStateMachine } from '../lake/step-functions.ts'
@@ -21,6 +21,7 @@ import { type ProducedEvents, producedBetween, quarantineSince, searchSinkCounts
 import { rawSinkCounts } from '../report/stream.ts'
 import { captureFunctionOutput, localPaths } from '../run.ts'
 import { endOffsets, type Offsets } from '../runtime/kafka-read.ts'
+import { localKafka, localSearchClient } from '../runtime/local-sinks.ts'
 import { startServices } from '../services/index.ts'
 import { stopKafka } from '../services/kafka.ts'
 import { opensearchPid, stopOpensearch } from '../services/opensearch.ts'
@@ -263,16 +264,8 @@ const program = new Command()
       const selected = opts.scenario ?? SCENARIOS
       const started = Date.now()
       const services = await startServices(PROFILE, { fresh: !opts.keep, log })
-      const kafka: KafkaConnection = {
-        KAFKA_BROKERS: [services.kafka],
-        KAFKA_AUTH: 'none',
-        AWS_REGION: 'local',
-      }
-      const search = createOpenSearchClient({
-        OPENSEARCH_URL: services.opensearch,
-        OPENSEARCH_AUTH: 'none',
-        AWS_REGION: 'local',
-      })
+      const kafka = localKafka(services)
+      const search = localSearchClient(services)
       // As make run creates them: the first scenario reads their offsets before its runtime starts.
       await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
       const logDir = join(localPaths(PROFILE).root, 'logs', 'chaos')
