@@ -52,6 +52,39 @@ function apiMessage(error: HttpStatusError): string {
   return error.bodySnippet
 }
 
+/** What an answer of one status means, for an operator: `request` is `GET /v1/assets/icons/{size}`. */
+interface Explained {
+  kind: CoinApiErrorKind
+  say: (at: { request: string; size: number; attempts: number; wait: string }) => string
+}
+
+/** CoinAPI's documented error codes; any other status is `unavailable`. */
+const EXPLAINED: Record<number, Explained> = {
+  400: {
+    kind: 'bad_request',
+    say: ({ request }) => `CoinAPI rejected ${request} as a bad request (400): check ICON_SIZE.`,
+  },
+  401: {
+    kind: 'unauthorized',
+    say: () =>
+      'CoinAPI refused the API key (401 Unauthorized): the key in COINAPI_KEY / the CoinAPI secret is missing, wrong or revoked.',
+  },
+  403: {
+    kind: 'forbidden',
+    say: ({ request }) =>
+      `CoinAPI key lacks the privileges for ${request} (403 Forbidden): the subscription does not cover this endpoint.`,
+  },
+  429: {
+    kind: 'rate_limited',
+    say: ({ attempts, wait }) =>
+      `CoinAPI rate limit or daily quota exceeded (429 Too Many Requests), still after ${attempts} attempt(s)${wait}.`,
+  },
+  550: {
+    kind: 'no_data',
+    say: ({ size }) => `CoinAPI has no asset icons of size ${size} (550 No data).`,
+  },
+}
+
 /** Turns a final failure into a {@link CoinApiError} saying what happened and what to check. */
 export function explainCoinApiError(
   error: unknown,
@@ -63,67 +96,26 @@ export function explainCoinApiError(
       : error instanceof DeadlineExceededError && error.cause instanceof HttpStatusError
         ? error.cause
         : undefined
-  const endpoint = `/v1/assets/icons/${context.size}`
+  const request = `GET /v1/assets/icons/${context.size}`
   if (http === undefined) {
     const text = error instanceof Error ? error.message : String(error)
     return new CoinApiError(
       'unavailable',
       undefined,
-      `CoinAPI ${endpoint} unavailable after ${context.attempts} attempt(s): ${text}`,
+      `CoinAPI /v1/assets/icons/${context.size} unavailable after ${context.attempts} attempt(s): ${text}`,
       error,
     )
   }
   const said = apiMessage(http)
   const detail = said ? ` CoinAPI said: ${said}` : ''
-  switch (http.status) {
-    case 400:
-      return new CoinApiError(
-        'bad_request',
-        400,
-        `CoinAPI rejected GET ${endpoint} as a bad request (400): check ICON_SIZE.${detail}`,
-        error,
-      )
-    case 401:
-      return new CoinApiError(
-        'unauthorized',
-        401,
-        `CoinAPI refused the API key (401 Unauthorized): the key in COINAPI_KEY / the CoinAPI secret is missing, wrong or revoked.${detail}`,
-        error,
-      )
-    case 403:
-      return new CoinApiError(
-        'forbidden',
-        403,
-        `CoinAPI key lacks the privileges for GET ${endpoint} (403 Forbidden): the subscription does not cover this endpoint.${detail}`,
-        error,
-      )
-    case 429: {
-      const wait =
-        http.retryAfterMs === undefined
-          ? ''
-          : `; CoinAPI asked to wait ${Math.ceil(http.retryAfterMs / 1000)} s`
-      return new CoinApiError(
-        'rate_limited',
-        429,
-        `CoinAPI rate limit or daily quota exceeded (429 Too Many Requests), still after ${context.attempts} attempt(s)${wait}.${detail}`,
-        error,
-      )
-    }
-    case 550:
-      return new CoinApiError(
-        'no_data',
-        550,
-        `CoinAPI has no asset icons of size ${context.size} (550 No data).${detail}`,
-        error,
-      )
-    default:
-      return new CoinApiError(
-        'unavailable',
-        http.status,
-        `CoinAPI GET ${endpoint} failed with HTTP ${http.status} after ${context.attempts} attempt(s).${detail}`,
-        error,
-      )
+  const wait =
+    http.retryAfterMs === undefined ? '' : `; CoinAPI asked to wait ${Math.ceil(http.retryAfterMs / 1000)} s`
+  const explained: Explained = EXPLAINED[http.status] ?? {
+    kind: 'unavailable',
+    say: ({ attempts }) => `CoinAPI ${request} failed with HTTP ${http.status} after ${attempts} attempt(s).`,
   }
+  const message = explained.say({ request, size: context.size, attempts: context.attempts, wait })
+  return new CoinApiError(explained.kind, http.status, `${message}${detail}`, error)
 }
 
 /** 550 is in the 5xx range but means "no such data": retrying cannot help. */
