@@ -19,7 +19,7 @@ import { createLakeRunner, type LakeRunner, stateMachineName } from './lake/runn
 import { type LakeSchedulePolicy, lakeSchedulePolicy } from './lake/schedule-policy.ts'
 import { type Report, reportFailed } from './report/report.ts'
 import { accountRun, CONTRACT_TOPICS, functionCounts, readTopicsBack, writeReport } from './run-report.ts'
-import { functionEnvironment, loadPackagedFunction, upstreamStandIns } from './runtime/environment.ts'
+import { loadPackagedFunction, localFunctionEnvironment, upstreamStandIns } from './runtime/environment.ts'
 import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
 import { endOffsets, type Offsets } from './runtime/kafka-read.ts'
 import type { LocalFunction } from './runtime/lambda.ts'
@@ -342,8 +342,8 @@ async function startLiveStatus(
   }, STATUS_EVERY_MS)
   const live: Cleanup[] = [() => clearInterval(sampling)]
   if (options.dashboard) {
-    // The market the producers work on: poll-bars' SYMBOLS, as its packaged environment sets them.
-    const { env } = functionEnvironment(pipeline.template, 'pollBars', pipeline.standIns)
+    // The market the producers work on: poll-bars' SYMBOLS, as its local environment sets them.
+    const env = localFunctionEnvironment(pipeline.template, 'pollBars', pipeline.standIns)
     const dashboard = await startDashboard({
       search: pipeline.search,
       symbols: z.object(SymbolsEnv).parse(env).SYMBOLS,

@@ -2,7 +2,8 @@
  * Each local function's environment, from the packaged template: the literal values of its
  * `Environment.Variables` (what its function.yml and the provider section set), with the
  * CloudFormation references replaced by the local stand-ins (the profile's Kafka, OpenSearch,
- * buckets and PII key, the bundled market simulators). `make run`, `make invoke` and
+ * buckets and PII key, the bundled market simulators); a variable the developer sets wins over
+ * its packaged value, as README "Configuration" promises. `make run`, `make invoke` and
  * `make backfill` load their functions through {@link loadPackagedFunction}, so a variable added
  * to a function.yml reaches the function locally as it does on AWS, and no shared list can drift.
  */
@@ -51,9 +52,23 @@ export function invokeEnvironment(
   return { env: { ...env, ...local }, unresolved: unresolved.sort() }
 }
 
-/** The environment the packaged template gives the function `name`, with the local stand-ins. */
-export function functionEnvironment(template: CfnTemplate, name: string, standIns: Record<string, string>) {
-  return invokeEnvironment(functionSpec(template, name).environment, standIns)
+/**
+ * What the function finds in its environment locally: its packaged literals, unless this process's
+ * environment sets the same variable (the developer's configuration of a local run, README
+ * "Configuration": `SYMBOLS=... make run`), and the local stand-ins on top of both.
+ */
+export function localFunctionEnvironment(
+  template: CfnTemplate,
+  name: string,
+  standIns: Record<string, string>,
+): Record<string, string> {
+  const { env } = invokeEnvironment(functionSpec(template, name).environment, standIns)
+  const local: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) {
+    const given = process.env[key]
+    local[key] = key in standIns || given === undefined ? value : given
+  }
+  return local
 }
 
 /**
@@ -79,7 +94,7 @@ export async function loadPackagedFunction(
   standIns: Record<string, string>,
   root: string,
 ): Promise<LocalFunction> {
-  const { env } = functionEnvironment(template, name, standIns)
+  const env = localFunctionEnvironment(template, name, standIns)
   return withEnvironment(env, () => loadFunction(root, name, functionSpec(template, name).timeoutSeconds))
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseCfnYaml } from '../../local/runtime/cfn.ts'
-import { loadPackagedFunction } from '../../local/runtime/environment.ts'
+import { loadPackagedFunction, localFunctionEnvironment } from '../../local/runtime/environment.ts'
 import type { CfnTemplate } from '../../local/runtime/template.ts'
 
 /**
@@ -58,6 +58,20 @@ describe('loadPackagedFunction', () => {
     expect(seen.RAW_BUCKET).toBeUndefined()
     // Another function's variables are not this one's.
     expect(seen.TRADES_PER_MINUTE).toBeUndefined()
+  })
+
+  it("lets the developer's own environment configure a local run, but never over a stand-in", () => {
+    process.env.SETTLE_WINDOW_MINUTES = '0'
+    process.env.KAFKA_BROKERS = 'elsewhere:9092'
+    try {
+      const env = localFunctionEnvironment(template(), 'pollBars', { KAFKA_BROKERS: '127.0.0.1:19092' })
+      expect(env.SETTLE_WINDOW_MINUTES).toBe('0')
+      expect(env.POLL_AT_SECOND).toBe('3')
+      expect(env.KAFKA_BROKERS).toBe('127.0.0.1:19092')
+    } finally {
+      delete process.env.SETTLE_WINDOW_MINUTES
+      delete process.env.KAFKA_BROKERS
+    }
   })
 
   it('puts this process environment back once the function has started', async () => {
