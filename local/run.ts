@@ -65,7 +65,10 @@ export function localPaths(profile: Profile) {
   }
 }
 
-/** What every local function finds in its environment: the profile's services and buckets, its PII key. */
+/**
+ * The local stand-ins for the AWS references of the functions' environments: the profile's services
+ * and buckets, its PII key. local/runtime/environment.ts puts them over each packaged environment.
+ */
 export function localFunctionEnv(
   services: { kafka: string; opensearch: string },
   paths: ReturnType<typeof localPaths>,
