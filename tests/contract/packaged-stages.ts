@@ -130,6 +130,16 @@ export async function metricsFixture(): Promise<{ namespaces: Record<string, { m
   return JSON.parse(await readFile(join(projectRoot, 'tests/fixtures/aws-metrics.json'), 'utf8'))
 }
 
+/** The value at a dotted path of nested objects (`DatabaseInput.Name`), or undefined. */
+export function at(value: unknown, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+      value,
+    )
+}
+
 export const lambdaFunctions = (template: CfnTemplate) => resourcesOfType(template, 'AWS::Lambda::Function')
 
 /** The log group a function writes to: its LoggingConfig group, else /aws/lambda/<name>. */
