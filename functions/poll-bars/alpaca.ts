@@ -3,6 +3,7 @@
  * `next_page_token`, each page retried on transient errors within the caller's deadline.
  */
 
+import * as z from 'zod'
 import {
   getJsonWithRetry,
   HttpStatusError,
@@ -11,6 +12,7 @@ import {
 } from '../shared/adapters/http.ts'
 import type { AlpacaKeys } from '../shared/adapters/secrets.ts'
 import type { FetchBars, FetchedBars, MalformedBody } from '../shared/ports.ts'
+import { issueMessages } from '../shared/upstream-fields.ts'
 
 /** Optional: without keys the crypto endpoints still answer, at a lower rate limit. */
 export type { AlpacaKeys }
@@ -42,27 +44,29 @@ export function barsUrl(
   return `${options.baseUrl.replace(/\/+$/, '')}/v1beta3/crypto/${encodeURIComponent(options.location)}/bars?${query}`
 }
 
-interface Page {
-  bars: Record<string, unknown[]>
-  nextPageToken: string | null
-}
+/** `{"bars": {"BTC/USD": [...]}, "next_page_token": "..."}`; no `bars` at all means no bars in the window. */
+const BarsPage = z.object(
+  {
+    bars: z
+      .record(
+        z.string(),
+        z.array(z.unknown(), { error: (issue) => `bars of ${String(issue.path?.at(-1))} is not a list` }),
+        { error: 'bars is not an object' },
+      )
+      .nullish(),
+    next_page_token: z.string({ error: 'next_page_token is not a string' }).nullish(),
+  },
+  { error: 'the body is not an object' },
+)
 
 /** The shape every page must have; anything else is treated like a garbled body. */
-function readPage(url: string, body: unknown): Page {
-  const fail = (why: string): never => {
-    throw malformedShape(url, body, why)
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
-    return fail('the body is not an object')
-  const { bars, next_page_token: token } = body as { bars?: unknown; next_page_token?: unknown }
-  if (token !== undefined && token !== null && typeof token !== 'string')
-    fail('next_page_token is not a string')
-  if (bars === null || bars === undefined)
-    return { bars: {}, nextPageToken: (token as string | null) ?? null }
-  if (typeof bars !== 'object' || Array.isArray(bars)) return fail('bars is not an object')
-  for (const [symbol, list] of Object.entries(bars))
-    if (!Array.isArray(list)) fail(`bars of ${symbol} is not a list`)
-  return { bars: bars as Record<string, unknown[]>, nextPageToken: (token as string | null) ?? null }
+function readPage(
+  url: string,
+  body: unknown,
+): { bars: Record<string, unknown[]>; nextPageToken: string | null } {
+  const parsed = BarsPage.safeParse(body)
+  if (!parsed.success) throw malformedShape(url, body, issueMessages(parsed.error))
+  return { bars: parsed.data.bars ?? {}, nextPageToken: parsed.data.next_page_token ?? null }
 }
 
 /** True for errors that are the request's own fault (4xx other than 408/429): retrying cannot help. */

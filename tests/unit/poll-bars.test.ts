@@ -1132,6 +1132,25 @@ describe('alpaca adapter (fetchBars)', () => {
     expect(result.malformed.map((m) => m.body)).toEqual(Array(2).fill('{"bars":{"BTC/USD":{"t":"x"}}}'))
   })
 
+  it.each([
+    [[], 'the body is not an object'],
+    [{ bars: [] }, 'bars is not an object'],
+    [{ bars: { 'BTC/USD': { t: 'x' } } }, 'bars of BTC/USD is not a list'],
+    // Numbers arrive as their source text (shared/adapters/http.ts): an object is what cannot be a token.
+    [{ bars: {}, next_page_token: {} }, 'next_page_token is not a string'],
+  ])('says what is wrong with a page of the wrong shape: %j', async (body, why) => {
+    const { fetch } = fakeFetch(() => json(body))
+    const client = createAlpacaClient({
+      baseUrl: 'https://d',
+      location: 'us',
+      timeoutMs: 1000,
+      fetch,
+      retries: 0,
+    })
+    const result = await client.fetchBars(['BTC/USD'], at('08:10'), at('08:10'), { deadline: far })
+    expect(result.malformed.map((m) => m.detail.endsWith(`: ${why}`))).toEqual([true])
+  })
+
   it('returns the pages it got with the error when a later page keeps failing', async () => {
     const { fetch } = fakeFetch((url) =>
       url.searchParams.get('page_token')
