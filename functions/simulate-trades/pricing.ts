@@ -114,16 +114,19 @@ export function priceSymbol(
   }
 }
 
+/** A log line: the message and its fields. */
+export type Warning = [message: string, fields: Record<string, unknown>]
+
 /** The warnings of the symbols skipped for want of a quote (a malformed one is quarantined instead). */
-export function skipWarnings(outcomes: SymbolOutcome[]): Array<[string, Record<string, unknown>]> {
-  return outcomes.flatMap((outcome): Array<[string, Record<string, unknown>]> => {
+export function skipWarnings(outcomes: SymbolOutcome[]): Warning[] {
+  return outcomes.flatMap((outcome): Warning[] => {
     const { symbol, planned: trades } = outcome
     if (outcome.status === 'missing_quote')
       return [['no quote: no trades for the symbol this minute', { symbol, trades }]]
-    if (outcome.status === 'stale_quote')
-      return [
-        ['stale quote: no trades for the symbol this minute', { symbol, quoteAt: outcome.quote_at, trades }],
-      ]
+    if (outcome.status === 'stale_quote') {
+      const fields = { symbol, quoteAt: outcome.quote_at, trades }
+      return [['stale quote: no trades for the symbol this minute', fields]]
+    }
     return []
   })
 }

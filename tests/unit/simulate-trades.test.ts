@@ -21,12 +21,14 @@ function harness(
   const producer = recordingProducer()
   const { quarantine, rejections: quarantined } = recordingQuarantine()
   const counter = recordingCounter()
+  const logged: unknown[] = []
   const deps: SimulateTradesDeps = {
     fetchQuotes: typeof quotes === 'function' ? quotes : async () => quotes,
     producer,
     quarantine,
     counter,
     clock: () => new Date('2026-11-30T10:07:03Z'),
+    log: (message, fields) => logged.push([message, fields]),
     population,
     config: {
       symbols: ['BTC/USD', 'LTC/USD'],
@@ -38,7 +40,7 @@ function harness(
   }
   const count = (name: string, reason?: string) =>
     counter.total(name, reason === undefined ? {} : { Reason: reason })
-  return { deps, records: () => producer.sent, quarantined, count }
+  return { deps, records: () => producer.sent, quarantined, count, logged }
 }
 
 /**
@@ -214,6 +216,15 @@ describe('simulateTrades', () => {
       quote_at: '2026-11-30T10:04:59Z',
     })
     expect(summary.skipped).toEqual({ stale_quote: btc })
+    expect(summary.perSymbol['BTC/USD']?.detail).toBe(
+      'quote of 2026-11-30T10:04:59Z is more than 120 s from 2026-11-30T10:07:03Z or from the scheduled 2026-11-30T10:07:00Z',
+    )
+    expect(h.logged).toEqual([
+      [
+        'stale quote: no trades for the symbol this minute',
+        { symbol: 'BTC/USD', quoteAt: '2026-11-30T10:04:59Z', trades: 22 },
+      ],
+    ])
     expect(h.count('TradesSkipped', 'stale_quote')).toBe(btc)
     expect(h.count('TradesEmitted')).toBe(ltc)
     expect(h.quarantined).toEqual([])
@@ -225,6 +236,9 @@ describe('simulateTrades', () => {
     expect(summary.skipped).toEqual({ missing_quote: PLANNED['BTC/USD'] })
     expect(h.count('TradesSkipped', 'missing_quote')).toBe(PLANNED['BTC/USD'])
     expect(summary.emitted).toBe(PLANNED['LTC/USD'])
+    expect(h.logged).toEqual([
+      ['no quote: no trades for the symbol this minute', { symbol: 'BTC/USD', trades: 22 }],
+    ])
   })
 
   it('quarantines a malformed quote (bid >= ask), counts it and emits nothing for that symbol', async () => {
