@@ -163,7 +163,10 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
     const sources = await startEventSources(pipeline, paths, log)
     const scheduled = schedules(pipeline.template)
     const policy = lakeSchedulePolicy(scheduled, options.lakeEveryMs)
-    const lakeRunner = createLakeRunner(options.profile, log)
+    const lakeRunner = createLakeRunner(options.profile, log, {
+      // The state machines' Lambda tasks too, each in its packaged environment.
+      loadFunction: (name) => loadPackagedFunction(pipeline.template, name, pipeline.standIns, projectRoot),
+    })
     const scheduler = startSchedules(scheduled, policy, pipeline.functions, lakeRunner, paths, log)
     const stopLive = await startLiveStatus(options, pipeline, sources, lakeRunner, startedAt, paths)
     cleanups.push(stopLive)
@@ -223,9 +226,6 @@ async function provision(
     ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
     ...(await upstreamStandIns(() => true, cleanups, log)),
   }
-  // The state machines' tasks (local/lake/step-functions.ts) load their functions themselves,
-  // from this process's environment: the stand-ins are there for them.
-  Object.assign(process.env, standIns)
   const template = await packageService(
     projectRoot,
     join(paths.packageDir, options.stage),

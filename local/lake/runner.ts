@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Profile } from '../services/index.ts'
 import { projectRoot } from '../services/index.ts'
-import { localLake, type RunResult, runStateMachine } from './step-functions.ts'
+import { type LocalLake, localLake, type RunResult, runStateMachine } from './step-functions.ts'
 
 /** `LakeRefreshStateMachine` -> `lake-refresh`, when `state-machines/lake-refresh.asl.yml` exists. */
 export function stateMachineName(logicalId: string): string | undefined {
@@ -20,8 +20,12 @@ export interface LakeRunner {
   runs: Array<{ name: string; input: unknown; status: string; error?: string; seconds: number }>
 }
 
-export function createLakeRunner(profile: Profile, log: (line: string) => void): LakeRunner {
-  const lake = localLake(profile)
+export function createLakeRunner(
+  profile: Profile,
+  log: (line: string) => void,
+  overrides: Partial<LocalLake> = {},
+): LakeRunner {
+  const lake = localLake(profile, overrides)
   let queue: Promise<unknown> = Promise.resolve()
   const runs: LakeRunner['runs'] = []
   return {

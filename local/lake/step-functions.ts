@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path'
 import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { getAttOf, parseCfnYaml, refOf, substitute } from '../runtime/cfn.ts'
-import { handlerPath, loadFunction } from '../runtime/lambda.ts'
+import { handlerPath, type LocalFunction, loadFunction } from '../runtime/lambda.ts'
 import { type Profile, projectRoot } from '../services/paths.ts'
 import { type LocalEmrOptions, localEmr } from './emr.ts'
 
@@ -67,6 +67,12 @@ export interface LocalLake {
   piiKeyFile: string
   notificationsLog: string
   logDir: string
+  /**
+   * Loads a Task's Lambda function; `make run` gives each the environment of the packaged template
+   * (local/runtime/environment.ts). Without it, the function's timeout comes from its function.yml
+   * and its environment from this process's, with RAW_DIR set to this lake's raw bucket.
+   */
+  loadFunction?: (name: string) => Promise<LocalFunction>
 }
 
 /** The local lake of a profile: everything under `.local/<profile>/`. */
@@ -203,6 +209,14 @@ function useRawDir(rawDir: string) {
     throw new Error(`RAW_DIR is ${process.env.RAW_DIR}, this lake's raw bucket is ${rawDir}: one per process`)
 }
 
+/** A Task's function without a packaged template: see {@link LocalLake.loadFunction}. */
+function loadFromSources(lake: LocalLake) {
+  return (name: string) => {
+    useRawDir(lake.rawDir)
+    return loadFunction(projectRoot, name, functionTimeoutSeconds(name))
+  }
+}
+
 /** The local handler of every Task state, chosen by its Resource. */
 export async function localHandlers(
   definition: { States: Record<string, LocalState> },
@@ -221,9 +235,7 @@ export async function localHandlers(
     else if (state.Resource === 'arn:aws:states:::states:startExecution.sync:2')
       handlers[name] = startExecutionLocally(lake)
     else if (state.Resource.startsWith('arn:aws:lambda:')) {
-      useRawDir(lake.rawDir)
-      const functionName = state.Resource.split(':').pop() ?? ''
-      const fn = await loadFunction(projectRoot, functionName, functionTimeoutSeconds(functionName))
+      const fn = await (lake.loadFunction ?? loadFromSources(lake))(state.Resource.split(':').pop() ?? '')
       handlers[name] = (input) => fn.invoke(input)
     } else throw new Error(`state ${name}: no local handler for ${state.Resource}`)
   }
