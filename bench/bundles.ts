@@ -26,6 +26,7 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 import { parseCfnYaml } from '../local/runtime/cfn.ts'
 import { projectRoot } from '../local/services/index.ts'
+import { benchMain, median } from './kit.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const run = promisify(execFile)
@@ -88,8 +89,6 @@ async function coldInit(bundle: string, env: NodeJS.ProcessEnv): Promise<InitSam
   return JSON.parse(stdout) as InitSample
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
 
 /** 1 MB, the aim for a bundle. */
@@ -213,4 +212,4 @@ async function main() {
   reportRows(rows)
 }
 
-await main()
+await benchMain(import.meta.url, main)

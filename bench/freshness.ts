@@ -33,6 +33,7 @@ import { barEventId } from '../functions/shared/contracts.ts'
 import { isoSeconds } from '../functions/shared/time.ts'
 import { localPaths } from '../local/run.ts'
 import { endOffsets, readRange } from '../local/runtime/kafka-read.ts'
+import { localKafka, localSearchClient } from '../local/runtime/local-sinks.ts'
 import { startServices } from '../local/services/index.ts'
 import {
   DEFAULT_TIMING,
@@ -40,7 +41,7 @@ import {
   simulatedBar,
   startAlpacaSimulator,
 } from '../local/simulators/alpaca.ts'
-import { benchLog, benchMain, localKafka, localSearch, percentile, runMeasuredPipeline } from './kit.ts'
+import { benchLog, benchMain, percentile, runMeasuredPipeline } from './kit.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const MINUTE = 60_000
@@ -57,7 +58,7 @@ interface Seen {
   final?: number
 }
 
-type Search = ReturnType<typeof localSearch>
+type Search = ReturnType<typeof localSearchClient>
 
 const sameValues = (doc: Record<string, unknown>, truth: ReturnType<typeof simulatedBar>) =>
   new Big(String(doc.close)).eq(truth.c) &&
@@ -292,14 +293,14 @@ function latencyRows(l: Latencies, floor: number): BenchRow[] {
 
 async function main() {
   const services = await startServices('test', { log })
-  const search = localSearch(services.opensearch)
+  const search = localSearchClient(services)
   const floors = await nodeFloors(search)
 
   const simulator = await startAlpacaSimulator({ seed, timing: 'realistic' })
   process.env.ALPACA_DATA_URL = simulator.url
   log(`simulator ${simulator.url} (realistic timing, seed ${seed}); running the pipeline for ${minutes} min`)
 
-  const kafka = localKafka(services.kafka)
+  const kafka = localKafka(services)
   const barsFrom = (await endOffsets(kafka, ['crypto.bars'])).get('crypto.bars') ?? []
   const started = Date.now()
   const seen = new Map<string, Seen>()

@@ -27,6 +27,7 @@ import { decodeRecord } from '../functions/shared/decode-record.ts'
 import type { KafkaBatchResponse, MskEvent, MskRecord } from '../functions/shared/msk.ts'
 import { loadFunction } from '../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../local/services/index.ts'
+import { benchMain, median } from './kit.ts'
 import { reportRows } from './rows.ts'
 
 const RECORDS = 10_000
@@ -45,9 +46,6 @@ const BULK_SHAPES = [
   { docs: 2_500, inFlight: 4 },
   { docs: 1_000, inFlight: 4 },
 ]
-// Services are started (or reused) only without an explicit node, and stopped only if started here.
-const services = process.env.OPENSEARCH_URL ? undefined : await startServices('test')
-const url = process.env.OPENSEARCH_URL ?? (services?.opensearch as string)
 const run = Math.random()
   .toString(36)
   .slice(2, 6)
@@ -98,7 +96,8 @@ function events(): Array<{
           timeframe: '1Min',
           start: at,
           open: '96990.1',
-          high: '97010',
+          // Holds every close below: the contract requires low <= open, close <= high.
+          high: '97100',
           low: '96980.25',
           close: `${97000 + (i % 100)}.5`,
           volume: '0.5123',
@@ -162,29 +161,13 @@ function mskBatch(): MskEvent {
   return { eventSource: 'aws:kafka', eventSourceArn: 'arn:bench', bootstrapServers: 'bench', records }
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
-async function main() {
-  const client = createOpenSearchClient({ OPENSEARCH_URL: url, OPENSEARCH_AUTH: 'none', AWS_REGION: 'local' })
-  const rawDir = mkdtempSync(join(tmpdir(), 'bench-index-events-'))
-  Object.assign(process.env, {
-    OPENSEARCH_URL: url,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    PII_HMAC_KEY: PII_KEY,
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  })
-  const batch = mskBatch()
-  const records = Object.values(batch.records).flat()
-  const assetIds = records
-    .filter((r) => r.topic === 'crypto.assets')
-    .map((r) => Buffer.from(r.key ?? '', 'base64').toString())
+type Search = ReturnType<typeof createOpenSearchClient>
+type Timed = () => Promise<void>
 
-  // Decode + validation, against JSON.parse alone on the same value texts.
+/** Decode + validation per record, against JSON.parse alone on the same value texts, in ns. */
+function decodeCost(records: MskRecord[]): { parseNs: number; decodeNs: number } {
   const texts = records.map((r) => Buffer.from(r.value ?? '', 'base64').toString('utf8'))
   const parseTimes: number[] = []
   const decodeTimes: number[] = []
@@ -197,10 +180,17 @@ async function main() {
     for (const record of records) if (!decodeRecord(record).ok) throw new Error('bench record rejected')
     decodeTimes.push(performance.now() - t)
   }
-  const parseNs = (median(parseTimes) * 1e6) / records.length
-  const decodeNs = (median(decodeTimes) * 1e6) / records.length
+  return {
+    parseNs: (median(parseTimes) * 1e6) / records.length,
+    decodeNs: (median(decodeTimes) * 1e6) / records.length,
+  }
+}
 
-  // The same documents index-events sends, pre-built, for the plain _bulk.
+/**
+ * The same documents index-events sends, pre-built for a plain _bulk: per shape, a run that sends
+ * them in request bodies of `shape.docs`, `shape.inFlight` at a time.
+ */
+function plainBulk(client: Search, records: MskRecord[]) {
   const docs = records.map((record) => {
     const decoded = decodeRecord(record)
     if (!decoded.ok) throw new Error('bench record rejected')
@@ -218,8 +208,7 @@ async function main() {
     )
     if (failed.length > 0) throw new Error('plain _bulk reported item errors')
   }
-  /** The documents pre-built into request bodies of `shape.docs`, sent `shape.inFlight` at a time. */
-  const plainBulkOf = (shape: (typeof BULK_SHAPES)[number]) => {
+  return (shape: (typeof BULK_SHAPES)[number]): Timed => {
     const bodies: Array<Array<Record<string, unknown>>> = []
     for (let i = 0; i < docs.length; i += shape.docs) bodies.push(bulkBody(docs.slice(i, i + shape.docs)))
     return async () => {
@@ -231,6 +220,140 @@ async function main() {
       )
     }
   }
+}
+
+/** Each bulk shape twice (after the handler's warm-up); the fastest becomes the baseline. */
+async function bulkShapes(plainBulkOf: ReturnType<typeof plainBulk>) {
+  const shapes = BULK_SHAPES.map((shape) => ({ shape, run: plainBulkOf(shape), times: [] as number[] }))
+  for (let i = 0; i < 2; i++) {
+    for (const shape of shapes) {
+      const t = performance.now()
+      await shape.run()
+      shape.times.push(performance.now() - t)
+    }
+  }
+  const best = shapes.reduce((a, b) => (median(b.times) < median(a.times) ? b : a))
+  return { shapes, best, bestLabel: `${best.shape.docs} docs x ${best.shape.inFlight} in flight` }
+}
+
+/**
+ * Timed rounds: the handler next to the baseline; the ratio is the median of the rounds' ratios,
+ * which the node's drifting load (other processes on the machine) moves least.
+ */
+async function timedRounds(invokeHandler: Timed, baseline: Timed) {
+  const handlerTimes: number[] = []
+  const bulkTimes: number[] = []
+  const ratios: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    let t = performance.now()
+    await invokeHandler()
+    handlerTimes.push(performance.now() - t)
+    t = performance.now()
+    await baseline()
+    bulkTimes.push(performance.now() - t)
+    ratios.push((bulkTimes.at(-1) as number) / (handlerTimes.at(-1) as number))
+  }
+  return { handlerTimes, bulkTimes, ratios }
+}
+
+/** Memory on one more invocation, sampled apart from the timed rounds (sampling costs CPU). */
+async function peakMemory(invokeHandler: Timed): Promise<{ heapPeak: number; rssPeak: number }> {
+  let heapPeak = 0
+  let rssPeak = 0
+  const sampler = setInterval(() => {
+    const usage = process.memoryUsage()
+    heapPeak = Math.max(heapPeak, usage.heapUsed)
+    rssPeak = Math.max(rssPeak, usage.rss)
+  }, 5)
+  try {
+    await invokeHandler()
+  } finally {
+    clearInterval(sampler)
+  }
+  return { heapPeak, rssPeak }
+}
+
+interface Measured {
+  url: string
+  records: MskRecord[]
+  cost: ReturnType<typeof decodeCost>
+  baseline: Awaited<ReturnType<typeof bulkShapes>>
+  rounds: Awaited<ReturnType<typeof timedRounds>>
+  memory: Awaited<ReturnType<typeof peakMemory>>
+  rssBefore: number
+}
+
+function report({ url, records, cost, baseline, rounds, memory, rssBefore }: Measured): void {
+  const { parseNs, decodeNs } = cost
+  const { handlerTimes, bulkTimes, ratios } = rounds
+  const handlerRate = records.length / (median(handlerTimes) / 1000)
+  const bulkRate = records.length / (median(bulkTimes) / 1000)
+  const ratio = median(ratios)
+  const counts = records.reduce<Record<string, number>>((acc, r) => {
+    acc[r.topic] = (acc[r.topic] ?? 0) + 1
+    return acc
+  }, {})
+  const lines = [
+    `index-events benchmark — ${records.length} records (${Object.entries(counts)
+      .map(([topic, n]) => `${topic} ${n}`)
+      .join(', ')}), node ${url}, median of ${ROUNDS} rounds`,
+    ...baseline.shapes.map(
+      (shape) =>
+        `  warm-up plain _bulk, ${`${shape.shape.docs} docs x ${shape.shape.inFlight} in flight:`.padEnd(34)}${(records.length / (median(shape.times) / 1000)).toFixed(0)} records/s  (${shape.times.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+    ),
+    `  handler (decode, validate, tokenize, icons, _bulk, item checks): ${handlerRate.toFixed(0)} records/s  (${handlerTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+    `  plain _bulk baseline (fastest shape, ${baseline.bestLabel}):   ${bulkRate.toFixed(0)} records/s  (${bulkTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
+    `  ratio handler / plain _bulk, median of the rounds' ratios: ${ratio.toFixed(2)}  (${ratios.map((r) => r.toFixed(2)).join(' / ')}; aim >= 0.80)`,
+    `  decode + validation: ${decodeNs.toFixed(0)} ns/record; JSON.parse alone: ${parseNs.toFixed(0)} ns/record; ratio ${(decodeNs / parseNs).toFixed(1)}x`,
+    `  handler peak memory: heap used ${mib(memory.heapPeak)}, RSS ${mib(memory.rssPeak)} (RSS before loading the handler ${mib(rssBefore)}; process max RSS ${mib(process.resourceUsage().maxRSS * 1024)})`,
+  ]
+  console.log(lines.join('\n'))
+  reportRows([
+    {
+      figure: 'index-events, 10,000-record MSK batch',
+      project: handlerRate,
+      peer: bulkRate,
+      peerLabel: `plain _bulk, ${baseline.bestLabel}`,
+      ratio,
+      aim: '>= 0.8x',
+      unit: 'records/s',
+      met: ratio >= 0.8,
+    },
+    {
+      figure: 'decode + validate per record',
+      project: decodeNs / 1000,
+      peer: parseNs / 1000,
+      peerLabel: 'JSON.parse alone',
+      ratio: decodeNs / parseNs,
+      aim: '<= 3x',
+      unit: 'µs',
+      met: decodeNs / parseNs <= 3,
+    },
+  ])
+}
+
+async function main() {
+  // Services are started (or reused) only without an explicit node, and stopped only if started here.
+  const services = process.env.OPENSEARCH_URL ? undefined : await startServices('test')
+  const url = process.env.OPENSEARCH_URL ?? (services?.opensearch as string)
+  const client = createOpenSearchClient({ OPENSEARCH_URL: url, OPENSEARCH_AUTH: 'none', AWS_REGION: 'local' })
+  const rawDir = mkdtempSync(join(tmpdir(), 'bench-index-events-'))
+  Object.assign(process.env, {
+    OPENSEARCH_URL: url,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: rawDir,
+    PII_HMAC_KEY: PII_KEY,
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  })
+  const batch = mskBatch()
+  const records = Object.values(batch.records).flat()
+  const assetIds = records
+    .filter((r) => r.topic === 'crypto.assets')
+    .map((r) => Buffer.from(r.key ?? '', 'base64').toString())
+  const cost = decodeCost(records)
+  const plainBulkOf = plainBulk(client, records)
 
   const rssBefore = process.memoryUsage().rss
   const handler = await loadFunction(projectRoot, 'indexEvents', 120)
@@ -239,92 +362,14 @@ async function main() {
     if (response.batchItemFailures.length > 0)
       throw new Error(`handler failed items: ${JSON.stringify(response)}`)
   }
-  let heapPeak = 0
-  let rssPeak = 0
-  let sampler: NodeJS.Timeout | undefined
-
   try {
-    // Warm-up: templates, the monthly indices, the JIT, connections; each bulk shape twice, and
-    // the fastest becomes the baseline.
+    // Warm-up: templates, the monthly indices, the JIT, connections; then each bulk shape.
     await invokeHandler()
-    const shapes = BULK_SHAPES.map((shape) => ({ shape, run: plainBulkOf(shape), times: [] as number[] }))
-    for (let i = 0; i < 2; i++) {
-      for (const shape of shapes) {
-        const t = performance.now()
-        await shape.run()
-        shape.times.push(performance.now() - t)
-      }
-    }
-    const best = shapes.reduce((a, b) => (median(b.times) < median(a.times) ? b : a))
-    const bestLabel = `${best.shape.docs} docs x ${best.shape.inFlight} in flight`
-    // Timed rounds: the handler next to the baseline; the ratio is the median of the rounds' ratios,
-    // which the node's drifting load (other processes on the machine) moves least.
-    const handlerTimes: number[] = []
-    const bulkTimes: number[] = []
-    const ratios: number[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      let t = performance.now()
-      await invokeHandler()
-      handlerTimes.push(performance.now() - t)
-      t = performance.now()
-      await best.run()
-      bulkTimes.push(performance.now() - t)
-      ratios.push((bulkTimes.at(-1) as number) / (handlerTimes.at(-1) as number))
-    }
-    // Memory on one more invocation, sampled apart from the timed rounds (sampling costs CPU).
-    sampler = setInterval(() => {
-      const usage = process.memoryUsage()
-      heapPeak = Math.max(heapPeak, usage.heapUsed)
-      rssPeak = Math.max(rssPeak, usage.rss)
-    }, 5)
-    await invokeHandler()
-    clearInterval(sampler)
-    const handlerRate = records.length / (median(handlerTimes) / 1000)
-    const bulkRate = records.length / (median(bulkTimes) / 1000)
-    const ratio = median(ratios)
-    const counts = records.reduce<Record<string, number>>((acc, r) => {
-      acc[r.topic] = (acc[r.topic] ?? 0) + 1
-      return acc
-    }, {})
-    const lines = [
-      `index-events benchmark — ${records.length} records (${Object.entries(counts)
-        .map(([topic, n]) => `${topic} ${n}`)
-        .join(', ')}), node ${url}, median of ${ROUNDS} rounds`,
-      ...shapes.map(
-        (shape) =>
-          `  warm-up plain _bulk, ${`${shape.shape.docs} docs x ${shape.shape.inFlight} in flight:`.padEnd(34)}${(records.length / (median(shape.times) / 1000)).toFixed(0)} records/s  (${shape.times.map((t) => t.toFixed(0)).join(' / ')} ms)`,
-      ),
-      `  handler (decode, validate, tokenize, icons, _bulk, item checks): ${handlerRate.toFixed(0)} records/s  (${handlerTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
-      `  plain _bulk baseline (fastest shape, ${bestLabel}):   ${bulkRate.toFixed(0)} records/s  (${bulkTimes.map((t) => t.toFixed(0)).join(' / ')} ms)`,
-      `  ratio handler / plain _bulk, median of the rounds' ratios: ${ratio.toFixed(2)}  (${ratios.map((r) => r.toFixed(2)).join(' / ')}; aim >= 0.80)`,
-      `  decode + validation: ${decodeNs.toFixed(0)} ns/record; JSON.parse alone: ${parseNs.toFixed(0)} ns/record; ratio ${(decodeNs / parseNs).toFixed(1)}x`,
-      `  handler peak memory: heap used ${mib(heapPeak)}, RSS ${mib(rssPeak)} (RSS before loading the handler ${mib(rssBefore)}; process max RSS ${mib(process.resourceUsage().maxRSS * 1024)})`,
-    ]
-    console.log(lines.join('\n'))
-    reportRows([
-      {
-        figure: 'index-events, 10,000-record MSK batch',
-        project: handlerRate,
-        peer: bulkRate,
-        peerLabel: `plain _bulk, ${bestLabel}`,
-        ratio,
-        aim: '>= 0.8x',
-        unit: 'records/s',
-        met: ratio >= 0.8,
-      },
-      {
-        figure: 'decode + validate per record',
-        project: decodeNs / 1000,
-        peer: parseNs / 1000,
-        peerLabel: 'JSON.parse alone',
-        ratio: decodeNs / parseNs,
-        aim: '<= 3x',
-        unit: 'µs',
-        met: decodeNs / parseNs <= 3,
-      },
-    ])
+    const baseline = await bulkShapes(plainBulkOf)
+    const rounds = await timedRounds(invokeHandler, baseline.best.run)
+    const memory = await peakMemory(invokeHandler)
+    report({ url, records, cost, baseline, rounds, memory, rssBefore })
   } finally {
-    clearInterval(sampler)
     await client.indices.delete({ index: `crypto-bars-2001.01,crypto-trades-2001.01` }, { ignore: [404] })
     await client.bulk({ body: assetIds.map((id) => ({ delete: { _index: 'crypto-assets', _id: id } })) })
     await client.close()
@@ -333,4 +378,4 @@ async function main() {
   }
 }
 
-await main()
+await benchMain(import.meta.url, main)

@@ -1,12 +1,10 @@
 /**
- * What the benchmarks share: a timestamped progress log, the statistics they report, the local
- * connections to the profile's services, the pipeline run with its schedule window, and `--help`
- * (each file's own header comment), so a benchmark can be checked to load without running it.
+ * What the benchmarks share: a timestamped progress log, the statistics they report, the
+ * pipeline run with its schedule window, and `--help` (each file's own header comment), so a
+ * benchmark can be checked to load without running it.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { KafkaConnection } from '../functions/shared/adapters/kafka.ts'
-import { createOpenSearchClient } from '../functions/shared/adapters/opensearch.ts'
 import { type RunOptions, runPipeline } from '../local/run.ts'
 
 /** Progress lines on stderr, `[<tag> HH:MM:SS] ...`: stdout is the benchmark's result. */
@@ -26,17 +24,6 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
 }
-
-/** The local profile's broker, without authentication, as every local run connects. */
-export const localKafka = (broker: string): KafkaConnection => ({
-  KAFKA_BROKERS: [broker],
-  KAFKA_AUTH: 'none',
-  AWS_REGION: 'local',
-})
-
-/** A client of the local OpenSearch node, without authentication. */
-export const localSearch = (url: string) =>
-  createOpenSearchClient({ OPENSEARCH_URL: url, OPENSEARCH_AUTH: 'none', AWS_REGION: 'local' })
 
 /**
  * `make run`'s pipeline, headless, for `minutes`, with when its schedules began and stopped
