@@ -92,18 +92,18 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
     log: options.log,
     commit: offsetCommitter(consumer, leaderEpochs),
   }
-  const flush = loopControl()
-  const loop = batchLoop(
-    stream[Symbol.asyncIterator](),
-    options,
-    flush,
-    async (batch) => {
+  const control = loopControl()
+  const loop = batchLoop(stream[Symbol.asyncIterator](), {
+    batchSize: options.batchSize,
+    batchWindowMs: options.batchWindowMs,
+    control,
+    leaderEpochs,
+    async deliverBatch(batch) {
       stats.batches++
       stats.records += batch.length
       await deliver(batch, config, ports, stats)
     },
-    leaderEpochs,
-  )
+  })
   loop.catch((error) => options.log(`event source ${options.name} stopped: ${(error as Error).stack}`))
 
   const lagByTopic = () => consumerLag(consumer, options.topics)
@@ -113,10 +113,10 @@ export async function startEventSource(options: EventSourceOptions): Promise<Eve
     async lag() {
       return Object.values(await lagByTopic()).reduce((a, b) => a + b, 0)
     },
-    flush: flush.request,
+    flush: control.request,
     async stop() {
-      flush.request()
-      flush.running = false
+      control.request()
+      control.running = false
       await loop.catch(() => {})
       await stream.close().catch(() => {})
       await consumer.close().catch(() => {})
@@ -183,29 +183,28 @@ function loopControl(): LoopControl {
  */
 async function batchLoop(
   iterator: AsyncIterator<unknown>,
-  options: Pick<EventSourceOptions, 'batchSize' | 'batchWindowMs'>,
-  flush: LoopControl,
-  deliverBatch: (batch: MskRecord[]) => Promise<void>,
-  leaderEpochs: Map<string, number>,
+  loop: Pick<EventSourceOptions, 'batchSize' | 'batchWindowMs'> & {
+    control: LoopControl
+    /** Each partition's leader epoch, as its last record read says (the commits carry it). */
+    leaderEpochs: Map<string, number>
+    deliverBatch(batch: MskRecord[]): Promise<void>
+  },
 ) {
+  const { control, leaderEpochs, deliverBatch } = loop
   const batch: MskRecord[] = []
   let firstAt = 0
   let next = iterator.next()
   const deliverHeld = () => deliverBatch(batch.splice(0))
-  while (flush.running) {
+  while (control.running) {
     const wait =
-      batch.length === 0
-        ? 250
-        : flush.flushing
-          ? 0
-          : Math.max(0, firstAt + options.batchWindowMs - Date.now())
+      batch.length === 0 ? 250 : control.flushing ? 0 : Math.max(0, firstAt + loop.batchWindowMs - Date.now())
     // `next` first: a record the consumer already holds wins over an elapsed wait or a flush.
     // The flush request only wakes a wait once; afterwards the waits are short timers, which
     // keep the loop yielding to the event loop.
     const result = await Promise.race([
       next,
       sleep(wait).then(() => undefined),
-      ...(flush.flushing ? [] : [flush.requested]),
+      ...(control.flushing ? [] : [control.requested]),
     ])
     if (result && !result.done) {
       const message = result.value as Message
@@ -218,8 +217,8 @@ async function batchLoop(
     }
     const windowClosed =
       batch.length > 0 &&
-      (Date.now() >= firstAt + options.batchWindowMs || (flush.flushing && result === undefined))
-    if (batch.length >= options.batchSize || windowClosed) await deliverHeld()
+      (Date.now() >= firstAt + loop.batchWindowMs || (control.flushing && result === undefined))
+    if (batch.length >= loop.batchSize || windowClosed) await deliverHeld()
   }
   if (batch.length > 0) await deliverHeld()
 }
