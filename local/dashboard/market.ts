@@ -7,9 +7,7 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../../functions/shared/search-templates.ts'
-
-const MINUTE = 60_000
-const HOUR = 60 * MINUTE
+import { HOUR } from '../../functions/shared/time.ts'
 
 export interface BarPoint {
   /** Bar start, epoch seconds (what uPlot takes). */
@@ -76,13 +74,20 @@ async function searchBody<T>(client: Client, index: string, body: Record<string,
   return response.body as T
 }
 
-/**
- * Reads the market and trading views for `symbols` from the hour before `now` on. No upper
- * bound: simulated trades of the current minute carry execution times spread over it.
- */
-export async function readMarket(client: Client, symbols: string[], now = Date.now()): Promise<MarketView> {
-  const start = new Date(now - HOUR).toISOString()
-  const end = new Date(now).toISOString()
+interface Buckets<T> {
+  buckets: T[]
+}
+interface TradesAnswer {
+  hits: { total: { value: number } }
+  aggregations?: {
+    per_minute: Buckets<{ key: number; side: Buckets<{ key: string; doc_count: number }> }>
+    by_symbol: Buckets<{ key: string; doc_count: number; notional: { value: number } }>
+    top: Buckets<{ key: string; doc_count: number; notional: { value: number } }>
+  }
+}
+
+/** The bars of `symbols` from `start` on, oldest first, by symbol. */
+async function readBars(client: Client, symbols: string[], start: string): Promise<Map<string, BarSource[]>> {
   const bars = await searchBody<{ hits: { hits: Array<Hit<BarSource>> } }>(client, BARS_ALIAS, {
     size: 10_000,
     query: {
@@ -91,12 +96,28 @@ export async function readMarket(client: Client, symbols: string[], now = Date.n
     sort: [{ start: 'asc' }],
     _source: ['symbol', 'start', 'open', 'high', 'low', 'close', 'volume'],
   })
+  const bySymbol = new Map<string, BarSource[]>()
+  for (const { _source: bar } of bars.hits.hits) {
+    const list = bySymbol.get(bar.symbol) ?? []
+    list.push(bar)
+    bySymbol.set(bar.symbol, list)
+  }
+  return bySymbol
+}
+
+/** The start of the newest bar of any of `symbols`, however old. */
+async function readNewestBarStart(client: Client, symbols: string[]): Promise<string | undefined> {
   const newest = await searchBody<{ hits: { hits: Array<Hit<{ start: string }>> } }>(client, BARS_ALIAS, {
     size: 1,
     query: { terms: { symbol: symbols } },
     sort: [{ start: 'desc' }],
     _source: ['start'],
   })
+  return newest.hits.hits[0]?._source.start
+}
+
+/** Asset id -> icon URL, for the assets of `symbols`. */
+async function readIcons(client: Client, symbols: string[]): Promise<Map<string, string>> {
   const assets = await searchBody<{ hits: { hits: Array<Hit<{ asset_id: string; icon_url: string }>> } }>(
     client,
     ASSETS_INDEX,
@@ -106,17 +127,12 @@ export async function readMarket(client: Client, symbols: string[], now = Date.n
       _source: ['asset_id', 'icon_url'],
     },
   )
-  interface Buckets<T> {
-    buckets: T[]
-  }
-  const trades = await searchBody<{
-    hits: { total: { value: number } }
-    aggregations?: {
-      per_minute: Buckets<{ key: number; side: Buckets<{ key: string; doc_count: number }> }>
-      by_symbol: Buckets<{ key: string; doc_count: number; notional: { value: number } }>
-      top: Buckets<{ key: string; doc_count: number; notional: { value: number } }>
-    }
-  }>(client, TRADES_ALIAS, {
+  return new Map(assets.hits.hits.map((hit) => [hit._source.asset_id, hit._source.icon_url]))
+}
+
+/** The trades of `symbols` from `start` on: per minute by side, notional by symbol, top tokens. */
+function readTrades(client: Client, symbols: string[], start: string): Promise<TradesAnswer> {
+  return searchBody<TradesAnswer>(client, TRADES_ALIAS, {
     size: 0,
     track_total_hits: true,
     query: {
@@ -139,66 +155,85 @@ export async function readMarket(client: Client, symbols: string[], now = Date.n
       },
     },
   })
+}
 
-  const icons = new Map(assets.hits.hits.map((hit) => [hit._source.asset_id, hit._source.icon_url]))
-  const bySymbol = new Map<string, BarSource[]>()
-  for (const { _source: bar } of bars.hits.hits) {
-    const list = bySymbol.get(bar.symbol) ?? []
-    list.push(bar)
-    bySymbol.set(bar.symbol, list)
+/** One symbol's card: its newest price, the hour's change, its candles and its trade count. */
+function symbolView(
+  symbol: string,
+  list: BarSource[],
+  icons: Map<string, string>,
+  trades: number,
+): SymbolView {
+  const first = list[0]
+  const last = list.at(-1)
+  return {
+    symbol,
+    asset_id: assetOf(symbol),
+    icon_url: icons.get(assetOf(symbol)) ?? null,
+    last_price: last?.close ?? null,
+    last_bar_start: last?.start ?? null,
+    change_pct:
+      first && last && Number(first.open) !== 0
+        ? ((Number(last.close) - Number(first.open)) / Number(first.open)) * 100
+        : null,
+    bars: list.length,
+    trades,
+    series: list.map((bar) => ({
+      t: Date.parse(bar.start) / 1000,
+      open: Number(bar.open),
+      high: Number(bar.high),
+      low: Number(bar.low),
+      close: Number(bar.close),
+      volume: Number(bar.volume),
+    })),
   }
+}
+
+function tradingView(trades: TradesAnswer): MarketView['trading'] {
+  const sums = (bucket: { key: string; doc_count: number; notional: { value: number } }) => ({
+    notional: bucket.notional.value,
+    trades: bucket.doc_count,
+  })
+  return {
+    per_minute: (trades.aggregations?.per_minute.buckets ?? []).map((bucket) => {
+      const side = (name: string) => bucket.side.buckets.find((b) => b.key === name)?.doc_count ?? 0
+      return { t: bucket.key / 1000, buy: side('BUY'), sell: side('SELL') }
+    }),
+    notional_by_symbol: (trades.aggregations?.by_symbol.buckets ?? []).map((bucket) => ({
+      symbol: bucket.key,
+      ...sums(bucket),
+    })),
+    top_traders: (trades.aggregations?.top.buckets ?? []).map((bucket) => ({
+      token: bucket.key,
+      ...sums(bucket),
+    })),
+    total: trades.hits?.total?.value ?? 0,
+  }
+}
+
+/**
+ * Reads the market and trading views for `symbols` from the hour before `now` on. No upper
+ * bound: simulated trades of the current minute carry execution times spread over it.
+ */
+export async function readMarket(client: Client, symbols: string[], now = Date.now()): Promise<MarketView> {
+  const start = new Date(now - HOUR).toISOString()
+  const end = new Date(now).toISOString()
+  const bySymbol = await readBars(client, symbols, start)
+  const newestStart = await readNewestBarStart(client, symbols)
+  const icons = await readIcons(client, symbols)
+  const trades = await readTrades(client, symbols, start)
   const tradesBySymbol = new Map(
-    (trades.aggregations?.by_symbol.buckets ?? []).map((bucket) => [bucket.key, bucket]),
+    (trades.aggregations?.by_symbol.buckets ?? []).map((bucket) => [bucket.key, bucket.doc_count]),
   )
-  const newestStart = newest.hits.hits[0]?._source.start
   return {
     generated_at: end,
     window: { start, end },
-    symbols: symbols.map((symbol) => {
-      const list = bySymbol.get(symbol) ?? []
-      const first = list[0]
-      const last = list.at(-1)
-      return {
-        symbol,
-        asset_id: assetOf(symbol),
-        icon_url: icons.get(assetOf(symbol)) ?? null,
-        last_price: last?.close ?? null,
-        last_bar_start: last?.start ?? null,
-        change_pct:
-          first && last && Number(first.open) !== 0
-            ? ((Number(last.close) - Number(first.open)) / Number(first.open)) * 100
-            : null,
-        bars: list.length,
-        trades: tradesBySymbol.get(symbol)?.doc_count ?? 0,
-        series: list.map((bar) => ({
-          t: Date.parse(bar.start) / 1000,
-          open: Number(bar.open),
-          high: Number(bar.high),
-          low: Number(bar.low),
-          close: Number(bar.close),
-          volume: Number(bar.volume),
-        })),
-      }
-    }),
+    symbols: symbols.map((symbol) =>
+      symbolView(symbol, bySymbol.get(symbol) ?? [], icons, tradesBySymbol.get(symbol) ?? 0),
+    ),
     newest_bar: newestStart
       ? { start: newestStart, age_seconds: Math.round((now - Date.parse(newestStart)) / 1000) }
       : null,
-    trading: {
-      per_minute: (trades.aggregations?.per_minute.buckets ?? []).map((bucket) => {
-        const side = (name: string) => bucket.side.buckets.find((b) => b.key === name)?.doc_count ?? 0
-        return { t: bucket.key / 1000, buy: side('BUY'), sell: side('SELL') }
-      }),
-      notional_by_symbol: (trades.aggregations?.by_symbol.buckets ?? []).map((bucket) => ({
-        symbol: bucket.key,
-        notional: bucket.notional.value,
-        trades: bucket.doc_count,
-      })),
-      top_traders: (trades.aggregations?.top.buckets ?? []).map((bucket) => ({
-        token: bucket.key,
-        notional: bucket.notional.value,
-        trades: bucket.doc_count,
-      })),
-      total: trades.hits?.total?.value ?? 0,
-    },
+    trading: tradingView(trades),
   }
 }
