@@ -24,6 +24,10 @@
  * - Nothing is dropped silently: malformed bodies and bars are quarantined with a reason.
  * - A failing symbol is recorded and the others go on; the run throws at the very end (so the
  *   Lambda error metric fires) after the others were emitted and their watermarks saved.
+ *
+ * This file does the I/O in order; the decisions are pure steps beside it: plan.ts (the windows
+ * to read), bars.ts (raw bar -> bar event or rejection), settle.ts (what changed since it was
+ * emitted, how far the watermark may move), summary.ts (what the run reports and counts).
  */
 import { TOPICS } from '../shared/contracts.ts'
 import type { Counter, EventProducer, FetchBars, FetchedBars, Quarantine } from '../shared/ports.ts'
