@@ -250,18 +250,19 @@ const scanAndDeployFindings: Check = (facts, add) => {
     )
 }
 
-/** Every check over the gathered facts, in the order `make doctor` prints them. */
+/** The checks in the order `make doctor` prints them. */
+const CHECKS = [
+  runtimeFindings,
+  toolchainFindings,
+  storageFindings,
+  portFindings,
+  testToolFindings,
+  scanAndDeployFindings,
+]
+
 export function evaluate(facts: DoctorFacts): Finding[] {
   const findings: Finding[] = []
-  for (const check of [
-    runtimeFindings,
-    toolchainFindings,
-    storageFindings,
-    portFindings,
-    testToolFindings,
-    scanAndDeployFindings,
-  ])
-    check(facts, (...args) => findings.push(finding(...args)))
+  for (const check of CHECKS) check(facts, (...args) => findings.push(finding(...args)))
   return findings
 }
 
