@@ -6,7 +6,7 @@
  * OpenSearch holds and what the sinks hold, and its charts must have drawn. Symbols are unique
  * per run, so other files' data in the shared indices cannot disturb it.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Client } from '@opensearch-project/opensearch'
@@ -43,7 +43,6 @@ const CONTRACT_TOPICS = Object.values(TOPICS)
 const OUTPUT_DIR = join(projectRoot, '.local', 'dashboard')
 const SCREENSHOT = join(OUTPUT_DIR, 'dashboard.png')
 /** The functions' JSON logs and EMF metrics, as CloudWatch would hold them (the test output stays the tests'). */
-const FUNCTION_LOG = join(OUTPUT_DIR, 'functions.ndjson')
 const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -64,24 +63,9 @@ let dashboard: Dashboard
 let browser: BrowserContext
 let page: Page
 let profileDir: string
-let restoreStdout = () => {}
 
 beforeAll(async () => {
   mkdirSync(OUTPUT_DIR, { recursive: true })
-  // Powertools writes INFO to stdout and WARN/ERROR to stderr.
-  const streams = [process.stdout, process.stderr]
-  const writes = streams.map((stream) => stream.write.bind(stream))
-  for (const stream of streams) {
-    stream.write = ((chunk: string | Uint8Array) => {
-      appendFileSync(FUNCTION_LOG, chunk)
-      return true
-    }) as typeof stream.write
-  }
-  restoreStdout = () => {
-    streams.forEach((stream, i) => {
-      stream.write = writes[i] as typeof stream.write
-    })
-  }
   const executablePath = findChromium()
   if (!executablePath) throw new Error('no system Chromium: run `make browser` (apt-get install chromium)')
   const services = await startServices('test')
@@ -170,7 +154,6 @@ afterAll(async () => {
   await coinapi?.close()
   await search?.close()
   if (profileDir) rmSync(profileDir, { recursive: true, force: true })
-  restoreStdout()
 })
 
 /** Samples until every produced event is in both sinks (the consumers have caught up first). */
