@@ -141,7 +141,8 @@ export interface PipelineMonitor {
   readonly latest: PipelineStatus | undefined
 }
 
-export function createPipelineMonitor(options: PipelineMonitorOptions): PipelineMonitor {
+/** The topics read incrementally from the run's start offsets: what has been produced so far. */
+function topicReader(options: PipelineMonitorOptions) {
   const readUpTo = new Map(options.topics.map((topic) => [topic, options.startOffsets.get(topic) ?? []]))
   const produced = new Map<TopicName, ProducedEvents>(
     options.topics.map((topic) => [
@@ -149,9 +150,6 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
       { records: 0, eventIds: new Set<string>(), searchIds: new Set<string>(), eventTimes: [] },
     ]),
   )
-  let latest: PipelineStatus | undefined
-  let inFlight: Promise<PipelineStatus> | undefined
-
   async function readNewRecords() {
     const ends = await endOffsets(options.kafka, options.topics)
     for (const topic of options.topics) {
@@ -166,7 +164,11 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
       readUpTo.set(topic, to)
     }
   }
+  return { produced, readNewRecords }
+}
 
+/** Topic -> consumer (function name) -> records not yet committed, over every event source. */
+function lagReader(sources: PipelineMonitorOptions['sources']) {
   // The last lag each source reported: once a stopping run has drained and closed its sources,
   // their final lag (0) stays on show while the last lake refresh runs.
   const lastLags = new Map<EventSource, Record<string, number>>()
@@ -181,10 +183,9 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
       throw error
     }
   }
-
-  async function lags(): Promise<Record<string, Record<string, number>>> {
+  return async function lags(): Promise<Record<string, Record<string, number>>> {
     const byTopic: Record<string, Record<string, number>> = {}
-    for (const { functionName, source } of options.sources) {
+    for (const { functionName, source } of sources) {
       for (const [topic, lag] of Object.entries(await lagOf(source))) {
         byTopic[topic] ??= {}
         byTopic[topic][functionName] = (byTopic[topic][functionName] ?? 0) + lag
@@ -192,9 +193,42 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
     }
     return byTopic
   }
+}
+
+/**
+ * One topic's sinks asked for the ids produced so far. An id a sink misses is lost only once its
+ * consumer has committed past everything read (lag 0); before that it is in flight.
+ */
+async function topicStatus(
+  options: PipelineMonitorOptions,
+  topic: TopicName,
+  events: ProducedEvents,
+  topicLag: Record<string, number>,
+  quarantine: Array<{ topic?: string }>,
+): Promise<TopicStatus> {
+  const search = await searchSinkCounts(options.search, topic, events.searchIds)
+  const raw = await rawSinkCounts(options.rawStore, topic, events.eventIds)
+  const settled = (consumer: string) => topicLag[consumer] === 0
+  return {
+    produced: events.eventIds.size,
+    records: events.records,
+    indexed: search.documents,
+    landed: events.eventIds.size - raw.lost,
+    quarantined: quarantine.filter((record) => record.topic === topic).length,
+    lag: topicLag,
+    lost:
+      (settled(SINK_CONSUMERS.indexed) ? search.lost : 0) + (settled(SINK_CONSUMERS.landed) ? raw.lost : 0),
+  }
+}
+
+export function createPipelineMonitor(options: PipelineMonitorOptions): PipelineMonitor {
+  const topics = topicReader(options)
+  const lags = lagReader(options.sources)
+  let latest: PipelineStatus | undefined
+  let inFlight: Promise<PipelineStatus> | undefined
 
   async function take(): Promise<PipelineStatus> {
-    await readNewRecords()
+    await topics.readNewRecords()
     // Lag after reading: a consumer at lag 0 now has committed every record read above.
     const lag = await lags()
     const quarantine = await quarantineSince(options.rawStore, options.startedAt)
@@ -212,24 +246,11 @@ export function createPipelineMonitor(options: PipelineMonitorOptions): Pipeline
       functions: options.functions?.() ?? {},
     }
     for (const topic of options.topics) {
-      const events = produced.get(topic)
+      const events = topics.produced.get(topic)
       if (!events) continue
-      const search = await searchSinkCounts(options.search, topic, events.searchIds)
-      const raw = await rawSinkCounts(options.rawStore, topic, events.eventIds)
-      const topicLag = lag[topic] ?? {}
-      const settled = (consumer: string) => topicLag[consumer] === 0
-      const lost =
-        (settled(SINK_CONSUMERS.indexed) ? search.lost : 0) + (settled(SINK_CONSUMERS.landed) ? raw.lost : 0)
-      status.topics[topic] = {
-        produced: events.eventIds.size,
-        records: events.records,
-        indexed: search.documents,
-        landed: events.eventIds.size - raw.lost,
-        quarantined: quarantine.filter((record) => record.topic === topic).length,
-        lag: topicLag,
-        lost,
-      }
-      status.lost += lost
+      const figures = await topicStatus(options, topic, events, lag[topic] ?? {}, quarantine)
+      status.topics[topic] = figures
+      status.lost += figures.lost
     }
     latest = status
     return status
