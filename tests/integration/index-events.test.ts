@@ -25,7 +25,7 @@ import {
   type TradeEvent,
 } from '../../functions/shared/contracts.ts'
 import type { MskRecord } from '../../functions/shared/msk.ts'
-import type { BulkDoc, EventProducer, ObjectStore, Rejection } from '../../functions/shared/ports.ts'
+import type { BulkDoc, EventProducer, ObjectStore } from '../../functions/shared/ports.ts'
 import {
   applyIndexTemplates,
   applySearchConfig,
@@ -39,7 +39,7 @@ import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
-import { DIGITS, runId } from '../helpers/fakes.ts'
+import { DIGITS, recordingCounter, recordingQuarantine, runId } from '../helpers/fakes.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
@@ -418,20 +418,20 @@ describe('bar revisions (external versioning on the real node)', () => {
   let offset = 500
 
   async function deliver(...events: BarEvent[]) {
-    const counts: Record<string, number> = {}
-    const quarantined: Rejection[] = []
+    const counter = recordingCounter()
+    const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await indexEvents(
       mskEvent(events.map((e) => mskRecord('crypto.bars', 0, offset++, e, symbol))),
       {
         index: openSearchIndex(search),
         piiKey: 'b'.repeat(64),
-        counter: { count: (name, value) => (counts[name] = (counts[name] ?? 0) + value) },
-        quarantine: async (rejections) => quarantined.push(...rejections),
+        counter,
+        quarantine,
         sleep: async () => {},
         attempts: 2,
       },
     )
-    return { failures: response.batchItemFailures, counts, quarantined }
+    return { failures: response.batchItemFailures, counts: counter.totals(), quarantined }
   }
 
   async function stored() {
