@@ -183,8 +183,19 @@ const isoInstant = (text: string) => {
   return text
 }
 
-async function main(argv: string[]) {
-  const program = new Command()
+interface BackfillCliOptions {
+  symbols?: string
+  start?: string
+  end?: string
+  chunkMinutes?: number
+  refreshLake: boolean
+  lakeOnlyBefore?: string
+  stage?: string
+  profile: Profile
+}
+
+function backfillCommand(): Command {
+  return new Command()
     .name('backfill')
     .description(
       'Load a past window of 1-minute Alpaca bars into crypto.bars, the index and the lake (the backfill-bars state machine).\n' +
@@ -217,18 +228,11 @@ async function main(argv: string[]) {
     )
     .addOption(profileOption('local environment: run (make run), test or chaos'))
     .showHelpAfterError()
-    .parse(argv)
-  const opts = program.opts<{
-    symbols?: string
-    start?: string
-    end?: string
-    chunkMinutes?: number
-    refreshLake: boolean
-    lakeOnlyBefore?: string
-    stage?: string
-    profile: Profile
-  }>()
-  const input: Record<string, unknown> = {
+}
+
+/** The state machine's input: only what the command line says, the definition's defaults otherwise. */
+function backfillInput(opts: BackfillCliOptions): Record<string, unknown> {
+  return {
     ...(opts.symbols
       ? {
           symbols: opts.symbols
@@ -243,8 +247,13 @@ async function main(argv: string[]) {
     ...(opts.refreshLake ? {} : { refreshLake: false }),
     ...(opts.lakeOnlyBefore ? { lakeOnlyBefore: opts.lakeOnlyBefore } : {}),
   }
-  const log = (line: string) =>
-    process.stderr.write(`[backfill ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+}
+
+/**
+ * The progress bar on stderr: redrawn in place on a terminal, a new line per change otherwise;
+ * a log line first ends a bar drawn in place.
+ */
+function progressDisplay(log: (line: string) => void) {
   const tracker = progressOf()
   const tty = process.stderr.isTTY
   let shown = ''
@@ -254,18 +263,37 @@ async function main(argv: string[]) {
     else if (line !== shown) process.stderr.write(`${line}\n`)
     shown = line
   }
-  const onOutput = (state: string, output: unknown) => {
-    tracker.observe(state, output)
-    if (state === 'Plan' || state === 'Chunk') show()
-    else if (tty) process.stderr.write('\n')
-    if (state === 'AwaitLanded')
-      log('every hour produced has landed; lake-refresh now, one 7-day window at a time')
-    if (state === 'RefreshWindow') log('lake-refresh of one window done')
+  return {
+    tracker,
+    onOutput(state: string, output: unknown) {
+      tracker.observe(state, output)
+      if (state === 'Plan' || state === 'Chunk') show()
+      else if (tty) process.stderr.write('\n')
+      if (state === 'AwaitLanded')
+        log('every hour produced has landed; lake-refresh now, one 7-day window at a time')
+      if (state === 'RefreshWindow') log('lake-refresh of one window done')
+    },
+    log(line: string) {
+      if (tty && shown) process.stderr.write('\n')
+      log(line)
+    },
+    /** Ends the bar's line on a terminal. */
+    end() {
+      if (tty) process.stderr.write('\n')
+    },
   }
+}
+
+async function main(argv: string[]) {
+  const opts = backfillCommand().parse(argv).opts<BackfillCliOptions>()
+  const input = backfillInput(opts)
+  const log = (line: string) =>
+    process.stderr.write(`[backfill ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+  const display = progressDisplay(log)
   log(`input ${JSON.stringify(input)}`)
   if (opts.stage) {
-    const finished = await runDeployedBackfill(input, opts.stage, onOutput)
-    if (tty) process.stderr.write('\n')
+    const finished = await runDeployedBackfill(input, opts.stage, display.onOutput)
+    display.end()
     log(
       `${finished.status}: ${finished.executionArn}${finished.error ? ` ${finished.error}: ${finished.cause}` : ''}`,
     )
@@ -278,17 +306,14 @@ async function main(argv: string[]) {
   })
   const result = await runLocalBackfill(input, {
     profile: opts.profile,
-    log: (line) => {
-      if (tty && shown) process.stderr.write('\n')
-      log(line)
-    },
-    onTaskOutput: onOutput,
+    log: display.log,
+    onTaskOutput: display.onOutput,
     signal: abort.signal,
   })
-  if (tty) process.stderr.write('\n')
+  display.end()
   log(
     result.status === 'SUCCEEDED'
-      ? `succeeded: ${tracker.line()}`
+      ? `succeeded: ${display.tracker.line()}`
       : `FAILED: ${result.error?.name}: ${result.error?.message} (states ${result.states.join(' > ')})`,
   )
   return result.status === 'SUCCEEDED' ? 0 : 1
