@@ -43,7 +43,8 @@ program
     'check this machine for make run and make test: Node, Java, Maven, Python and the venv, disk, ports, Chromium, cfn-lint, the AWS CLI; each OK, WARN or FAIL with its fix; exits 1 on any FAIL',
   )
   .action(async () => {
-    const { evaluate, exitCodeOf, gatherFacts, renderFindings } = await import('./doctor.ts')
+    const { gatherFacts, renderFindings } = await import('./doctor.ts')
+    const { evaluate, exitCodeOf } = await import('./doctor-checks.ts')
     const findings = evaluate(await gatherFacts())
     process.stdout.write(`${renderFindings(findings, paintFor(process.stdout))}\n`)
     process.exitCode = exitCodeOf(findings)

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { renderFindings } from '../../local/ops/doctor.ts'
 import {
   type DoctorFacts,
   evaluate,
   exitCodeOf,
   type PortFact,
-  renderFindings,
   satisfiesMinimum,
-} from '../../local/ops/doctor.ts'
+} from '../../local/ops/doctor-checks.ts'
 import { paintWith } from '../../local/ops/text.ts'
 
 const GiB = 1024 ** 3
