@@ -7,6 +7,8 @@
  */
 import { createHash, randomInt } from 'node:crypto'
 import type {
+  BulkDoc,
+  BulkItemResult,
   Counter,
   EventProducer,
   ObjectInfo,
@@ -14,6 +16,7 @@ import type {
   OutgoingRecord,
   Quarantine,
   Rejection,
+  SearchIndex,
   VersionedObject,
 } from '../../functions/shared/ports.ts'
 
@@ -116,6 +119,23 @@ export function recordingQuarantine(fail?: Error): { quarantine: Quarantine; rej
     async quarantine(batch) {
       if (fail) throw fail
       rejections.push(...batch)
+    },
+  }
+}
+
+/**
+ * A SearchIndex that keeps every bulk request and answers each with `respond(docs, call)` (call
+ * counts from 1): item results as the node would give them, or a throw for a failed request.
+ */
+export function recordingIndex(
+  respond: (docs: BulkDoc[], call: number) => BulkItemResult[] = (docs) => docs.map(() => ({ status: 201 })),
+): SearchIndex & { calls: BulkDoc[][] } {
+  const calls: BulkDoc[][] = []
+  return {
+    calls,
+    async bulkIndex(docs) {
+      calls.push(docs)
+      return respond(docs, calls.length)
     },
   }
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { indexEvents, toBulkDoc } from '../../functions/index-events/core.ts'
 import { baseAssetOf, cachedIconSource } from '../../functions/index-events/icons.ts'
-import type { BulkDoc } from '../../functions/shared/ports.ts'
 import { asset, trade } from '../helpers/events.ts'
+import { recordingIndex } from '../helpers/fakes.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 
 const key = 'k'.repeat(32)
@@ -40,13 +40,7 @@ describe('asset icons on trades', () => {
   })
 
   it('uses the icon of an asset event in the same batch, and indexes trades without icons when the lookup fails', async () => {
-    const docs: BulkDoc[] = []
-    const index = {
-      async bulkIndex(batch: BulkDoc[]) {
-        docs.push(...batch)
-        return batch.map(() => ({ status: 201 }))
-      },
-    }
+    const index = recordingIndex()
     const failing = cachedIconSource(
       async () => {
         throw new Error('connect ECONNREFUSED')
@@ -74,7 +68,7 @@ describe('asset icons on trades', () => {
     )
     expect(response.batchItemFailures).toEqual([])
     expect(lookupErrors).toHaveLength(1)
-    const byId = Object.fromEntries(docs.map((d) => [d.id, d.doc.asset_icon_url]))
+    const byId = Object.fromEntries(index.calls.flat().map((d) => [d.id, d.doc.asset_icon_url]))
     expect(byId).toEqual({
       BTC: undefined,
       'sim:202611301000-0001': undefined,

@@ -1,4 +1,3 @@
-import type { Client } from '@opensearch-project/opensearch'
 import { beforeEach, describe, expect, it } from 'vitest'
 import {
   batchTokenizer,
@@ -7,12 +6,16 @@ import {
   MAX_VALUE_BYTES,
   toBulkDoc,
 } from '../../functions/index-events/core.ts'
-import { openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
 import { LAKE_ONLY, SINK_HEADER } from '../../functions/shared/contracts.ts'
 import { tokenize } from '../../functions/shared/pii.ts'
-import type { BulkDoc, BulkItemResult, SearchIndex } from '../../functions/shared/ports.ts'
+import type { BulkItemResult } from '../../functions/shared/ports.ts'
 import { asset, bar, FIRST_REVISION, trade } from '../helpers/events.ts'
-import { type RecordingCounter, recordingCounter, recordingQuarantine } from '../helpers/fakes.ts'
+import {
+  type RecordingCounter,
+  recordingCounter,
+  recordingIndex,
+  recordingQuarantine,
+} from '../helpers/fakes.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
 
 const noSleep = async () => {}
@@ -20,19 +23,6 @@ let counter: RecordingCounter
 beforeEach(() => {
   counter = recordingCounter()
 })
-
-function fakeIndex(
-  respond: (docs: BulkDoc[], call: number) => BulkItemResult[],
-): SearchIndex & { calls: BulkDoc[][] } {
-  const calls: BulkDoc[][] = []
-  return {
-    calls,
-    async bulkIndex(docs) {
-      calls.push(docs)
-      return respond(docs, calls.length)
-    },
-  }
-}
 
 describe('decodeRecord', () => {
   it('accepts a valid bar', () => {
@@ -100,7 +90,7 @@ describe('indexEvents', () => {
   const key = 'k'.repeat(32)
 
   it('indexes the valid records and quarantines the poison ones, failing nothing', async () => {
-    const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
+    const index = recordingIndex((docs) => docs.map(() => ({ status: 201 })))
     const { quarantine, rejections: quarantined } = recordingQuarantine()
     const event = mskEvent([
       mskRecord('crypto.bars', 0, 10, bar('BTC/USD', '2026-11-30T10:00:00Z')),
@@ -123,7 +113,7 @@ describe('indexEvents', () => {
   })
 
   it('leaves a valid record marked lake-only to the raw zone and the lake, and still quarantines a bad one', async () => {
-    const index = fakeIndex((docs) => docs.map(() => ({ status: 201 })))
+    const index = recordingIndex((docs) => docs.map(() => ({ status: 201 })))
     const { quarantine, rejections: quarantined } = recordingQuarantine()
     const lakeOnly = (record: ReturnType<typeof mskRecord>) => ({
       ...record,
@@ -150,7 +140,7 @@ describe('indexEvents', () => {
   })
 
   it('retries only the items that failed with 429/5xx, and quarantines mapping rejections', async () => {
-    const index = fakeIndex((docs, call) =>
+    const index = recordingIndex((docs, call) =>
       docs.map((doc) => {
         if (doc.id.includes('LTC') && call === 1)
           return { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'busy' } }
@@ -177,7 +167,7 @@ describe('indexEvents', () => {
   })
 
   it('reports the lowest still-failing offset per partition after the last attempt', async () => {
-    const index = fakeIndex(() => {
+    const index = recordingIndex(() => {
       throw new Error('connect ECONNREFUSED')
     })
     const response = await indexEvents(
@@ -196,124 +186,6 @@ describe('indexEvents', () => {
   })
 })
 
-describe('indexEvents against the Lambda deadline', () => {
-  const key = 'k'.repeat(32)
-
-  /** A clock that only moves when the code sleeps or a bulk request takes its time. */
-  function fakeClock() {
-    const clock = {
-      now: 0,
-      async sleep(ms: number) {
-        clock.now += ms
-      },
-    }
-    return clock
-  }
-
-  it('stops retrying while a whole bulk request still fits, and reports the rest as batch item failures', async () => {
-    const clock = fakeClock()
-    // A hung node: every bulk request runs to the client's 30 s timeout, then fails.
-    const index = fakeIndex(() => {
-      clock.now += 30_000
-      throw new Error('Request timed out')
-    })
-    const response = await indexEvents(
-      mskEvent([
-        mskRecord('crypto.bars', 0, 5, bar('BTC/USD', '2026-11-30T10:00:00Z')),
-        mskRecord('crypto.bars', 1, 8, bar('LTC/USD', '2026-11-30T10:00:00Z')),
-      ]),
-      {
-        index,
-        piiKey: key,
-        counter,
-        sleep: clock.sleep,
-        attempts: 10,
-        clock: () => clock.now,
-        // 120 s of Lambda timeout less 5 s kept to finish.
-        deadline: 115_000,
-        requestTimeoutMs: 30_000,
-        quarantine: async () => {},
-      },
-    )
-    // Attempts start at 0 s, ~30.2 s and ~60.6 s; a fourth at ~91.4 s could run until ~121.4 s.
-    expect(index.calls).toHaveLength(3)
-    expect(clock.now).toBeLessThanOrEqual(115_000)
-    expect(response.batchItemFailures).toEqual([
-      { itemIdentifier: { partition: 'crypto.bars-0', offset: 5 } },
-      { itemIdentifier: { partition: 'crypto.bars-1', offset: 8 } },
-    ])
-    expect(counter.totals()).toMatchObject({
-      RetriesStoppedByDeadline: 1,
-      BatchItemFailures: 2,
-      IndexRetries: 4,
-    })
-  })
-
-  it('keeps what was indexed and fails only the records still pending when time runs out', async () => {
-    const clock = fakeClock()
-    const index = fakeIndex((docs) => {
-      clock.now += 2_000
-      return docs.map((doc) =>
-        doc.id.includes('LTC')
-          ? { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'busy' } }
-          : { status: 201 },
-      )
-    })
-    const response = await indexEvents(
-      mskEvent([
-        mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z')),
-        mskRecord('crypto.bars', 0, 2, bar('LTC/USD', '2026-11-30T10:00:00Z')),
-      ]),
-      {
-        index,
-        piiKey: key,
-        counter,
-        sleep: clock.sleep,
-        attempts: 10,
-        baseDelayMs: 1_000,
-        clock: () => clock.now,
-        deadline: 10_000,
-        requestTimeoutMs: 5_000,
-        quarantine: async () => {},
-      },
-    )
-    // 0-2 s: BTC indexed, LTC throttled; a retry after 0.5-1.5 s fits (<= 8.5 s) and ends by 5.5 s;
-    // the next waits 1-3 s, and with a 5 s request no longer fits before 10 s.
-    expect(index.calls.map((call) => call.map((d) => d.id.split(':')[1]))).toEqual([
-      ['BTC/USD', 'LTC/USD'],
-      ['LTC/USD'],
-    ])
-    expect(response.batchItemFailures).toEqual([
-      { itemIdentifier: { partition: 'crypto.bars-0', offset: 2 } },
-    ])
-  })
-
-  it('retries as before when the deadline leaves room', async () => {
-    const clock = fakeClock()
-    const index = fakeIndex((docs, call) => {
-      clock.now += 1_000
-      return docs.map(() =>
-        call < 3 ? { status: 503, error: { type: 'unavailable', reason: 'x' } } : { status: 201 },
-      )
-    })
-    const response = await indexEvents(
-      mskEvent([mskRecord('crypto.bars', 0, 1, bar('BTC/USD', '2026-11-30T10:00:00Z'))]),
-      {
-        index,
-        piiKey: key,
-        counter,
-        sleep: clock.sleep,
-        clock: () => clock.now,
-        deadline: 115_000,
-        requestTimeoutMs: 30_000,
-        quarantine: async () => {},
-      },
-    )
-    expect(index.calls).toHaveLength(3)
-    expect(response.batchItemFailures).toEqual([])
-  })
-})
-
 describe('indexEvents with bar revisions', () => {
   const key = 'k'.repeat(32)
   const conflict = (id: string): BulkItemResult => ({
@@ -325,7 +197,7 @@ describe('indexEvents with bar revisions', () => {
   })
 
   it('takes a 409 version conflict of a bar as done: no retry, no quarantine, no failure, counted', async () => {
-    const index = fakeIndex((docs) =>
+    const index = recordingIndex((docs) =>
       docs.map((doc) => (doc.id.includes('BTC') ? conflict(doc.id) : { status: 201 })),
     )
     const { quarantine, rejections: quarantined } = recordingQuarantine()
@@ -344,7 +216,7 @@ describe('indexEvents with bar revisions', () => {
   })
 
   it('quarantines a 409 of a document without a version (not a revision question)', async () => {
-    const index = fakeIndex((docs) => docs.map((doc) => conflict(doc.id)))
+    const index = recordingIndex((docs) => docs.map((doc) => conflict(doc.id)))
     const { quarantine, rejections: quarantined } = recordingQuarantine()
     const response = await indexEvents(mskEvent([mskRecord('crypto.assets', 0, 4, asset('LTC'), 'LTC')]), {
       index,
@@ -356,69 +228,6 @@ describe('indexEvents with bar revisions', () => {
     expect(response.batchItemFailures).toEqual([])
     expect(quarantined.map((r) => [r.reason, r.offset])).toEqual([['index_rejected', '4']])
     expect(counter.totals()).toEqual({ EventsIndexed: 0 })
-  })
-})
-
-describe('openSearchIndex bulk actions', () => {
-  it('sends a versioned document with version_type external, the others without a version', async () => {
-    const bodies: unknown[][] = []
-    const filters: unknown[] = []
-    const client = {
-      async bulk({ body, filter_path }: { body: unknown[]; filter_path?: string }) {
-        bodies.push(body)
-        filters.push(filter_path)
-        return { body: { items: [{ index: { status: 201 } }, { index: { status: 201 } }] } }
-      },
-    } as unknown as Client
-    await openSearchIndex(client).bulkIndex([
-      { index: 'crypto-bars-2026.11', id: 'alpaca:BTC/USD:2026-11-30T10:00:00Z', doc: { a: 1 }, version: 7 },
-      { index: 'crypto-assets', id: 'LTC', doc: { b: 2 } },
-    ])
-    expect(bodies).toEqual([
-      [
-        {
-          index: {
-            _index: 'crypto-bars-2026.11',
-            _id: 'alpaca:BTC/USD:2026-11-30T10:00:00Z',
-            version: 7,
-            version_type: 'external',
-          },
-        },
-        { a: 1 },
-        { index: { _index: 'crypto-assets', _id: 'LTC' } },
-        { b: 2 },
-      ],
-    ])
-    // The response carries only what the item checks read.
-    expect(filters).toEqual(['items.*.status,items.*.error.type,items.*.error.reason'])
-  })
-
-  it('passes a version conflict through as the item result', async () => {
-    const client = {
-      async bulk() {
-        return {
-          body: {
-            items: [
-              {
-                index: {
-                  status: 409,
-                  error: {
-                    type: 'version_conflict_engine_exception',
-                    reason: 'current version [2] is higher',
-                  },
-                },
-              },
-            ],
-          },
-        }
-      },
-    } as unknown as Client
-    expect(await openSearchIndex(client).bulkIndex([{ index: 'i', id: 'x', doc: {}, version: 1 }])).toEqual([
-      {
-        status: 409,
-        error: { type: 'version_conflict_engine_exception', reason: 'current version [2] is higher' },
-      },
-    ])
   })
 })
 
