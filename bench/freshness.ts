@@ -31,6 +31,7 @@ import Big from 'big.js'
 import type { KafkaConnection } from '../functions/shared/adapters/kafka.ts'
 import { barEventId } from '../functions/shared/contracts.ts'
 import { isoSeconds } from '../functions/shared/time.ts'
+import { progressLog } from '../local/progress-log.ts'
 import { localPaths } from '../local/run.ts'
 import { endOffsets, readRange } from '../local/runtime/kafka-read.ts'
 import { localKafka, localSearchClient } from '../local/runtime/local-sinks.ts'
@@ -41,7 +42,7 @@ import {
   simulatedBar,
   startAlpacaSimulator,
 } from '../local/simulators/alpaca.ts'
-import { benchLog, benchMain, percentile, runMeasuredPipeline } from './kit.ts'
+import { benchMain, percentile, runMeasuredPipeline } from './kit.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const MINUTE = 60_000
@@ -49,7 +50,7 @@ const minutes = Number(process.env.FRESHNESS_MINUTES ?? 8)
 const seed = Number(process.env.ALPACA_SIM_SEED ?? 7)
 const symbols = (process.env.SYMBOLS ?? 'BTC/USD,LTC/USD').split(',')
 const SETTLED_FOR_MS = 90_000
-const log = benchLog('bench')
+const log = progressLog('bench')
 
 interface Seen {
   /** First time any revision of the bar was searchable. */

@@ -1,18 +1,11 @@
 /**
- * What the benchmarks share: a timestamped progress log, the statistics they report, the
- * pipeline run with its schedule window, and `--help` (each file's own header comment), so a
- * benchmark can be checked to load without running it.
+ * What the benchmarks share: the statistics they report, the pipeline run with its schedule
+ * window, and `--help` (each file's own header comment), so a benchmark can be checked to load
+ * without running it.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type RunOptions, runPipeline } from '../local/run.ts'
-
-/** Progress lines on stderr, `[<tag> HH:MM:SS] ...`: stdout is the benchmark's result. */
-export const benchLog =
-  (tag: string) =>
-  (line: string): void => {
-    process.stderr.write(`[${tag} ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
-  }
 
 /** The middle value (the upper one of an even count): noise moves a median least. */
 export const median = (values: number[]): number =>

@@ -14,15 +14,16 @@ import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { TOPICS } from '../functions/shared/contracts.ts'
 import type { PipelineStatus } from '../local/dashboard/pipeline-status.ts'
+import { progressLog } from '../local/progress-log.ts'
 import { type Profile, servicesStatus, startServices } from '../local/services/index.ts'
-import { benchLog, benchMain, runMeasuredPipeline } from './kit.ts'
+import { benchMain, runMeasuredPipeline } from './kit.ts'
 import { type BenchRow, reportRows } from './rows.ts'
 
 const minutes = Number(process.env.SCALE_MINUTES ?? 4)
 const profile = (process.env.SCALE_PROFILE ?? 'chaos') as Profile
 const symbolCount = Number(process.env.SCALE_SYMBOLS ?? 50)
 const tradesPerMinute = Number(process.env.SCALE_TRADES_PER_MINUTE ?? 1000)
-const log = benchLog('scale')
+const log = progressLog('scale')
 
 const BASES = ['BTC', 'ETH', 'LTC', 'SOL', 'AVAX', 'LINK', 'DOGE', 'DOT', 'UNI', 'AAVE']
 const symbols = Array.from(

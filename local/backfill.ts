@@ -14,6 +14,7 @@ import { TOPICS } from '../functions/shared/contracts.ts'
 import { startAndFollow } from './lake/deployed-execution.ts'
 import { localLake, type RunResult, runStateMachine } from './lake/step-functions.ts'
 import { profileOption } from './profile-option.ts'
+import { progressLog } from './progress-log.ts'
 import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
 import { loadPackagedFunction } from './runtime/environment.ts'
 import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
@@ -287,8 +288,7 @@ function progressDisplay(log: (line: string) => void) {
 async function main(argv: string[]) {
   const opts = backfillCommand().parse(argv).opts<BackfillCliOptions>()
   const input = backfillInput(opts)
-  const log = (line: string) =>
-    process.stderr.write(`[backfill ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+  const log = progressLog('backfill')
   const display = progressDisplay(log)
   log(`input ${JSON.stringify(input)}`)
   if (opts.stage) {

@@ -20,6 +20,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda'
 import type { KafkaBatchResponse, MskEvent } from '../functions/shared/msk.ts'
 import type { ObjectStore } from '../functions/shared/ports.ts'
 import { type DeadLetteredBatch, parseDeadLetter } from './dead-letter.ts'
+import { progressLog } from './progress-log.ts'
 import type { CfnTemplate } from './runtime/cfn.ts'
 import { toMskEvent } from './runtime/delivery.ts'
 
@@ -291,8 +292,7 @@ async function main(argv: string[]): Promise<number> {
   if (!service) throw new Error('serverless.yml names no service')
   const functionPrefix = `${service}-${values.stage}-`
   const dryRun = values['dry-run'] === true
-  const log = (line: string) =>
-    process.stderr.write(`[redrive ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+  const log = progressLog('redrive')
   const { store, invoke, stop } = values.aws
     ? await awsWiring(values, service, functionPrefix, log)
     : await localWiring(values, log)
