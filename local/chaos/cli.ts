@@ -17,6 +17,7 @@ import type { createOpenSearchClient } from '../../functions/shared/adapters/ope
 import { TOPICS, type TopicName } from '../../functions/shared/contracts.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { localLake, runStateMachine } from '../lake/step-functions.ts'
+import { progressLog } from '../progress-log.ts'
 import { type ProducedEvents, producedBetween, quarantineSince, searchSinkCounts } from '../report/report.ts'
 import { rawSinkCounts } from '../report/stream.ts'
 import { captureFunctionOutput, localPaths } from '../run.ts'
@@ -37,9 +38,7 @@ const CONTRACT_TOPICS = Object.values(TOPICS)
 const RECOVERY_POLL_MS = 2_000
 const RECOVERY_TIMEOUT_MS = 6 * 60_000
 
-function log(line: string): void {
-  process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
-}
+const log = progressLog('chaos')
 
 async function produced(
   kafka: KafkaConnection,
