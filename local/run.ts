@@ -24,6 +24,7 @@ import { drainEventSources, type EventSource, startMappedEventSource } from './r
 import { endOffsets, type Offsets } from './runtime/kafka-read.ts'
 import type { LocalFunction } from './runtime/lambda.ts'
 import { localSearchClient, provisionLocalSinks } from './runtime/local-sinks.ts'
+import { type LocalPaths, localPaths } from './runtime/paths.ts'
 import { fileScheduleState, type Schedule, type Scheduler, startScheduler } from './runtime/schedules.ts'
 import { type CfnTemplate, eventSourceMappings, packageService, schedules } from './runtime/template.ts'
 import { type Profile, projectRoot, type RunningServices, startServices } from './services/index.ts'
@@ -49,21 +50,8 @@ const STATUS_EVERY_MS = 3_000
 /** EventBridge delivers a scheduled event some seconds after its time; locally, this late. */
 export const SCHEDULE_DELIVERY_MS = 2_000
 
-/** Local stand-ins for the AWS resources, all under `.local/<profile>/`. */
-export function localPaths(profile: Profile) {
-  const root = join(projectRoot, '.local', profile)
-  return {
-    root,
-    rawBucket: join(root, 'buckets', 'raw'),
-    stateBucket: join(root, 'buckets', 'state'),
-    onFailure: join(root, 'buckets', 'on-failure'),
-    piiKey: join(root, 'secrets', 'pii-hmac.key'),
-    /** When each schedule last fired (local/runtime/schedules.ts). */
-    schedulerState: join(root, 'scheduler.json'),
-    functionLog: join(root, 'logs', 'functions.ndjson'),
-    packageDir: join(projectRoot, '.local', 'package'),
-  }
-}
+// Where the profile's stand-ins live; exported here too for the commands that run beside make run.
+export { localPaths } from './runtime/paths.ts'
 
 /**
  * The local stand-ins for the AWS references of the functions' environments: the profile's services
@@ -71,7 +59,7 @@ export function localPaths(profile: Profile) {
  */
 export function localFunctionEnv(
   services: { kafka: string; opensearch: string },
-  paths: ReturnType<typeof localPaths>,
+  paths: LocalPaths,
   piiKey: string,
 ): Record<string, string> {
   return {
@@ -215,7 +203,7 @@ export async function runPipeline(options: RunOptions): Promise<{ report: Report
 async function provision(
   options: RunOptions,
   services: RunningServices,
-  paths: ReturnType<typeof localPaths>,
+  paths: LocalPaths,
   cleanups: Cleanup[],
 ): Promise<Pipeline> {
   const { log } = options
@@ -250,7 +238,7 @@ async function provision(
 }
 
 /** An event source per mapping of the template; a batch that fails for good goes to the on-failure bucket. */
-async function startEventSources(pipeline: Pipeline, paths: ReturnType<typeof localPaths>, log: Log) {
+async function startEventSources(pipeline: Pipeline, paths: LocalPaths, log: Log) {
   const sources: Array<{ name: string; source: EventSource }> = []
   const onFailureStore = fileObjectStore(paths.onFailure)
   for (const mapping of eventSourceMappings(pipeline.template)) {
@@ -291,7 +279,7 @@ function startSchedules(
   policy: LakeSchedulePolicy,
   functions: Map<string, LocalFunction>,
   lakeRunner: LakeRunner,
-  paths: ReturnType<typeof localPaths>,
+  paths: LocalPaths,
   log: Log,
 ): Scheduler {
   const scheduler = startScheduler(
@@ -326,7 +314,7 @@ async function startLiveStatus(
   sources: Array<{ name: string; source: EventSource }>,
   lakeRunner: LakeRunner,
   startedAt: Date,
-  paths: ReturnType<typeof localPaths>,
+  paths: LocalPaths,
 ): Promise<() => Promise<void>> {
   const { log } = options
   const monitor = createPipelineMonitor({

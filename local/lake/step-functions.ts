@@ -14,6 +14,7 @@ import { type RunOptions, StateMachine } from 'aws-local-stepfunctions'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { getAttOf, parseCfnYaml, refOf, substitute } from '../runtime/cfn.ts'
 import { handlerPath, type LocalFunction, loadFunction } from '../runtime/lambda.ts'
+import { localPaths } from '../runtime/paths.ts'
 import { type Profile, projectRoot } from '../services/paths.ts'
 import { type LocalEmrOptions, localEmr } from './emr.ts'
 
@@ -75,16 +76,16 @@ export interface LocalLake {
   loadFunction?: (name: string) => Promise<LocalFunction>
 }
 
-/** The local lake of a profile: everything under `.local/<profile>/`. */
+/** The local lake of a profile: everything under `.local/<profile>/` (local/runtime/paths.ts). */
 export function localLake(profile: Profile, overrides: Partial<LocalLake> = {}): LocalLake {
-  const base = join(projectRoot, '.local', profile)
+  const paths = localPaths(profile)
   return {
     root: projectRoot,
-    rawDir: join(base, 'buckets', 'raw'),
-    lakeDir: join(base, 'lake'),
-    piiKeyFile: join(base, 'secrets', 'pii-hmac.key'),
-    notificationsLog: join(base, 'notifications.log'),
-    logDir: join(base, 'logs', 'emr'),
+    rawDir: paths.rawBucket,
+    lakeDir: paths.lake,
+    piiKeyFile: paths.piiKey,
+    notificationsLog: paths.notificationsLog,
+    logDir: paths.emrLogs,
     ...overrides,
   }
 }
