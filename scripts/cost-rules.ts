@@ -2,7 +2,7 @@
  * One pricing rule per CloudFormation resource type: the resource's own properties and the month's
  * usage in, a priced line (or the reason it costs nothing by itself) out. Pure.
  */
-import { asArray } from '../local/runtime/cfn.ts'
+import { asArray, refOf } from '../local/runtime/cfn.ts'
 import { GB, type Usage } from './cost-usage.ts'
 
 export type PriceOf = (key: string) => number
@@ -81,20 +81,77 @@ function openSearchDomain(_id: string, p: Record<string, unknown>, u: Usage, pri
   }
 }
 
-/** The raw bucket adds what land-raw writes (one object per batch) to the assumed extras. */
-function s3Bucket(id: string, _p: Record<string, unknown>, u: Usage, price: PriceOf): Priced {
+/** A bucket's stored GB and requests: the assumed extras, plus what land-raw writes to the raw bucket. */
+function bucketUsage(id: string, u: Usage): { stored: number; puts: number; gets: number } {
   const extra = u.load.buckets[id] ?? { storedGb: 0, putsPerMonth: 0, getsPerMonth: 0 }
   const isRaw = id === 'RawBucket'
+  // One object per land-raw batch (and one read of the block it extends).
   const landRawBatches = u.invocations.get('LandRawLambdaFunction') ?? 0
-  const stored = extra.storedGb + (isRaw ? u.rawStoredGb : 0)
-  const puts = extra.putsPerMonth + (isRaw ? landRawBatches : 0)
-  const gets = extra.getsPerMonth + (isRaw ? landRawBatches : 0)
+  return {
+    stored: extra.storedGb + (isRaw ? u.rawStoredGb : 0),
+    puts: extra.putsPerMonth + (isRaw ? landRawBatches : 0),
+    gets: extra.getsPerMonth + (isRaw ? landRawBatches : 0),
+  }
+}
+
+function s3Bucket(id: string, _p: Record<string, unknown>, u: Usage, price: PriceOf): Priced {
+  const { stored, puts, gets } = bucketUsage(id, u)
   return {
     usd:
       stored * price('s3.standardGbMonth') +
       (puts / 1000) * price('s3.putPer1000') +
       (gets / 1000) * price('s3.getPer1000'),
     basis: `${fmt(stored, 3)} GB, ${Math.round(puts)} PUT, ${Math.round(gets)} GET`,
+  }
+}
+
+/**
+ * A trail pays per data event it delivers: here S3 object-level events, one per request on each
+ * bucket its selectors name (`${Bucket.Arn}/` or `${Bucket}/`). Management events are not
+ * selected: the account's own trail keeps those.
+ */
+function cloudTrail(_id: string, p: Record<string, unknown>, u: Usage, price: PriceOf): Priced {
+  const selectors = JSON.stringify(p.AdvancedEventSelectors ?? [])
+  const buckets = new Set(
+    [...selectors.matchAll(/\$\{(\w+)(?:\.Arn)?\}\//g)]
+      .map((match) => match[1] as string)
+      .filter((id) => u.template.Resources[id]?.Type === 'AWS::S3::Bucket'),
+  )
+  const events = [...buckets].reduce((sum, id) => {
+    const { puts, gets } = bucketUsage(id, u)
+    return sum + puts + gets
+  }, 0)
+  return {
+    usd: (events / 100_000) * price('cloudtrail.dataEventsPer100000'),
+    basis: `${Math.round(events)} S3 data events on ${buckets.size} buckets`,
+  }
+}
+
+/** EC2 detailed monitoring sends this many metrics a minute, each billed as a custom metric. */
+const DETAILED_MONITORING_METRICS = 7
+
+/** An instance: its hours, the volumes of its launch template, detailed monitoring if on. */
+function ec2Instance(_id: string, p: Record<string, unknown>, u: Usage, price: PriceOf): Priced {
+  const type = String(p.InstanceType)
+  const launchTemplate = refOf(
+    (p.LaunchTemplate as { LaunchTemplateId?: unknown } | undefined)?.LaunchTemplateId,
+  )
+  const data = (u.template.Resources[launchTemplate ?? '']?.Properties?.LaunchTemplateData ?? {}) as {
+    BlockDeviceMappings?: Array<{ Ebs?: { VolumeType?: string; VolumeSize?: number } }>
+  }
+  const volumes = (data.BlockDeviceMappings ?? []).flatMap((mapping) => (mapping.Ebs ? [mapping.Ebs] : []))
+  const volumeGb = volumes.reduce((sum, ebs) => sum + Number(ebs.VolumeSize ?? 8), 0)
+  const volumeUsd = volumes.reduce(
+    (sum, ebs) => sum + Number(ebs.VolumeSize ?? 8) * price(`ebs.${ebs.VolumeType ?? 'gp3'}GbMonth`),
+    0,
+  )
+  const metrics = p.Monitoring === true || p.Monitoring === 'true' ? DETAILED_MONITORING_METRICS : 0
+  return {
+    usd:
+      u.hours * price(`ec2.instanceHour.${type}`) +
+      volumeUsd +
+      metrics * price('cloudwatch.customMetricMonth'),
+    basis: `1 x ${type} x ${u.hours} h + ${volumeGb} GB EBS${metrics ? ` + ${metrics} detailed-monitoring metrics` : ''}`,
   }
 }
 
@@ -167,6 +224,8 @@ export const RULES: Record<string, Rule> = {
     basis: `1 secret + ${u.load.secretsApiCallsPerMonth} reads (cold starts)`,
   }),
   'AWS::S3::Bucket': s3Bucket,
+  'AWS::CloudTrail::Trail': cloudTrail,
+  'AWS::EC2::Instance': ec2Instance,
   'AWS::CloudWatch::Alarm': alarm,
   'AWS::CloudWatch::Dashboard': (_id, _p, _u, price) => ({
     usd: price('cloudwatch.dashboardMonth'),
@@ -214,4 +273,10 @@ export const FREE_TYPES = new Set([
   'AWS::Glue::Database',
   'AWS::Athena::NamedQuery',
   'AWS::Logs::LogStream',
+  'AWS::Logs::ResourcePolicy',
+  'AWS::IAM::InstanceProfile',
+  // Priced on the instance that uses it (its volumes).
+  'AWS::EC2::LaunchTemplate',
+  // A view or table definition in the Data Catalog; its data is priced on its bucket.
+  'AWS::Glue::Table',
 ])

@@ -203,6 +203,68 @@ describe('estimateMonthlyCost', () => {
     expect(estimate.lines[0]?.resource).toBe('MskCluster')
   })
 
+  it('prices a trail by the S3 data events of the buckets it selects, an instance by its hours, volumes and detailed monitoring', () => {
+    const prices: PriceList = {
+      ...PRICES,
+      prices: {
+        ...PRICES.prices,
+        'cloudtrail.dataEventsPer100000': { usd: 0.1, source: 'test' },
+        'ec2.instanceHour.t4g.nano': { usd: 0.01, source: 'test' },
+        'ebs.gp3GbMonth': { usd: 0.1, source: 'test' },
+      },
+    }
+    const load: LoadAssumptions = {
+      ...LOAD,
+      buckets: {
+        LakeBucket: { storedGb: 0, putsPerMonth: 200_000, getsPerMonth: 800_000 },
+        OtherBucket: { storedGb: 0, putsPerMonth: 500_000, getsPerMonth: 0 },
+      },
+    }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+    const selected = { 'Fn::Sub': '${LakeBucket.Arn}/' }
+    const { lines, free } = estimateMonthlyCost(
+      {
+        Resources: {
+          LakeBucket: { Type: 'AWS::S3::Bucket', Properties: {} },
+          OtherBucket: { Type: 'AWS::S3::Bucket', Properties: {} },
+          Trail: {
+            Type: 'AWS::CloudTrail::Trail',
+            Properties: {
+              AdvancedEventSelectors: [
+                { FieldSelectors: [{ Field: 'resources.ARN', StartsWith: [selected] }] },
+              ],
+            },
+          },
+          TunnelTemplate: {
+            Type: 'AWS::EC2::LaunchTemplate',
+            Properties: {
+              LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeType: 'gp3', VolumeSize: 8 } }] },
+            },
+          },
+          Tunnel: {
+            Type: 'AWS::EC2::Instance',
+            Properties: {
+              InstanceType: 't4g.nano',
+              Monitoring: true,
+              LaunchTemplate: { LaunchTemplateId: { Ref: 'TunnelTemplate' } },
+            },
+          },
+        },
+      },
+      prices,
+      load,
+    )
+    const line = (resource: string) => lines.find((l) => l.resource === resource)
+    // LakeBucket only: 200,000 + 800,000 requests = 1,000,000 data events x 0.1 per 100,000
+    expect(line('Trail')).toMatchObject({ usd: 1, basis: '1000000 S3 data events on 1 buckets' })
+    // 100 h x 0.01 + 8 GB x 0.1 + 7 metrics x 0.3
+    expect(line('Tunnel')).toMatchObject({
+      usd: 3.9,
+      basis: '1 x t4g.nano x 100 h + 8 GB EBS + 7 detailed-monitoring metrics',
+    })
+    expect(free).toContain('TunnelTemplate')
+  })
+
   it('refuses a resource type it has no rule for, rather than pricing it at zero', () => {
     expect(() =>
       estimateMonthlyCost({ Resources: { Db: { Type: 'AWS::RDS::DBInstance' } } }, PRICES, LOAD),
