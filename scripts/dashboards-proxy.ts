@@ -20,10 +20,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
-import { Sha256 } from '@aws-crypto/sha256-js'
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
-import { SignatureV4 } from '@smithy/signature-v4'
-import type { AwsCredentials } from './import-dashboards.ts'
+import { type SigningOptions, signOpenSearchRequest } from './opensearch-sigv4.ts'
 
 export interface ProxiedRequest {
   method: string
@@ -58,45 +56,23 @@ const HOP_HEADERS = new Set([
  */
 export async function signForDomain(
   incoming: ProxiedRequest,
-  options: {
-    endpoint: string
-    region: string
-    credentials: AwsCredentials | (() => Promise<AwsCredentials>)
-    signingDate?: Date
-  },
+  options: SigningOptions & { endpoint: string },
 ): Promise<ProxiedRequest> {
   const url = new URL(incoming.url, `https://${options.endpoint}`)
   const headers: Record<string, string> = { host: options.endpoint }
   for (const [name, value] of Object.entries(incoming.headers))
     if (!HOP_HEADERS.has(name.toLowerCase())) headers[name.toLowerCase()] = value
   if (incoming.body.length > 0) headers['content-length'] = String(incoming.body.length)
-  const signer = new SignatureV4({
-    service: 'es',
-    region: options.region,
-    credentials: options.credentials,
-    sha256: Sha256,
-  })
-  const query: Record<string, string | string[]> = {}
-  for (const key of new Set(url.searchParams.keys())) {
-    const values = url.searchParams.getAll(key)
-    query[key] = values.length === 1 ? (values[0] as string) : values
-  }
-  const signed = await signer.sign(
-    {
-      method: incoming.method,
-      protocol: 'https:',
-      hostname: options.endpoint,
-      path: url.pathname,
-      query,
-      headers,
-      body: incoming.body,
-    },
-    { signingDate: options.signingDate },
+  // Addressed to the domain whatever form the browser's request line took.
+  const target = new URL(`${url.pathname}${url.search}`, `https://${options.endpoint}`)
+  const signedHeaders = await signOpenSearchRequest(
+    { method: incoming.method, url: target, headers, body: incoming.body },
+    options,
   )
   return {
     method: incoming.method,
     url: `${url.pathname}${url.search}`,
-    headers: signed.headers as Record<string, string>,
+    headers: signedHeaders,
     body: incoming.body,
   }
 }

@@ -21,9 +21,8 @@ import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Sha256 } from '@aws-crypto/sha256-js'
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
-import { SignatureV4 } from '@smithy/signature-v4'
+import { type AwsCredentials, signOpenSearchRequest } from './opensearch-sigv4.ts'
 
 export interface ImportRequest {
   url: URL
@@ -63,43 +62,6 @@ export function buildImportRequest(
   }
 }
 
-export interface AwsCredentials {
-  accessKeyId: string
-  secretAccessKey: string
-  sessionToken?: string
-}
-
-/** Signs the request, body included, for Amazon OpenSearch Service; returns the headers to send. */
-export async function signImportRequest(
-  request: ImportRequest,
-  options: {
-    region: string
-    credentials: AwsCredentials | (() => Promise<AwsCredentials>)
-    signingDate?: Date
-  },
-): Promise<Record<string, string>> {
-  const signer = new SignatureV4({
-    service: 'es',
-    region: options.region,
-    credentials: options.credentials,
-    sha256: Sha256,
-  })
-  const signed = await signer.sign(
-    {
-      method: request.method,
-      protocol: request.url.protocol,
-      hostname: request.url.hostname,
-      port: request.url.port ? Number(request.url.port) : undefined,
-      path: request.url.pathname,
-      query: Object.fromEntries(request.url.searchParams),
-      headers: { ...request.headers },
-      body: request.body,
-    },
-    { signingDate: options.signingDate },
-  )
-  return signed.headers as Record<string, string>
-}
-
 export type Auth =
   | { kind: 'none' }
   | { kind: 'basic'; user: string; password: string }
@@ -110,7 +72,7 @@ export async function importFile(dashboardsUrl: string, path: string, auth: Auth
   const request = buildImportRequest(dashboardsUrl, { name: basename(path), content: readFileSync(path) })
   let headers = request.headers
   if (auth.kind === 'sigv4')
-    headers = await signImportRequest(request, {
+    headers = await signOpenSearchRequest(request, {
       region: auth.region,
       credentials: auth.credentials ?? fromNodeProviderChain(),
     })

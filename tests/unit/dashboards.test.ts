@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { indexTemplates } from '../../functions/shared/search-templates.ts'
-import { buildImportRequest, importFile, signImportRequest } from '../../scripts/import-dashboards.ts'
+import { buildImportRequest, importFile } from '../../scripts/import-dashboards.ts'
+import { signOpenSearchRequest } from '../../scripts/opensearch-sigv4.ts'
 
 interface SavedObject {
   id: string
@@ -126,7 +127,7 @@ describe('scripts/import-dashboards.ts', () => {
 
   it('signs the hash of the exact body bytes it sends (SigV4, service es)', async () => {
     const request = buildImportRequest(endpoint, { name: 'crypto-lake.ndjson', content }, boundary)
-    const headers = await signImportRequest(request, {
+    const headers = await signOpenSearchRequest(request, {
       region: 'us-east-1',
       credentials: {
         accessKeyId: 'AKIDEXAMPLE',
