@@ -22,16 +22,14 @@ import {
   searchSinkCounts,
   summarizeRecords,
 } from './report/report.ts'
+import { lakeFigures, lakeJudgement, storeSection } from './report/store.ts'
 import {
   type CommittedOffsets,
   committedOffsets,
-  lakeFigures,
-  lakeJudgement,
   readStoreTopics,
   recordsBetween,
   type StoreTopic,
-  storeSection,
-} from './report/store.ts'
+} from './report/store-topics.ts'
 import { rawSinkCounts } from './report/stream.ts'
 import type { EventSource } from './runtime/event-source.ts'
 import { endOffsets, type Offsets } from './runtime/kafka-read.ts'

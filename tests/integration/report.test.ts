@@ -33,13 +33,8 @@ import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { searchSinkHoldings, summarizeRecords } from '../../local/report/report.ts'
-import {
-  committedOffsets,
-  readStoreTopics,
-  recordsBetween,
-  type StoreSection,
-  storeSection,
-} from '../../local/report/store.ts'
+import { type StoreSection, storeSection } from '../../local/report/store.ts'
+import { committedOffsets, readStoreTopics, recordsBetween } from '../../local/report/store-topics.ts'
 import { endOffsets, type Offsets } from '../../local/runtime/kafka-read.ts'
 import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'

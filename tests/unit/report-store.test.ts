@@ -13,7 +13,7 @@ import {
   type TopicRecord,
   toTopicRecords,
 } from '../../local/report/report.ts'
-import { recordsBetween, storeSummary } from '../../local/report/store.ts'
+import { storeSummary } from '../../local/report/store.ts'
 import {
   explainLost,
   lakeDue,
@@ -21,6 +21,7 @@ import {
   rawOffsetGaps,
   unacknowledgedBars,
 } from '../../local/report/store-checks.ts'
+import { recordsBetween } from '../../local/report/store-topics.ts'
 import { countRawLines } from '../../local/report/stream.ts'
 import { bar, FIRST_REVISION } from '../helpers/events.ts'
 
