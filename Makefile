@@ -74,7 +74,7 @@ BENCHES := backfill.ts index-events.ts bundles.ts lake_refresh.py freshness.ts b
 bench: setup ## benchmarks (figures, not tests), one table at the end; services started and stopped as needed (~30 min)
 	@FRESHNESS_MINUTES=$${FRESHNESS_MINUTES:-6} SCALE_MINUTES=$${SCALE_MINUTES:-3} tsx bench/run.ts $(BENCHES)
 
-redrive: setup ## replay dead-lettered batches into their functions, idempotently: local (ARGS="--dry-run --report redrive.json") or AWS (ARGS="--aws --bucket <dead-letter bucket> --stage dev")
+redrive: setup ## replay dead-lettered batches (or ARGS=--quarantine: quarantined records) into their functions, idempotently: local (ARGS="--dry-run --report redrive.json") or AWS (ARGS="--aws --bucket <bucket> --stage dev")
 	@tsx local/redrive.ts $(ARGS)
 
 chaos: setup ## the fault matrix on the real local pipeline, chaos profile (ARGS="--list", "--scenario kafka-kill,poison", "--no-lake"); not part of make test

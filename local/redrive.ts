@@ -12,6 +12,10 @@
  *   tsx local/redrive.ts [--profile run|test] [--stage dev] [--dry-run] [--report redrive.json]
  *   tsx local/redrive.ts --aws --bucket <dead-letter bucket> [--stage dev] [--region us-east-1] [--dry-run]
  *   make redrive ARGS="--dry-run"
+ *
+ * With `--quarantine [--topic crypto.bars] [--reason schema_violation]` it replays the
+ * quarantine instead (local/replay-quarantine.ts): read from the raw zone (`--bucket <raw
+ * bucket>` on AWS), the same functions invoked the same way.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,6 +25,7 @@ import type { KafkaBatchResponse, MskEvent } from '../functions/shared/msk.ts'
 import type { ObjectStore } from '../functions/shared/ports.ts'
 import { type DeadLetteredBatch, parseDeadLetter } from './dead-letter.ts'
 import { progressLog } from './progress-log.ts'
+import { replayQuarantine } from './replay-quarantine.ts'
 import type { CfnTemplate } from './runtime/cfn.ts'
 import { toMskEvent } from './runtime/delivery.ts'
 
@@ -184,6 +189,9 @@ function functionErrorOf(text: string): string {
 type Log = (line: string) => void
 type CliValues = {
   aws: boolean
+  quarantine: boolean
+  topic?: string
+  reason?: string
   bucket?: string
   region?: string
   profile?: string
@@ -212,9 +220,10 @@ async function awsWiring(
 ): Promise<Wiring> {
   if (values.profile !== undefined)
     throw new Error('--profile is the local mode; --aws reads the deployed stage')
+  const output = values.quarantine ? 'RawBucketName' : 'DeadLetterBucketName'
   if (!values.bucket)
     throw new Error(
-      `--aws needs --bucket: the stack's DeadLetterBucketName output (aws cloudformation describe-stacks --stack-name ${service}-${values.stage} --query "Stacks[0].Outputs[?OutputKey=='DeadLetterBucketName'].OutputValue" --output text)`,
+      `--aws needs --bucket: the stack's ${output} output (aws cloudformation describe-stacks --stack-name ${service}-${values.stage} --query "Stacks[0].Outputs[?OutputKey=='${output}'].OutputValue" --output text)`,
     )
   const clientConfig = values.region ? { region: values.region } : {}
   const { S3Client } = await import('@aws-sdk/client-s3')
@@ -229,7 +238,7 @@ async function awsWiring(
   return { store, invoke, stop: async () => {} }
 }
 
-/** A local profile: its on-failure directory, its services started, the packaged functions in process. */
+/** A local profile: its on-failure directory (or raw zone), its services started, the packaged functions in process. */
 async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
   const { isProfile, projectRoot, startServices } = await import('./services/index.ts')
   const profile = values.profile ?? 'run'
@@ -237,7 +246,7 @@ async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
   const { fileObjectStore } = await import('../functions/shared/adapters/object-store.ts')
   const { localFunctionEnv, localPaths } = await import('./run.ts')
   const paths = localPaths(profile)
-  const store = fileObjectStore(paths.onFailure)
+  const store = fileObjectStore(values.quarantine ? paths.rawBucket : paths.onFailure)
   if (values['dry-run']) return { store, invoke: noInvoke, stop: async () => {} }
   if (!existsSync(paths.piiKey))
     throw new Error(`no PII key at ${paths.piiKey}: nothing was ever run on this profile`)
@@ -271,20 +280,51 @@ async function localInvoke(
   }
 }
 
+async function deadLetterRedrive(ports: RedrivePorts, dryRun: boolean, functionPrefix: string) {
+  const report = await redrive(ports, { dryRun, functionPrefix })
+  ports.log(
+    `${report.batches} dead-lettered batches (${report.records} records)${dryRun ? ' would be replayed' : `: ${report.replayed} replayed`}, ${report.failed.length} failed, ${report.already_redriven} replayed before`,
+  )
+  return report
+}
+
+async function quarantineReplay(ports: RedrivePorts, values: CliValues, dryRun: boolean) {
+  const report = await replayQuarantine(ports, { dryRun, topic: values.topic, reason: values.reason })
+  const skipped = Object.entries(report.not_replayable).map(([stage, n]) => `${n} from ${stage}`)
+  ports.log(
+    `${report.found} quarantined records: ${report.replayed} ${dryRun ? 'would be delivered again' : `delivered again, ${report.accepted} taken, ${report.still_rejected.length} rejected again`}, ${report.failed.length} failed, ${report.already_replayed} taken before${skipped.length > 0 ? `; not replayable (rejected before Kafka): ${skipped.join(', ')}` : ''}`,
+  )
+  for (const { key, reason, detail } of report.still_rejected)
+    ports.log(`still rejected: ${key}: ${reason}: ${detail}`)
+  return report
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { parseArgs } = await import('node:util')
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      aws: { type: 'boolean', default: false },
-      bucket: { type: 'string' },
-      region: { type: 'string' },
-      profile: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      report: { type: 'string' },
-      stage: { type: 'string', default: 'dev' },
-    },
-  })
+  const { Command } = await import('commander')
+  const { parseProfile } = await import('./profile-option.ts')
+  const values = new Command()
+    .name('redrive')
+    .description(
+      'Replay dead-lettered batches into the function that failed them, once the cause is fixed; ' +
+        'with --quarantine, the quarantined consumer records instead. Idempotent: what was taken is marked.',
+    )
+    .option('--quarantine', 'replay the quarantine (raw zone) instead of the dead letters', false)
+    .option(
+      '--topic <topic>',
+      'with --quarantine: only this topic (crypto.bars, crypto.trades, crypto.assets)',
+    )
+    .option('--reason <reason>', 'with --quarantine: only records quarantined for this reason')
+    .option('--dry-run', 'count what would be replayed, invoke nothing', false)
+    .option('--report <file>', 'write the report as JSON')
+    .option('--aws', 'the deployed stage: read --bucket on S3, invoke the deployed functions', false)
+    .option('--bucket <name>', 'with --aws: the dead-letter bucket (the raw bucket with --quarantine)')
+    .option('--region <region>', 'with --aws: the AWS region (default: the usual chain)')
+    .option('--stage <stage>', 'the stage whose functions are invoked', 'dev')
+    .option('--profile <profile>', 'local: run (make run), test or chaos (default: run)', parseProfile)
+    .showHelpAfterError()
+    .parse(argv, { from: 'user' })
+    .opts<CliValues & { dryRun: boolean }>()
+  values['dry-run'] = values.dryRun
   const { projectRoot } = await import('./services/index.ts')
   const service = /^service:\s*(\S+)\s*$/m.exec(
     readFileSync(join(projectRoot, 'serverless.yml'), 'utf8'),
@@ -297,10 +337,9 @@ async function main(argv: string[]): Promise<number> {
     ? await awsWiring(values, service, functionPrefix, log)
     : await localWiring(values, log)
   try {
-    const report = await redrive({ store, invoke, log }, { dryRun, functionPrefix })
-    log(
-      `${report.batches} dead-lettered batches (${report.records} records)${dryRun ? ' would be replayed' : `: ${report.replayed} replayed`}, ${report.failed.length} failed, ${report.already_redriven} replayed before`,
-    )
+    const report = values.quarantine
+      ? await quarantineReplay({ store, invoke, log }, values, dryRun)
+      : await deadLetterRedrive({ store, invoke, log }, dryRun, functionPrefix)
     if (values.report) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`)
     return report.failed.length === 0 ? 0 : 1
   } finally {
