@@ -14,7 +14,7 @@ import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, SymbolsEnv } from '../shared/config.ts'
 import { CryptoSymbol, IsoSeconds } from '../shared/contracts.ts'
 import { logger, MetricUnit, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { BarsNotLandedYet, backfillChunk, notLandedYet, planBackfill } from './core.ts'
 import { objectProgressStore } from './progress.ts'
@@ -83,7 +83,7 @@ async function run(event: unknown, context: Pick<Context, 'getRemainingTimeInMil
     fetchBars: client.fetchBars,
     producer,
     progress,
-    quarantine: (rejections) => quarantine(raw, STAGE, rejections, new Date(), powertoolsCounter),
+    quarantine: quarantineInto(raw, STAGE),
     counter: powertoolsCounter,
     clock: () => new Date(),
     isRequestRejected,

@@ -8,7 +8,7 @@ import { loadConfig, OpenSearchEnv, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
 import { onFirstUse } from '../shared/on-first-use.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import type { LambdaContextLike } from '../shared/scheduled.ts'
 import { applyIndexTemplates } from '../shared/search-templates.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
@@ -81,7 +81,7 @@ async function run(event: MskEvent, context: LambdaContextLike) {
     requestTimeoutMs: client.transport.requestTimeout,
     icons,
     onIconLookupError: (error) => logger.warn('asset icons not looked up; trades indexed without', { error }),
-    quarantine: (rejections) => quarantine(store, 'index-events', rejections, new Date(), powertoolsCounter),
+    quarantine: quarantineInto(store, 'index-events'),
   })
   if (response.batchItemFailures.length > 0) logger.warn('partial batch failure', { ...response })
   return response

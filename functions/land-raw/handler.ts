@@ -10,7 +10,7 @@ import * as z from 'zod'
 import { loadConfig, positiveInt } from '../shared/config.ts'
 import type { MskEvent } from '../shared/msk.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import { rawObjectStore } from '../shared/raw-zone.ts'
 import { ObjectStoreEnv, rawStore } from '../shared/stores.ts'
 import { landRaw } from './core.ts'
@@ -33,7 +33,7 @@ async function run(event: MskEvent) {
     markers: quarantineStore,
     counter: powertoolsCounter,
     concurrency: config.RAW_WRITE_CONCURRENCY,
-    quarantine: (rejections) => quarantine(quarantineStore, STAGE, rejections, new Date(), powertoolsCounter),
+    quarantine: quarantineInto(quarantineStore, STAGE),
     onWriteError: (key, error) => logger.error('raw object not written', { key, error }),
   })
   if (response.batchItemFailures.length > 0) logger.warn('partial batch failure', { ...response })

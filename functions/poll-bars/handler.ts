@@ -12,7 +12,7 @@ import { fileObjectStore } from '../shared/adapters/object-store.ts'
 import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { AlpacaEnv, HttpEnv, KafkaEnv, loadConfig, positiveInt, SymbolsEnv } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import { scheduledRun } from '../shared/scheduled.ts'
 import { ObjectStoreEnv, rawStore, StateStoreEnv, stateStore, stateStoreRequired } from '../shared/stores.ts'
 import { createAlpacaClient, isRequestRejected } from './alpaca.ts'
@@ -67,7 +67,7 @@ const run = scheduledRun(
         fetchBars: client.fetchBars,
         producer,
         watermarks,
-        quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
+        quarantine: quarantineInto(objects, STAGE),
         counter: powertoolsCounter,
         clock: () => new Date(),
         isRequestRejected,

@@ -10,7 +10,7 @@ import { createKafkaProducer } from '../shared/adapters/kafka.ts'
 import { readSecret } from '../shared/adapters/secrets.ts'
 import { loadConfig } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import { logRetry, scheduledRun } from '../shared/scheduled.ts'
 import { rawStore } from '../shared/stores.ts'
 import { createCoinApiClient } from './coinapi.ts'
@@ -52,7 +52,7 @@ const run = scheduledRun(
       {
         fetchIcons: client.fetchIcons,
         producer,
-        quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
+        quarantine: quarantineInto(objects, STAGE),
         counter: powertoolsCounter,
         clock: () => new Date(),
         log: (message, fields) => logger.warn(message, fields),

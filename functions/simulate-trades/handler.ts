@@ -9,7 +9,7 @@ import { createKafkaProducer } from '../shared/adapters/kafka.ts'
 import { alpacaConnection } from '../shared/alpaca-connection.ts'
 import { loadConfig } from '../shared/config.ts'
 import { logger, metrics, powertoolsCounter } from '../shared/observability.ts'
-import { quarantine } from '../shared/quarantine.ts'
+import { quarantineInto } from '../shared/quarantine.ts'
 import { scheduledRun } from '../shared/scheduled.ts'
 import { rawStore } from '../shared/stores.ts'
 import { SimulateTradesEnv } from './config.ts'
@@ -37,7 +37,7 @@ const run = scheduledRun(
       {
         fetchQuotes: client.fetchLatestQuotes,
         producer,
-        quarantine: (rejections) => quarantine(objects, STAGE, rejections, new Date(), powertoolsCounter),
+        quarantine: quarantineInto(objects, STAGE),
         counter: powertoolsCounter,
         clock: () => new Date(),
         log: (message, fields) => logger.warn(message, fields),
