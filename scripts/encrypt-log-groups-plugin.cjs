@@ -4,7 +4,7 @@
  * The framework creates one log group per function and has no setting for its KMS key, and a
  * log group written by hand in resources/*.yml could forget it: so, once the template is whole
  * (resources merged), each AWS::Logs::LogGroup without a KmsKeyId gets the DataKey's ARN. The key
- * policy lets CloudWatch Logs use it for this account's log groups (resources/storage.yml).
+ * policy lets CloudWatch Logs use it for this account's log groups (resources/data-key.yml).
  */
 const DATA_KEY_ARN = { 'Fn::GetAtt': ['DataKey', 'Arn'] }
 
