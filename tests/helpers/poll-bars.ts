@@ -6,14 +6,15 @@
 import { isRequestRejected } from '../../functions/poll-bars/alpaca.ts'
 import { type PollBarsConfig, pollBars } from '../../functions/poll-bars/core.ts'
 import {
+  objectWatermarkStore,
   type SettleState,
-  WatermarkConflictError,
-  type WatermarkStore,
+  WATERMARK_KEY,
+  type WatermarkState,
   type Watermarks,
 } from '../../functions/poll-bars/watermark.ts'
 import type { BarEvent } from '../../functions/shared/contracts.ts'
 import type { FetchBars, OutgoingRecord } from '../../functions/shared/ports.ts'
-import { recordingCounter, recordingProducer, recordingQuarantine } from './fakes.ts'
+import { memoryObjectStore, recordingCounter, recordingProducer, recordingQuarantine } from './fakes.ts'
 
 export const at = (hhmm: string, day = '2026-11-30') => `${day}T${hhmm}:00Z`
 
@@ -44,38 +45,25 @@ export const ms = (iso: string) => Date.parse(iso)
 export const recalculated = (t: string) => raw(t, { h: '101.5', c: '101.4', v: '1.9', n: '5', vw: '100.9' })
 
 /**
- * A WatermarkStore in memory with the real one's optimistic concurrency: a save at a stale
- * version is a WatermarkConflictError. `set` writes as another invocation would.
+ * The real watermark store (objectWatermarkStore: the document, its validation, the conditional
+ * write) over an object store in memory, seeded with `initial`. `set` writes the document as
+ * another invocation would, whatever version this one read.
  */
 function memoryWatermarks(initial: Watermarks = {}) {
-  let stored: { marks: Watermarks; settle: SettleState; version?: string } = {
-    marks: { ...initial },
-    settle: {},
-    version: Object.keys(initial).length ? 'v0' : undefined,
+  const objects = memoryObjectStore()
+  const write = (marks: Watermarks, settle: SettleState = {}) =>
+    objects.put(WATERMARK_KEY, JSON.stringify({ marks, settle }))
+  const seeded = Object.keys(initial).length ? write(initial) : Promise.resolve()
+  const stored = () => {
+    const text = objects.text(WATERMARK_KEY)
+    return text === undefined ? { marks: {}, settle: {} } : (JSON.parse(text) as WatermarkState)
   }
-  let writes = 0
-  const store: WatermarkStore & {
-    current: () => Watermarks
-    settle: () => SettleState
-    set: (marks: Watermarks, settle?: SettleState) => void
-  } = {
-    async load() {
-      return { marks: { ...stored.marks }, settle: structuredClone(stored.settle), version: stored.version }
-    },
-    async save(marks, version, settle = {}) {
-      if (version !== stored.version) throw new WatermarkConflictError('changed')
-      writes++
-      stored = { marks: { ...marks }, settle: structuredClone(settle), version: `v${writes}` }
-      return stored.version as string
-    },
-    current: () => stored.marks,
-    settle: () => stored.settle,
-    set(marks, settle = {}) {
-      writes++
-      stored = { marks: { ...marks }, settle: structuredClone(settle), version: `other${writes}` }
-    },
-  }
-  return store
+  return Object.assign(objectWatermarkStore(objects), {
+    seeded,
+    current: (): Watermarks => stored().marks,
+    settle: (): SettleState => stored().settle,
+    set: write,
+  })
 }
 
 /**
@@ -111,7 +99,7 @@ export const config: PollBarsConfig = {
 
 /**
  * pollBars over a fake API (or the given `fetchBars`), the recording producer, counter and
- * quarantine, and watermarks in memory, at a clock the test moves with `setNow`.
+ * quarantine, and the watermark store over an object store in memory, at a clock the test moves with `setNow`.
  */
 export function harness(options: {
   market?: Record<string, Array<Record<string, unknown>>>
@@ -153,10 +141,12 @@ export function harness(options: {
     setNow: (iso: string) => {
       now = new Date(iso)
     },
-    run: (input: { scheduledAt?: string; deadline?: number } = {}) =>
-      pollBars(
+    run: async (input: { scheduledAt?: string; deadline?: number } = {}) => {
+      await watermarks.seeded
+      return pollBars(
         { scheduledAt: new Date(input.scheduledAt ?? now.toISOString()), deadline: input.deadline },
         deps,
-      ),
+      )
+    },
   }
 }

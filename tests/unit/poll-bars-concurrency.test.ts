@@ -17,7 +17,7 @@ describe('pollBars', () => {
       if (first) {
         first = false
         // A concurrent run saves BTC further ahead right after we read.
-        h.watermarks.set({ 'BTC/USD': at('08:20') })
+        await h.watermarks.set({ 'BTC/USD': at('08:20') })
       }
       return loaded
     }
