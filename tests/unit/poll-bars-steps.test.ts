@@ -1,7 +1,7 @@
 /**
  * The pure steps pollBars is made of, each on its own: what to do with a symbol's bars against
  * the settle state, how far its watermark may move, and which bars under unrequested keys are
- * quarantined. The whole poll is tested in poll-bars.test.ts.
+ * quarantined. The whole poll is tested in the other poll-bars-*.test.ts files.
  */
 import { describe, expect, it } from 'vitest'
 import { type RejectedBar, strayBarRejections } from '../../functions/poll-bars/bars.ts'
