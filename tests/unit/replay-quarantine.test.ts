@@ -1,12 +1,9 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
 import type { ObjectStore, Rejection } from '../../functions/shared/ports.ts'
 import { quarantine } from '../../functions/shared/quarantine.ts'
 import { REPLAYED_PREFIX, replayQuarantine } from '../../local/replay-quarantine.ts'
+import { memoryObjectStore } from '../helpers/fakes.ts'
 
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64')
 
@@ -23,7 +20,7 @@ const consumerRejection = (offset: number, value: string): Rejection => ({
 })
 
 async function seeded(): Promise<ObjectStore> {
-  const store = fileObjectStore(mkdtempSync(join(tmpdir(), 'replay-quarantine-')))
+  const store = memoryObjectStore()
   const then = new Date('2026-12-01T10:00:05Z')
   await quarantine(store, 'index-events', [consumerRejection(5, '{"fixed":true}')], then)
   await quarantine(store, 'index-events', [consumerRejection(6, '{"still":"bad"}')], then)
