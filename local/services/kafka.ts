@@ -4,19 +4,17 @@ import { kafkaHealthy } from './health.ts'
 import { display, distPaths, KAFKA_VERSION, type Profile, profilePaths, type ServicePorts } from './paths.ts'
 import {
   type Log,
-  livePid,
   runOrThrow,
   type StartResult,
   seconds,
+  serviceProcess,
   spawnDetached,
   startService,
-  stopProcess,
 } from './process.ts'
 import { findServiceJava, type Java, mvn } from './toolchain.ts'
 
 const HOST = '127.0.0.1'
 const START_TIMEOUT_MS = 90_000
-const STOP_GRACE_MS = 30_000
 const MARKER_FILE = '.provisioned'
 
 /** The broker and its logging, pulled from Maven Central by `dependency:copy-dependencies`. */
@@ -219,19 +217,12 @@ export function startKafka(profile: Profile, ports: ServicePorts, log: Log): Pro
   )
 }
 
-/** Stops the profile's broker if we started one (clean shutdown first, so its data stays usable). */
-export function stopKafka(profile: Profile, log: Log): Promise<number | undefined> {
-  const paths = profilePaths(profile)
-  return stopProcess({
-    name: 'kafka',
-    pidFile: paths.kafka.pid,
-    marker: paths.kafka.properties,
-    graceMs: STOP_GRACE_MS,
-    log,
-  })
+const kafkaProcess = (profile: Profile) => {
+  const paths = profilePaths(profile).kafka
+  return serviceProcess('kafka', paths.pid, paths.properties)
 }
 
-export function kafkaPid(profile: Profile): number | undefined {
-  const paths = profilePaths(profile)
-  return livePid(paths.kafka.pid, paths.kafka.properties)
-}
+/** Stops the profile's broker if we started one (clean shutdown first, so its data stays usable). */
+export const stopKafka = (profile: Profile, log: Log) => kafkaProcess(profile).stop(log)
+
+export const kafkaPid = (profile: Profile) => kafkaProcess(profile).pid()

@@ -11,20 +11,18 @@ import {
 } from './paths.ts'
 import {
   type Log,
-  livePid,
   runCommand,
   runOrThrow,
   type StartResult,
   seconds,
+  serviceProcess,
   spawnDetached,
   startService,
-  stopProcess,
 } from './process.ts'
 import { findServiceJava, mvn, userIds } from './toolchain.ts'
 
 const HOST = '127.0.0.1'
 const START_TIMEOUT_MS = 180_000
-const STOP_GRACE_MS = 30_000
 const MARKER_FILE = '.provisioned'
 const RUN_AS_USER = 'opensearch'
 const ARTIFACT = `org.opensearch.distribution.integ-test-zip:opensearch:${OPENSEARCH_VERSION}:zip`
@@ -204,18 +202,12 @@ export function startOpensearch(profile: Profile, ports: ServicePorts, log: Log)
   )
 }
 
-export function stopOpensearch(profile: Profile, log: Log): Promise<number | undefined> {
-  const paths = profilePaths(profile)
-  return stopProcess({
-    name: 'opensearch',
-    pidFile: paths.opensearch.pid,
-    marker: paths.opensearch.config,
-    graceMs: STOP_GRACE_MS,
-    log,
-  })
+const opensearchProcess = (profile: Profile) => {
+  const paths = profilePaths(profile).opensearch
+  return serviceProcess('opensearch', paths.pid, paths.config)
 }
 
-export function opensearchPid(profile: Profile): number | undefined {
-  const paths = profilePaths(profile)
-  return livePid(paths.opensearch.pid, paths.opensearch.config)
-}
+/** Stops the profile's node if we started one (clean shutdown first, so its data stays usable). */
+export const stopOpensearch = (profile: Profile, log: Log) => opensearchProcess(profile).stop(log)
+
+export const opensearchPid = (profile: Profile) => opensearchProcess(profile).pid()

@@ -386,3 +386,17 @@ export async function startService<Prepared>(
   log(`${name}: started on ${endpoint} (pid ${child.pid}, ${seconds(Date.now() - started)})`)
   return { startedHere: true, pid: child.pid }
 }
+
+/** How long a service gets to shut down cleanly (its data stays usable) before it is killed. */
+const STOP_GRACE_MS = 30_000
+
+/**
+ * One local service's process, known by its pid file and a marker in its command line: stopped
+ * cleanly first ({@link stopProcess}), or its pid while it is alive ({@link livePid}).
+ */
+export function serviceProcess(name: string, pidFile: string, marker: string) {
+  return {
+    stop: (log: Log) => stopProcess({ name, pidFile, marker, graceMs: STOP_GRACE_MS, log }),
+    pid: () => livePid(pidFile, marker),
+  }
+}
