@@ -1,7 +1,7 @@
 /**
  * Order of decimal strings without converting them: no binary floating point (which would
  * round prices beyond 15-17 digits) and no big.js object per comparison (the bar contract
- * compares four prices of every record on the consumers' decode path, issue #13).
+ * compares four prices of every record on the consumers' decode path, held to 3x JSON.parse).
  */
 
 /** A non-negative decimal written out in full: digits, optionally a point and more digits. */
