@@ -170,12 +170,19 @@ def main(argv: list[str]) -> int:
     statement = "SELECT symbol, count(*) AS bars FROM crypto_db.bars_1m GROUP BY symbol ORDER BY symbol"
     query_s = {}
     outputs = {}
-    for path, quick in (("spark", ""), ("quick", "1")):
-        t = time.monotonic()
-        done = subprocess.run(
+
+    def query(quick: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
             [str(ROOT / "scripts/query.sh"), statement, "bench"], capture_output=True, text=True,
             env={**os.environ, "LAKE_DIR": str(work / "lake"), "QUICK": quick},
         )
+
+    # The quick path installs PyIceberg and DuckDB on its first use (a fresh clone): once, untimed,
+    # so the figure is a statement's latency, as the Spark one is.
+    query("1")
+    for path, quick in (("spark", ""), ("quick", "1")):
+        t = time.monotonic()
+        done = query(quick)
         query_s[path] = time.monotonic() - t
         outputs[path] = done.stdout
         if done.returncode != 0:
