@@ -32,6 +32,7 @@ import type { KafkaConnection } from '../functions/shared/adapters/kafka.ts'
 import { barEventId } from '../functions/shared/contracts.ts'
 import { isoSeconds } from '../functions/shared/time.ts'
 import { progressLog } from '../local/progress-log.ts'
+import { storeSummary } from '../local/report/store.ts'
 import { localPaths } from '../local/run.ts'
 import { endOffsets, readRange } from '../local/runtime/kafka-read.ts'
 import { localKafka, localSearchClient } from '../local/runtime/local-sinks.ts'
@@ -323,6 +324,8 @@ async function main() {
   console.log(
     `run report: lost ${report.lost}, duplicates ${report.duplicates}, stale ${report.stale}; lake bars ${JSON.stringify(lake ?? {})}`,
   )
+  // The whole store is reconciled too (everything the profile's topics hold): say what failed it.
+  if (exitCode !== 0) for (const line of storeSummary(report.store)) console.log(`store: ${line}`)
   await simulator.close()
   await search.close()
   await services.stop()
