@@ -9,7 +9,9 @@ import type { Client } from '@opensearch-project/opensearch'
 import type { Message } from '@platformatic/kafka'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import {
+  LAKE_ONLY,
   type QuarantineRecord,
+  SINK_HEADER,
   TOPIC_SCHEMAS,
   TOPICS,
   type TopicName,
@@ -62,7 +64,10 @@ export interface ProducedEvents {
   records: number
   /** Distinct event ids of the contract-valid events: what every sink must hold. */
   eventIds: Set<string>
-  /** The same events, by the id their search sink is keyed by. */
+  /**
+   * The same events by the id their search sink is keyed by, but those meant for the lake only
+   * (a backfill's old months, which index-events skips).
+   */
   searchIds: Set<string>
   /** Their event times (what partitions them in the raw zone and the lake). */
   eventTimes: string[]
@@ -96,13 +101,27 @@ export async function producedBetween(
 export interface TopicRecord {
   partition: number
   offset: bigint
-  event?: { eventId: string; searchId: string; eventTime: string; revision?: number }
+  event?: {
+    eventId: string
+    searchId: string
+    eventTime: string
+    revision?: number
+    lakeOnly?: true
+  }
+}
+
+/** Whether a record's sink header sends it to the raw zone and the lake only (index-events skips it). */
+function isLakeOnly(headers: Message['headers'] | undefined): boolean {
+  for (const [name, value] of headers ?? []) {
+    if (name.toString('utf8') === SINK_HEADER) return value.toString('utf8') === LAKE_ONLY
+  }
+  return false
 }
 
 /** Decodes and validates records of a contract topic (poison records keep their coordinates only). */
 export function toTopicRecords(
   topic: TopicName,
-  messages: Array<Pick<Message, 'partition' | 'offset' | 'value'>>,
+  messages: Array<Pick<Message, 'partition' | 'offset' | 'value'> & Partial<Pick<Message, 'headers'>>>,
 ): TopicRecord[] {
   return messages.map((message) => {
     const record: TopicRecord = { partition: message.partition, offset: message.offset }
@@ -120,6 +139,7 @@ export function toTopicRecords(
       searchId: SEARCH_SINKS[topic].idOf(parsed.data),
       eventTime: eventTimeOf(topic, parsed.data),
       ...(revision === undefined ? {} : { revision }),
+      ...(isLakeOnly(message.headers) ? { lakeOnly: true as const } : {}),
     }
     return record
   })
@@ -141,7 +161,7 @@ export function summarizeRecords(records: TopicRecord[]): ProducedEvents {
   for (const { event } of records) {
     if (!event) continue
     eventIds.add(event.eventId)
-    searchIds.add(event.searchId)
+    if (!event.lakeOnly) searchIds.add(event.searchId)
     eventTimes.push(event.eventTime)
     addRevision(revisionsById, event.eventId, event.revision)
   }

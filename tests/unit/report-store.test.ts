@@ -76,6 +76,20 @@ describe('topic records', () => {
     ])
   })
 
+  it('expects a lake-only record (sink header) in the raw zone and the lake, not in the search index', () => {
+    const live = bar('BTC/USD', '2026-11-30T10:00:00Z')
+    const old = bar('BTC/USD', '2024-01-01T00:00:00Z')
+    const headers = new Map([[Buffer.from('crypto-sink'), Buffer.from('lake-only')]])
+    const summary = summarizeRecords(
+      toTopicRecords(TOPICS.bars, [message(0, 0, live), { ...message(0, 1, old), headers }]),
+    )
+    expect([...summary.eventIds].sort()).toEqual([
+      'alpaca:BTC/USD:2024-01-01T00:00:00Z',
+      'alpaca:BTC/USD:2026-11-30T10:00:00Z',
+    ])
+    expect([...summary.searchIds]).toEqual(['alpaca:BTC/USD:2026-11-30T10:00:00Z'])
+  })
+
   it("takes a run's share by its start and end offsets", () => {
     const run = recordsBetween(records, [2n, 0n], [4n, 0n])
     expect(run.map((r) => `${r.partition}@${r.offset}`)).toEqual(['0@2', '0@3'])
