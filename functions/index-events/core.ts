@@ -2,9 +2,11 @@
  * index-events: one MSK batch in, every valid event indexed in OpenSearch under its
  * deterministic `_id`, every invalid record quarantined with its reason, and whatever could
  * not be indexed after bounded retries — bounded in number and by the Lambda deadline — reported
- * back as a partial batch failure so the event source resumes from it. One poison record never fails or stalls the batch. Trades carry the
- * icon of their base asset (`asset_icon_url`) when one is known. Bars are versioned by their
- * `revision`: the node keeps the highest, and a redelivered or older revision is skipped.
+ * back as a partial batch failure so the event source resumes from it. One poison record never
+ * fails or stalls the batch. Trades carry the icon of their base asset (`asset_icon_url`) when
+ * one is known. Bars are versioned by their `revision`: the node keeps the highest, and a
+ * redelivered or older revision is skipped. A large batch is decoded slice by slice, each slice's
+ * `_bulk` request sent while the next is decoded (bulk-pipeline.ts).
  */
 
 import {
@@ -27,6 +29,7 @@ import {
 import { tokenize } from '../shared/pii.ts'
 import type { BulkDoc, BulkItemResult, Counter, Rejection, SearchIndex } from '../shared/ports.ts'
 import { ASSETS_INDEX, BARS_ALIAS, TRADES_ALIAS } from '../shared/search-templates.ts'
+import { BULK_SHAPE, type BulkShape, bulkPipeline, type Sent, slicesOf } from './bulk-pipeline.ts'
 import { baseAssetOf, type IconSource } from './icons.ts'
 
 // Validation is shared with land-raw (every sink accepts the same records); re-exported for callers.
@@ -58,6 +61,8 @@ export interface IndexEventsDeps {
   deadline?: number
   /** The longest one bulk request can take (the client's request timeout). */
   requestTimeoutMs?: number
+  /** Documents per `_bulk` request and requests at once; `BULK_SHAPE` by default. */
+  bulkShape?: BulkShape
 }
 
 interface Pending {
@@ -82,7 +87,7 @@ export function toBulkDoc(
       return {
         index: `${BARS_ALIAS}-${monthOf(bar.start)}`,
         id: bar.event_id,
-        doc: { ...bar },
+        doc: bar,
         version: bar.revision,
       }
     }
@@ -103,7 +108,7 @@ export function toBulkDoc(
     case TOPICS.assets: {
       const asset = event as AssetEvent
       // One document per asset: the latest fetch replaces the previous one.
-      return { index: ASSETS_INDEX, id: asset.asset_id, doc: { ...asset } }
+      return { index: ASSETS_INDEX, id: asset.asset_id, doc: asset }
     }
   }
 }
@@ -126,8 +131,8 @@ export function batchTokenizer(piiKey: string): (value: string) => string {
 }
 
 /**
- * The icon of each traded asset. Asset events of the same batch are remembered first (they are
- * the freshest icons). Icons are an enrichment: when the lookup fails the trades are indexed
+ * The icon of each traded asset of one slice. Asset events of the slice are remembered first
+ * (they are the freshest icons; an earlier slice's are already remembered). Icons are an enrichment: when the lookup fails the trades are indexed
  * without them rather than held back.
  */
 async function iconsForTrades(
@@ -164,25 +169,35 @@ const isNotNewer = (result: BulkItemResult, doc: BulkDoc) =>
   result.status === 409 &&
   result.error?.type === 'version_conflict_engine_exception'
 
-export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promise<KafkaBatchResponse> {
-  const attempts = deps.attempts ?? 4
-  const baseDelayMs = deps.baseDelayMs ?? 200
-  const rejections: Rejection[] = []
+/** What one batch came to so far: rejections to quarantine, and the counts of the metrics. */
+interface Tally {
+  rejections: Rejection[]
+  lakeOnly: number
+  indexed: number
+  notNewer: number
+}
+
+/**
+ * One slice of the batch decoded into its documents: invalid records become rejections,
+ * lake-only ones are counted and left to the raw zone, trades get their icons.
+ */
+async function documentsOf(
+  records: MskRecord[],
+  deps: IndexEventsDeps,
+  token: (value: string) => string,
+  tally: Tally,
+): Promise<Pending[]> {
   const valid: Array<{ record: MskRecord; topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }> = []
-  let lakeOnly = 0
-  for (const records of Object.values(event.records)) {
-    for (const record of records) {
-      const decoded = decodeRecord(record)
-      if (!decoded.ok) rejections.push(decoded.rejection)
-      // Valid, and meant for the raw zone and the lake only (a backfill's old months): done here.
-      else if (record.headers.length > 0 && headerValue(record.headers, SINK_HEADER) === LAKE_ONLY) lakeOnly++
-      else valid.push({ record, topic: decoded.topic, event: decoded.event })
-    }
+  for (const record of records) {
+    const decoded = decodeRecord(record)
+    if (!decoded.ok) tally.rejections.push(decoded.rejection)
+    // Valid, and meant for the raw zone and the lake only (a backfill's old months): done here.
+    else if (record.headers.length > 0 && headerValue(record.headers, SINK_HEADER) === LAKE_ONLY)
+      tally.lakeOnly++
+    else valid.push({ record, topic: decoded.topic, event: decoded.event })
   }
-  if (lakeOnly > 0) deps.counter.count('LakeOnlySkipped', lakeOnly)
   const icons = await iconsForTrades(valid, deps)
-  const token = batchTokenizer(deps.piiKey)
-  let pending: Pending[] = valid.map(({ record, topic, event }) => ({
+  return valid.map(({ record, topic, event }) => ({
     record,
     doc: toBulkDoc(
       topic,
@@ -192,37 +207,19 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
       token,
     ),
   }))
+}
 
-  const clock = deps.clock ?? Date.now
-  const deadline = deps.deadline ?? Number.POSITIVE_INFINITY
-  const requestTimeoutMs = deps.requestTimeoutMs ?? 0
-  let indexed = 0
-  let notNewer = 0
-  for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
-    if (attempt > 1) {
-      const delayMs = baseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random())
-      if (clock() + delayMs + requestTimeoutMs > deadline) {
-        deps.counter.count('RetriesStoppedByDeadline', 1)
-        break
-      }
-      deps.counter.count('IndexRetries', pending.length)
-      await deps.sleep(delayMs)
-    }
-    let results: BulkItemResult[]
-    try {
-      results = await deps.index.bulkIndex(pending.map((item) => item.doc))
-    } catch (error) {
-      // The whole request failed (node down, timeout): every item is still pending.
-      results = pending.map(() => ({ status: 503, error: { type: 'request_failed', reason: String(error) } }))
-    }
-    const retry: Pending[] = []
+/** The items of an attempt still to retry; the others counted as done or rejected. */
+function settle(sent: Array<Sent<Pending>>, tally: Tally): Pending[] {
+  const retry: Pending[] = []
+  for (const { items, results } of sent) {
     results.forEach((result, i) => {
-      const item = pending[i] as Pending
-      if (result.status >= 200 && result.status < 300) indexed++
-      else if (isNotNewer(result, item.doc)) notNewer++
+      const item = items[i] as Pending
+      if (result.status >= 200 && result.status < 300) tally.indexed++
+      else if (isNotNewer(result, item.doc)) tally.notNewer++
       else if (isRetryable(result)) retry.push(item)
       else
-        rejections.push(
+        tally.rejections.push(
           rejectionOf(
             item.record,
             'index_rejected',
@@ -230,12 +227,48 @@ export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promi
           ),
         )
     })
-    pending = retry
+  }
+  return retry
+}
+
+export async function indexEvents(event: MskEvent, deps: IndexEventsDeps): Promise<KafkaBatchResponse> {
+  const attempts = deps.attempts ?? 4
+  const baseDelayMs = deps.baseDelayMs ?? 200
+  const shape = deps.bulkShape ?? BULK_SHAPE
+  const clock = deps.clock ?? Date.now
+  const deadline = deps.deadline ?? Number.POSITIVE_INFINITY
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 0
+  // A request starts only if it can return before the deadline; the items it would have held
+  // are retried, or reported as batch item failures when no retry fits either.
+  const pipeline = () =>
+    bulkPipeline<Pending>(deps.index, shape, () => clock() + requestTimeoutMs <= deadline)
+  const tally: Tally = { rejections: [], lakeOnly: 0, indexed: 0, notNewer: 0 }
+
+  // The first attempt sends each slice while the next is decoded.
+  const token = batchTokenizer(deps.piiKey)
+  const first = pipeline()
+  for (const records of slicesOf(Object.values(event.records).flat(), shape.docsPerRequest)) {
+    await first.add(await documentsOf(records, deps, token, tally))
+  }
+  let pending = settle(await first.done(), tally)
+
+  for (let attempt = 2; attempt <= attempts && pending.length > 0; attempt++) {
+    const delayMs = baseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random())
+    if (clock() + delayMs + requestTimeoutMs > deadline) {
+      deps.counter.count('RetriesStoppedByDeadline', 1)
+      break
+    }
+    deps.counter.count('IndexRetries', pending.length)
+    await deps.sleep(delayMs)
+    const retry = pipeline()
+    for (const items of slicesOf(pending, shape.docsPerRequest)) await retry.add(items)
+    pending = settle(await retry.done(), tally)
   }
 
-  await deps.quarantine(rejections)
-  deps.counter.count('EventsIndexed', indexed)
-  if (notNewer > 0) deps.counter.count('StaleRevisionsSkipped', notNewer)
+  await deps.quarantine(tally.rejections)
+  if (tally.lakeOnly > 0) deps.counter.count('LakeOnlySkipped', tally.lakeOnly)
+  deps.counter.count('EventsIndexed', tally.indexed)
+  if (tally.notNewer > 0) deps.counter.count('StaleRevisionsSkipped', tally.notNewer)
   if (pending.length > 0) deps.counter.count('BatchItemFailures', pending.length)
   return toBatchResponse(pending.map((item) => item.record))
 }

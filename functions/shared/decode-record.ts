@@ -55,30 +55,34 @@ export function compiledSchemaOf<T extends TopicName>(topic: T): (typeof TOPIC_S
 }
 
 /** Validates one Kafka record against its topic's contract. Pure. `text` is the value as UTF-8. */
+// A function of the module, not a closure made per record: decoding runs per record on the hot path.
+const reject = (record: MskRecord, reason: Rejection['reason'], detail: string): DecodedRecord => ({
+  ok: false,
+  rejection: rejectionOf(record, reason, detail),
+})
+
 export function decodeRecord(record: MskRecord): DecodedRecord {
-  const reject = (reason: Rejection['reason'], detail: string): DecodedRecord => ({
-    ok: false,
-    rejection: rejectionOf(record, reason, detail),
-  })
-  if (!isTopicName(record.topic)) return reject('unknown_topic', `no contract for topic ${record.topic}`)
-  if (record.value === null) return reject('null_value', 'record value is null (tombstone)')
+  if (!isTopicName(record.topic))
+    return reject(record, 'unknown_topic', `no contract for topic ${record.topic}`)
+  if (record.value === null) return reject(record, 'null_value', 'record value is null (tombstone)')
   // Measured on the base64 text, without decoding: a huge value costs nothing to reject.
   const size = Buffer.byteLength(record.value, 'base64')
-  if (size > MAX_VALUE_BYTES) return reject('oversized', `value is ${size} bytes, limit ${MAX_VALUE_BYTES}`)
+  if (size > MAX_VALUE_BYTES)
+    return reject(record, 'oversized', `value is ${size} bytes, limit ${MAX_VALUE_BYTES}`)
   const bytes = Buffer.from(record.value, 'base64')
   const text = bytes.toString('utf8')
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (error) {
-    return reject('malformed_json', (error as Error).message)
+    return reject(record, 'malformed_json', (error as Error).message)
   }
   const parsed = compiledSchemaOf(record.topic).safeParse(json)
   if (!parsed.success) {
     const detail = parsed.error.issues
       .map((issue) => `${issue.path.join('.') || '(value)'}: ${issue.message}`)
       .join('; ')
-    return reject('schema_violation', detail)
+    return reject(record, 'schema_violation', detail)
   }
   return { ok: true, topic: record.topic, event: parsed.data, text }
 }

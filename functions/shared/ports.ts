@@ -52,6 +52,12 @@ export interface SearchIndex {
   bulkIndex(docs: BulkDoc[]): Promise<BulkItemResult[]>
 }
 
+/** The result of every item of a request that failed as a whole (node down, timeout): retryable. */
+export const requestFailed = (error: unknown): BulkItemResult => ({
+  status: 503,
+  error: { type: 'request_failed', reason: String(error) },
+})
+
 // --- Object store (the raw zone, the state bucket) -----------------------------------------------
 
 /** A listed object: its key and when it was last written (S3 `LastModified`, a file's mtime). */
