@@ -15,8 +15,8 @@ import { startAndFollow } from './lake/deployed-execution.ts'
 import { localLake, type RunResult, runStateMachine } from './lake/step-functions.ts'
 import { profileOption } from './profile-option.ts'
 import { progressLog } from './progress-log.ts'
-import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from './run.ts'
-import { loadPackagedFunction } from './runtime/environment.ts'
+import { captureFunctionOutput, localPaths, readOrCreateKey } from './run.ts'
+import { loadPackagedFunction, localStandIns } from './runtime/environment.ts'
 import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
 import { provisionLocalSinks } from './runtime/local-sinks.ts'
 import { eventSourceMappings, packageService } from './runtime/template.ts'
@@ -101,7 +101,7 @@ export async function runLocalBackfill(
     const { kafka } = await provisionLocalSinks(services, log)
     const alpacaUrl = await alpacaUpstream(cleanups, log, options.alpacaUrl)
     const standIns = {
-      ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
+      ...localStandIns(services, paths, readOrCreateKey(paths.piiKey)),
       ALPACA_DATA_URL: alpacaUrl,
     }
     // The state machine's tasks load their functions from this process's environment (step-functions.ts).

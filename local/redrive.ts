@@ -244,7 +244,8 @@ async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
   const profile = values.profile ?? 'run'
   if (!isProfile(profile)) throw new Error(`--profile: expected run or test, got ${profile}`)
   const { fileObjectStore } = await import('../functions/shared/adapters/object-store.ts')
-  const { localFunctionEnv, localPaths } = await import('./run.ts')
+  const { localPaths } = await import('./run.ts')
+  const { localStandIns } = await import('./runtime/environment.ts')
   const paths = localPaths(profile)
   const store = fileObjectStore(values.quarantine ? paths.rawBucket : paths.onFailure)
   if (values['dry-run']) return { store, invoke: noInvoke, stop: async () => {} }
@@ -254,7 +255,7 @@ async function localWiring(values: CliValues, log: Log): Promise<Wiring> {
   const { packageService } = await import('./runtime/template.ts')
   const template = await packageService(projectRoot, join(paths.packageDir, values.stage), values.stage, log)
   // Each function cold-starts in the environment its packaged template gives it, as in make run.
-  const standIns = localFunctionEnv(services, paths, readFileSync(paths.piiKey, 'utf8').trim())
+  const standIns = localStandIns(services, paths, readFileSync(paths.piiKey, 'utf8').trim())
   return {
     store,
     invoke: await localInvoke(projectRoot, template, standIns),

@@ -19,7 +19,12 @@ import { createLakeRunner, type LakeRunner, stateMachineName } from './lake/runn
 import { type LakeSchedulePolicy, lakeSchedulePolicy } from './lake/schedule-policy.ts'
 import { type Report, reportFailed } from './report/report.ts'
 import { accountRun, CONTRACT_TOPICS, functionCounts, readTopicsBack, writeReport } from './run-report.ts'
-import { loadPackagedFunction, localFunctionEnvironment, upstreamStandIns } from './runtime/environment.ts'
+import {
+  loadPackagedFunction,
+  localFunctionEnvironment,
+  localStandIns,
+  upstreamStandIns,
+} from './runtime/environment.ts'
 import { drainEventSources, type EventSource, startMappedEventSource } from './runtime/event-source.ts'
 import { endOffsets, type Offsets } from './runtime/kafka-read.ts'
 import type { LocalFunction } from './runtime/lambda.ts'
@@ -52,28 +57,6 @@ export const SCHEDULE_DELIVERY_MS = 2_000
 
 // Where the profile's stand-ins live; exported here too for the commands that run beside make run.
 export { localPaths } from './runtime/paths.ts'
-
-/**
- * The local stand-ins for the AWS references of the functions' environments: the profile's services
- * and buckets, its PII key. local/runtime/environment.ts puts them over each packaged environment.
- */
-export function localFunctionEnv(
-  services: { kafka: string; opensearch: string },
-  paths: LocalPaths,
-  piiKey: string,
-): Record<string, string> {
-  return {
-    KAFKA_BROKERS: services.kafka,
-    KAFKA_AUTH: 'none',
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: paths.rawBucket,
-    STATE_DIR: paths.stateBucket,
-    PII_HMAC_KEY: piiKey,
-    POWERTOOLS_DEV: '',
-  }
-}
 
 /** The profile's PII HMAC key, generated on first use (the Secrets Manager secret's stand-in). */
 export function readOrCreateKey(path: string): string {
@@ -211,7 +194,7 @@ async function provision(
   const search = localSearchClient(services)
   cleanups.push(() => search.close())
   const standIns = {
-    ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
+    ...localStandIns(services, paths, readOrCreateKey(paths.piiKey)),
     ...(await upstreamStandIns(() => true, cleanups, log)),
   }
   const template = await packageService(

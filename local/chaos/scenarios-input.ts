@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { assetsOfSymbols } from '../../functions/refresh-assets/core.ts'
 import { TOPICS } from '../../functions/shared/contracts.ts'
-import { localFunctionEnv, localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
-import { loadPackagedFunction } from '../runtime/environment.ts'
+import { localPaths, SCHEDULE_DELIVERY_MS } from '../run.ts'
+import { loadPackagedFunction, localStandIns } from '../runtime/environment.ts'
 import { fileScheduleState, scheduledEvent } from '../runtime/schedules.ts'
 import { readTemplate } from '../runtime/template.ts'
 import { endpointsFor, projectRoot } from '../services/index.ts'
@@ -39,7 +39,7 @@ export const scheduleTwice: Scenario = {
     // The package the runtime runs (its default stage), each function in the environment it gives it.
     const template = readTemplate(join(paths.packageDir, 'dev'))
     const standIns = {
-      ...localFunctionEnv(endpointsFor('chaos'), paths, readFileSync(paths.piiKey, 'utf8').trim()),
+      ...localStandIns(endpointsFor('chaos'), paths, readFileSync(paths.piiKey, 'utf8').trim()),
       ALPACA_DATA_URL: alpaca,
     }
     const functions = [

@@ -3,7 +3,7 @@
  * the environment of the packaged service. `serverless invoke local` cannot resolve the template's
  * CloudFormation references (the MSK brokers, the buckets, the secrets); here, as in `make run`,
  * the literal values of the packaged function's environment are kept and the references become
- * the local stand-ins of `localFunctionEnv` (the profile's Kafka, OpenSearch, buckets, PII key)
+ * the local stand-ins of `localStandIns` (the profile's Kafka, OpenSearch, buckets, PII key)
  * and the bundled market simulators.
  *
  * Without EVENT a function gets what its trigger would send: a scheduled function the rule's
@@ -16,13 +16,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
-import { captureFunctionOutput, localFunctionEnv, localPaths, readOrCreateKey } from '../run.ts'
+import { captureFunctionOutput, localPaths, readOrCreateKey } from '../run.ts'
 import { toMskEvent } from '../runtime/delivery.ts'
 import {
   type FunctionSpec,
   functionSpec,
   invokeEnvironment,
   loadPackagedFunction,
+  localStandIns,
   upstreamStandIns,
 } from '../runtime/environment.ts'
 import { toMskRecord } from '../runtime/event-source.ts'
@@ -199,7 +200,7 @@ async function invokeStandIns(
 ): Promise<Record<string, string>> {
   const paths = localPaths(profile)
   const local = {
-    ...localFunctionEnv(services, paths, readOrCreateKey(paths.piiKey)),
+    ...localStandIns(services, paths, readOrCreateKey(paths.piiKey)),
     ...(await upstreamStandIns((key) => key in spec.environment, cleanups, log)),
   }
   const { unresolved } = invokeEnvironment(spec.environment, local)

@@ -10,7 +10,30 @@
 import { alpacaUpstream, coinApiUpstream } from '../simulators/upstream.ts'
 import { functionLogicalId } from './cfn.ts'
 import { type LocalFunction, loadFunction } from './lambda.ts'
+import type { LocalPaths } from './paths.ts'
 import { type CfnTemplate, functionTimeouts } from './template.ts'
+
+/**
+ * The local stand-ins for the AWS references of the functions' environments: the profile's (or a
+ * test's) services and buckets, its PII key. Put over each packaged environment below.
+ */
+export function localStandIns(
+  services: { kafka: string; opensearch: string },
+  buckets: Pick<LocalPaths, 'rawBucket' | 'stateBucket'>,
+  piiKey: string,
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: services.kafka,
+    KAFKA_AUTH: 'none',
+    OPENSEARCH_URL: services.opensearch,
+    OPENSEARCH_AUTH: 'none',
+    OPENSEARCH_REPLICAS: '0',
+    RAW_DIR: buckets.rawBucket,
+    STATE_DIR: buckets.stateBucket,
+    PII_HMAC_KEY: piiKey,
+    POWERTOOLS_DEV: '',
+  }
+}
 
 /** Keys of the packaged environment that mean nothing inside this process. */
 const PROCESS_ONLY_KEYS = new Set(['NODE_OPTIONS'])
