@@ -30,8 +30,9 @@ export default defineConfig({
           include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'],
           // The real broker and node are shared by every file: one file at a time keeps them honest.
           fileParallelism: false,
-          // Starts the test profile's Kafka and OpenSearch once for the whole run.
-          globalSetup: ['local/services/vitest-global-setup.ts'],
+          // Starts the test profile's Kafka and OpenSearch once for the whole run, and packages the
+          // service once: the tests load their functions in the packaged environment.
+          globalSetup: ['local/services/vitest-global-setup.ts', 'tests/helpers/packaged-global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
         },

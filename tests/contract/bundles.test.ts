@@ -7,9 +7,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { readZip } from '../helpers/zip.ts'
 import { projectRoot } from './helpers/package-service.ts'
 import { getAttOf, props, refOf } from './helpers/template.ts'
-import { readZip } from './helpers/zip.ts'
 import { lambdaFunctions, packagedStages, SERVICE_FUNCTIONS, STAGES } from './packaged-stages.ts'
 
 /**

@@ -26,7 +26,6 @@ import {
 import { type Dashboard, startDashboard } from '../../local/dashboard/server.ts'
 import type { EventSource } from '../../local/runtime/event-source.ts'
 import { endOffsets } from '../../local/runtime/kafka-read.ts'
-import { loadFunction } from '../../local/runtime/lambda.ts'
 import { scheduledEvent } from '../../local/runtime/schedules.ts'
 import { projectRoot, startServices } from '../../local/services/index.ts'
 import { findChromium } from '../../local/services/toolchain.ts'
@@ -34,6 +33,7 @@ import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulato
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { runId } from '../helpers/fakes.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { until } from '../helpers/until.ts'
 
 const run = runId()
@@ -63,6 +63,8 @@ let dashboard: Dashboard
 let browser: BrowserContext
 let page: Page
 let profileDir: string
+/** What the functions find in their environment, over their packaged one. */
+let standIns: Record<string, string>
 
 beforeAll(async () => {
   mkdirSync(OUTPUT_DIR, { recursive: true })
@@ -74,15 +76,8 @@ beforeAll(async () => {
   alpaca = await startAlpacaSimulator({ seed: 7, faults: {} })
   coinapi = await startCoinApiSimulator({ seed: 7, faults: {}, assets: ASSETS, apiKeys: ['it-key'] })
   const rawDir = mkdtempSync(join(tmpdir(), 'dashboard-raw-'))
-  Object.assign(process.env, {
-    KAFKA_BROKERS: services.kafka,
-    KAFKA_AUTH: 'none',
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    STATE_DIR: mkdtempSync(join(tmpdir(), 'dashboard-state-')),
-    PII_HMAC_KEY: 'b'.repeat(64),
+  standIns = {
+    ...testStandIns(services, { raw: rawDir }),
     ALPACA_DATA_URL: alpaca.url,
     ALPACA_LOCATION: 'us',
     COINAPI_URL: coinapi.url,
@@ -93,7 +88,7 @@ beforeAll(async () => {
     POPULATION_SIZE: '50',
     POPULATION_SEED: `dashboard-${run}`,
     ICON_SIZE: '32',
-  })
+  }
   search = createOpenSearchClient({
     OPENSEARCH_URL: services.opensearch,
     OPENSEARCH_AUTH: 'none',
@@ -104,11 +99,11 @@ beforeAll(async () => {
   const startOffsets = await endOffsets(kafka, CONTRACT_TOPICS)
   const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000)
   for (const name of ['pollBars', 'simulateTrades', 'refreshAssets']) {
-    const fn = await loadFunction(projectRoot, name, 90)
+    const fn = await loadTestFunction(name, standIns)
     await fn.invoke(scheduledEvent(`dashboard-it-${name}`, minute))
   }
   for (const functionName of ['indexEvents', 'landRaw']) {
-    const handler = await loadFunction(projectRoot, functionName, 120)
+    const handler = await loadTestFunction(functionName, standIns)
     const source = await startHandlerSource(handler, {
       kafka,
       topics: CONTRACT_TOPICS,

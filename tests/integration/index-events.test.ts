@@ -29,12 +29,13 @@ import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { EventSource } from '../../local/runtime/event-source.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { asset, bar, trade } from '../helpers/events.ts'
 import { DIGITS, runId } from '../helpers/fakes.ts'
 import { sendTombstone } from '../helpers/kafka.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 import { docCounts } from '../helpers/search.ts'
 import { until } from '../helpers/until.ts'
@@ -152,21 +153,17 @@ beforeAll(async () => {
   proxy = await startProxy(new URL(services.opensearch))
   const rawDir = mkdtempSync(join(tmpdir(), 'index-events-it-'))
   store = fileObjectStore(rawDir)
-  Object.assign(process.env, {
-    OPENSEARCH_URL: proxy.url,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    PII_HMAC_KEY: 'b'.repeat(64),
-    INDEX_ATTEMPTS: '2',
-  })
   search = createOpenSearchClient({
     OPENSEARCH_URL: services.opensearch,
     OPENSEARCH_AUTH: 'none',
     AWS_REGION: 'local',
   })
   producer = createKafkaProducer(kafka, 'index-events-test')
-  handler = await loadFunction(projectRoot, 'indexEvents', 60)
+  handler = await loadTestFunction('indexEvents', {
+    ...testStandIns(services, { raw: rawDir }),
+    OPENSEARCH_URL: proxy.url,
+    INDEX_ATTEMPTS: '2',
+  })
 })
 
 afterAll(async () => {

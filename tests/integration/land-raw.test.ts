@@ -18,12 +18,14 @@ import { decodeLines, type RawLine, readRawTopic } from '../../functions/shared/
 import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { rawSinkCounts } from '../../local/report/stream.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import { endOffsets, type Offsets } from '../../local/runtime/kafka-read.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar, trade } from '../helpers/events.ts'
 import { DIGITS, runId } from '../helpers/fakes.ts'
-import { sendTombstone } from '../helpers/kafka.ts'
+import { commitGroupAt, sendTombstone } from '../helpers/kafka.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = runId()
@@ -47,7 +49,11 @@ let landRaw: LocalFunction
 let rawDir: string
 let store: ObjectStore
 
+/** Where the topics ended before this test produced: its consumers start there. */
+let startOffsets: Map<string, Offsets>
+
 async function consumeAll(groupId: string) {
+  await commitGroupAt(kafka, groupId, startOffsets)
   const source = await startHandlerSource(landRaw, {
     kafka,
     topics: ['crypto.bars', 'crypto.trades'],
@@ -84,9 +90,9 @@ beforeAll(async () => {
   await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
   rawDir = mkdtempSync(join(tmpdir(), 'land-raw-it-'))
   store = fileObjectStore(rawDir)
-  process.env.RAW_DIR = rawDir
-  landRaw = await loadFunction(projectRoot, 'landRaw', 60)
+  landRaw = await loadTestFunction('landRaw', testStandIns(services, { raw: rawDir }))
   producer = createKafkaProducer(kafka, 'land-raw-test')
+  startOffsets = await endOffsets(kafka, ['crypto.bars', 'crypto.trades'])
 
   const valid = bars[0] as BarEvent
   await producer.send([

@@ -29,8 +29,7 @@ import type { EventProducer } from '../../functions/shared/ports.ts'
 import { quarantine } from '../../functions/shared/quarantine.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, type Offsets, readRange } from '../../local/runtime/kafka-read.ts'
-import { loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, type RunningServices, startServices } from '../../local/services/index.ts'
+import { type RunningServices, startServices } from '../../local/services/index.ts'
 import {
   type AlpacaSimulator,
   isRecalculated,
@@ -38,6 +37,7 @@ import {
   simulatedBar,
   startAlpacaSimulator,
 } from '../../local/simulators/alpaca.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = Math.random().toString(36).slice(2, 6).toUpperCase()
@@ -287,17 +287,13 @@ describe('the poll-bars handler (real event shape, real broker)', () => {
     // The real clock: ideal timing, so a recalculation between the two invocations cannot happen.
     handlerSimulator = await startAlpacaSimulator({ seed: 5, faults: {}, timing: 'ideal' })
     const handlerState = mkdtempSync(join(tmpdir(), 'poll-bars-handler-'))
-    for (const key of ['RAW_DIR', 'RAW_BUCKET', 'STATE_BUCKET', 'ALPACA_SECRET_ARN']) delete process.env[key]
-    Object.assign(process.env, {
-      KAFKA_BROKERS: services.kafka,
-      KAFKA_AUTH: 'none',
+    const pollBarsFunction = await loadTestFunction('pollBars', {
+      ...testStandIns(services, { state: handlerState }),
       ALPACA_DATA_URL: handlerSimulator.url,
       ALPACA_LOCATION: 'us',
       SYMBOLS: C,
       INITIAL_LOOKBACK_MINUTES: '5',
-      STATE_DIR: handlerState,
     })
-    const pollBarsFunction = await loadFunction(projectRoot, 'pollBars', 60)
     // The event of the current minute, as EventBridge sends it.
     const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000)
     const time = minute.toISOString().replace('.000Z', 'Z')

@@ -15,11 +15,12 @@ import type { BarEvent } from '../../functions/shared/contracts.ts'
 import type { MskEvent } from '../../functions/shared/msk.ts'
 import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { REDRIVEN_PREFIX, type RedrivePorts, redrive } from '../../local/redrive.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { startServices } from '../../local/services/index.ts'
 import { bar } from '../helpers/events.ts'
 import { runId } from '../helpers/fakes.ts'
 import { mskRecord } from '../helpers/msk.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 
 const run = runId()
 const SYMBOL = `RD${run}/USD`
@@ -66,23 +67,15 @@ function ports(): RedrivePorts {
 
 beforeAll(async () => {
   const services = await startServices('test')
-  Object.assign(process.env, {
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: mkdtempSync(join(tmpdir(), 'redrive-raw-')),
-    PII_HMAC_KEY: 'c'.repeat(64),
-    INDEX_ATTEMPTS: '2',
-    // The functions' logs and EMF metrics are not the tests' output.
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-  })
   search = createOpenSearchClient({
     OPENSEARCH_URL: services.opensearch,
     OPENSEARCH_AUTH: 'none',
     AWS_REGION: 'local',
   })
-  indexEvents = await loadFunction(projectRoot, 'indexEvents', 60)
+  indexEvents = await loadTestFunction('indexEvents', {
+    ...testStandIns(services, { raw: mkdtempSync(join(tmpdir(), 'redrive-raw-')) }),
+    INDEX_ATTEMPTS: '2',
+  })
   store = fileObjectStore(mkdtempSync(join(tmpdir(), 'redrive-on-failure-')))
   const records = bars.map((b, i) => mskRecord('crypto.bars', 0, 40 + i, b, SYMBOL))
   const batch = { reason: 'retries exhausted after 101 attempts', records }

@@ -15,11 +15,12 @@ import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts
 import { AssetEventSchema } from '../../functions/shared/contracts.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import { endOffsets, readRange } from '../../local/runtime/kafka-read.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
 import { scheduledEvent } from '../../local/runtime/schedules.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startServices } from '../../local/services/index.ts'
 import { type CoinApiSimulator, startCoinApiSimulator } from '../../local/simulators/coinapi.ts'
 import { runId } from '../helpers/fakes.ts'
+import { loadTestBundle, loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = runId()
@@ -31,6 +32,7 @@ let kafka: KafkaConnection
 let coinapi: CoinApiSimulator
 let refreshAssets: LocalFunction
 let rawDir: string
+let standIns: Record<string, string>
 
 async function offsets() {
   return (await endOffsets(kafka, [TOPIC])).get(TOPIC) ?? []
@@ -41,11 +43,11 @@ async function recordsSince(before: bigint[]): Promise<Message[]> {
   return records.filter((record) => ASSETS.includes(String(record.key)))
 }
 
-async function fire(): Promise<{ summary: RefreshAssetsSummary; records: Message[] }> {
+async function fire(
+  fn: Pick<LocalFunction, 'invoke'> = refreshAssets,
+): Promise<{ summary: RefreshAssetsSummary; records: Message[] }> {
   const before = await offsets()
-  const summary = (await refreshAssets.invoke(
-    scheduledEvent('refresh-assets-it', DAY),
-  )) as RefreshAssetsSummary
+  const summary = (await fn.invoke(scheduledEvent('refresh-assets-it', DAY))) as RefreshAssetsSummary
   return { summary, records: await recordsSince(before) }
 }
 
@@ -77,19 +79,16 @@ beforeAll(async () => {
     apiKeys: ['it-key'],
   })
   rawDir = mkdtempSync(join(tmpdir(), 'refresh-assets-it-'))
-  Object.assign(process.env, {
-    KAFKA_BROKERS: services.kafka,
-    KAFKA_AUTH: 'none',
-    RAW_DIR: rawDir,
+  standIns = {
+    ...testStandIns(services, { raw: rawDir }),
     COINAPI_URL: coinapi.url,
     COINAPI_KEY: 'it-key',
     ASSETS: ASSETS.join(','),
     ICON_SIZE: '64',
     HTTP_TIMEOUT_MS: '1000',
     HTTP_RETRIES: '2',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  })
-  refreshAssets = await loadFunction(projectRoot, 'refreshAssets', 60)
+  }
+  refreshAssets = await loadTestFunction('refreshAssets', standIns)
 })
 
 afterAll(async () => {
@@ -131,6 +130,16 @@ describe('refresh-assets -> crypto.assets (real broker, CoinAPI simulator)', () 
       [...first.records, ...second.records].map((r) => JSON.parse(String(r.value)).event_id),
     )
     expect([...ids].sort()).toEqual(ASSETS.map((asset) => `coinapi:${asset}:2026-11-30`))
+  })
+
+  it('does the same from its packaged bundle, with the modules the build stubs out: a real producer in the zip', async () => {
+    // The bundle aliases avsc and ajv-draft-04 (the Kafka client's schema registry) to an empty
+    // module; a producer that needed either would fail here, not only on AWS.
+    const bundle = await loadTestBundle('refreshAssets', standIns)
+    const { summary, records } = await fire(bundle)
+    expect(summary).toMatchObject({ listed: 5, emitted: 3, quarantined: 0 })
+    expect(records.map((r) => String(r.key))).toEqual(ASSETS)
+    for (const record of records) AssetEventSchema.parse(JSON.parse(String(record.value)))
   })
 
   it('quarantines an icon without URL, emits the others and reports the asset missing', async () => {

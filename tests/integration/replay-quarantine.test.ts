@@ -18,11 +18,12 @@ import type { ObjectStore } from '../../functions/shared/ports.ts'
 import { applySearchConfig } from '../../functions/shared/search-templates.ts'
 import { isoSeconds, MINUTE } from '../../functions/shared/time.ts'
 import { REPLAYED_PREFIX, replayQuarantine } from '../../local/replay-quarantine.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { startServices } from '../../local/services/index.ts'
 import { bar } from '../helpers/events.ts'
 import { runId } from '../helpers/fakes.ts'
 import { mskEvent, mskRecord } from '../helpers/msk.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 import { docCounts } from '../helpers/search.ts'
 
@@ -49,15 +50,10 @@ beforeAll(async () => {
   await applySearchConfig(search, { replicas: 0, log: () => undefined })
   const rawDir = mkdtempSync(join(tmpdir(), 'replay-quarantine-it-'))
   store = fileObjectStore(rawDir)
-  Object.assign(process.env, {
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    PII_HMAC_KEY: 'c'.repeat(64),
+  handler = await loadTestFunction('indexEvents', {
+    ...testStandIns(services, { raw: rawDir }),
     INDEX_ATTEMPTS: '2',
   })
-  handler = await loadFunction(projectRoot, 'indexEvents', 60)
   if (!(await search.indices.exists({ index: INDEX })).body) await search.indices.create({ index: INDEX })
 })
 

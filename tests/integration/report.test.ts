@@ -15,14 +15,9 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Client } from '@opensearch-project/opensearch'
-import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toBulkDoc } from '../../functions/index-events/core.ts'
-import {
-  createKafkaProducer,
-  type KafkaConnection,
-  kafkaConnectionOptions,
-} from '../../functions/shared/adapters/kafka.ts'
+import { createKafkaProducer, type KafkaConnection } from '../../functions/shared/adapters/kafka.ts'
 import { ensureTopics } from '../../functions/shared/adapters/kafka-admin.ts'
 import { fileObjectStore } from '../../functions/shared/adapters/object-store.ts'
 import { createOpenSearchClient, openSearchIndex } from '../../functions/shared/adapters/opensearch.ts'
@@ -36,11 +31,13 @@ import { searchSinkHoldings, summarizeRecords } from '../../local/report/report.
 import { type StoreSection, storeSection } from '../../local/report/store.ts'
 import { committedOffsets, readStoreTopics, recordsBetween } from '../../local/report/store-topics.ts'
 import { endOffsets, type Offsets } from '../../local/runtime/kafka-read.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
+import { startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'
 import { runId } from '../helpers/fakes.ts'
+import { commitGroupAt } from '../helpers/kafka.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 
 const run = runId()
 const EARLIER = `RE${run}E/USD`
@@ -67,23 +64,8 @@ let removed: { partition: number; offset: number }
 const send = (events: BarEvent[]) =>
   producer.send(events.map((e) => ({ topic: TOPICS.bars, key: e.symbol, value: JSON.stringify(e) })))
 
-/** Sets a group's committed offsets, as a consumer that stopped there would have left them. */
-async function commitAt(groupId: string, offsets: Offsets) {
-  const admin = new Admin(kafkaConnectionOptions(kafka, 'report-it'))
-  try {
-    await admin.alterConsumerGroupOffsets({
-      groupId,
-      topics: [
-        {
-          name: TOPICS.bars,
-          partitionOffsets: offsets.map((offset, partition) => ({ partition, offset })),
-        },
-      ],
-    })
-  } finally {
-    await admin.close()
-  }
-}
+const commitAt = (groupId: string, offsets: Offsets) =>
+  commitGroupAt(kafka, groupId, new Map([[TOPICS.bars, offsets]]))
 
 async function drainWith(handler: LocalFunction, groupId: string) {
   const source = await startHandlerSource(handler, {
@@ -107,13 +89,6 @@ beforeAll(async () => {
   await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
   const rawDir = mkdtempSync(join(tmpdir(), 'report-it-'))
   store = fileObjectStore(rawDir)
-  Object.assign(process.env, {
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    PII_HMAC_KEY: 'b'.repeat(64),
-  })
   search = createOpenSearchClient({
     OPENSEARCH_URL: services.opensearch,
     OPENSEARCH_AUTH: 'none',
@@ -135,7 +110,7 @@ beforeAll(async () => {
   const docs = [...current, resent].map((e) => ({ ...toBulkDoc(TOPICS.bars, e, 'unused'), index: INDEX }))
   const results = await openSearchIndex(search).bulkIndex(docs)
   expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201])
-  await drainWith(await loadFunction(projectRoot, 'landRaw', 60), LAND_GROUP)
+  await drainWith(await loadTestFunction('landRaw', testStandIns(services, { raw: rawDir })), LAND_GROUP)
 
   // A raw object write that lost the earlier copy of the resent bar: its line is gone from its block.
   for (const key of await store.list(`raw/${TOPICS.bars}/`)) {

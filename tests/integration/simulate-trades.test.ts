@@ -16,11 +16,12 @@ import { type TradeEvent, TradeEventSchema } from '../../functions/shared/contra
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { SimulateTradesSummary } from '../../functions/simulate-trades/core.ts'
 import { endOffsets, readRange } from '../../local/runtime/kafka-read.ts'
-import { type LocalFunction, loadFunction } from '../../local/runtime/lambda.ts'
+import type { LocalFunction } from '../../local/runtime/lambda.ts'
 import { scheduledEvent } from '../../local/runtime/schedules.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startServices } from '../../local/services/index.ts'
 import { type AlpacaSimulator, startAlpacaSimulator } from '../../local/simulators/alpaca.ts'
 import { runId } from '../helpers/fakes.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = runId()
@@ -69,10 +70,8 @@ beforeAll(async () => {
   await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
   alpaca = await startAlpacaSimulator({ faults: {}, now: () => quoteClock })
   rawDir = mkdtempSync(join(tmpdir(), 'simulate-trades-it-'))
-  Object.assign(process.env, {
-    KAFKA_BROKERS: services.kafka,
-    KAFKA_AUTH: 'none',
-    RAW_DIR: rawDir,
+  simulateTrades = await loadTestFunction('simulateTrades', {
+    ...testStandIns(services, { raw: rawDir }),
     ALPACA_DATA_URL: alpaca.url,
     ALPACA_LOCATION: 'us',
     SYMBOLS: SYMBOLS.join(','),
@@ -82,9 +81,7 @@ beforeAll(async () => {
     QUOTE_MAX_AGE_SECONDS: '120',
     HTTP_TIMEOUT_MS: '1000',
     HTTP_RETRIES: '2',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
   })
-  simulateTrades = await loadFunction(projectRoot, 'simulateTrades', 30)
 })
 
 afterAll(async () => {

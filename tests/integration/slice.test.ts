@@ -18,11 +18,11 @@ import type { EventProducer } from '../../functions/shared/ports.ts'
 import { isoSeconds } from '../../functions/shared/time.ts'
 import { TOPIC_DECLARATIONS } from '../../functions/shared/topics.ts'
 import type { EventSource } from '../../local/runtime/event-source.ts'
-import { loadFunction } from '../../local/runtime/lambda.ts'
-import { projectRoot, startServices } from '../../local/services/index.ts'
+import { startServices } from '../../local/services/index.ts'
 import { startHandlerSource, untilCaughtUp } from '../helpers/event-source.ts'
 import { bar } from '../helpers/events.ts'
 import { runId } from '../helpers/fakes.ts'
+import { loadTestFunction, testStandIns } from '../helpers/packaged-function.ts'
 import { quarantineRecords } from '../helpers/quarantine.ts'
 
 const run = runId()
@@ -65,20 +65,13 @@ beforeAll(async () => {
   kafka = { KAFKA_BROKERS: [services.kafka], KAFKA_AUTH: 'none', AWS_REGION: 'local' }
   await ensureTopics(kafka, TOPIC_DECLARATIONS, 1)
   rawDir = mkdtempSync(join(tmpdir(), 'slice-raw-'))
-  Object.assign(process.env, {
-    OPENSEARCH_URL: services.opensearch,
-    OPENSEARCH_AUTH: 'none',
-    OPENSEARCH_REPLICAS: '0',
-    RAW_DIR: rawDir,
-    PII_HMAC_KEY: 'a'.repeat(64),
-  })
   search = createOpenSearchClient({
     OPENSEARCH_URL: services.opensearch,
     OPENSEARCH_AUTH: 'none',
     AWS_REGION: 'local',
   })
   producer = createKafkaProducer(kafka, 'slice-test')
-  const indexEvents = await loadFunction(projectRoot, 'indexEvents', 60)
+  const indexEvents = await loadTestFunction('indexEvents', testStandIns(services, { raw: rawDir }))
   source = await startHandlerSource(indexEvents, {
     kafka,
     topics: ['crypto.bars'],
