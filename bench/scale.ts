@@ -138,10 +138,12 @@ function processFigures(w: Steady, lines: string[], rows: BenchRow[]) {
 }
 
 /**
- * Saturation: a consumer whose lag at the end is above a minute of its topic's input on top of
- * what its batching window holds back by design (land-raw waits up to 60 s to write larger
- * objects: a minute's bars are lag, not saturation). `windowMs` is each mapping's
- * MaximumBatchingWindowInSeconds, by `function/topic`.
+ * Saturation: a consumer whose lag grew over the steady window (a consumer that keeps up has a
+ * bounded lag, one that cannot has a lag that grows as long as the load lasts) and ends above a
+ * minute of input on top of what its batching window holds back by design (land-raw waits up
+ * to 60 s to write larger objects: a minute's bars are lag, not saturation). `windowMs` is each
+ * mapping's MaximumBatchingWindowInSeconds, by `function/topic`. The rate is a floor of the
+ * input: bars come in whole-minute bursts, so a 2-minute window may count one burst or two.
  */
 function saturationLine(
   w: Steady,
@@ -150,14 +152,17 @@ function saturationLine(
 ): string {
   const growing = Object.keys(w.last.status.topics).flatMap((topic) => {
     const perSecond = w.rate((s) => s.status.topics[topic]?.produced ?? 0)
+    const lagAtStart = w.first.status.topics[topic]?.lag ?? {}
     return Object.entries(w.last.status.topics[topic]?.lag ?? {})
       .filter(
-        ([consumer, lag]) => lag > perSecond * (60 + (windowMs.get(`${consumer}/${topic}`) ?? 0) / 1000),
+        ([consumer, lag]) =>
+          lag > (lagAtStart[consumer] ?? 0) &&
+          lag > perSecond * (60 + (windowMs.get(`${consumer}/${topic}`) ?? 0) / 1000),
       )
       .map(([consumer]) => `${consumer} on ${topic}`)
   })
   return growing.length > 0
-    ? `  saturates first: ${growing.join(', ')} (lag above a minute of input beyond its batching window at the end)`
+    ? `  saturates first: ${growing.join(', ')} (lag grew, and ends above a minute of input beyond its batching window)`
     : `  no consumer fell behind; the busiest process is ${busiest?.[0]} (${busiest?.[1].toFixed(0)}% of one core)`
 }
 
