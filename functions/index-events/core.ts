@@ -54,9 +54,9 @@ export interface IndexEventsDeps {
   /**
    * Epoch ms by which the last bulk request must have returned (the Lambda deadline less what
    * the batch needs afterwards). A retry starts only if its backoff and a whole bulk request
-   * (`requestTimeoutMs`) fit before it; otherwise the records still pending are reported as
-   * batch item failures at once, rather than the invocation timing out and the event source
-   * retrying the whole batch. No deadline: the attempts alone bound the retries.
+   * (`requestTimeoutMs`) fit before it, and any request only if it fits; otherwise the records
+   * still pending are reported as batch item failures at once, rather than the invocation timing
+   * out and the event source retrying the whole batch. No deadline: the attempts alone bound the retries.
    */
   deadline?: number
   /** The longest one bulk request can take (the client's request timeout). */
