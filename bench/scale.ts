@@ -162,7 +162,8 @@ function saturationLine(
       .map(([consumer]) => `${consumer} on ${topic}`)
   })
   return growing.length > 0
-    ? `  saturates first: ${growing.join(', ')} (lag grew, and ends above a minute of input beyond its batching window)`
+    ? `  saturates first: ${growing.join(', ')} (lag grew, and ends above a minute of input` +
+        ' beyond its batching window)'
     : `  no consumer fell behind; the busiest process is ${busiest?.[0]} (${busiest?.[1].toFixed(0)}% of one core)`
 }
 

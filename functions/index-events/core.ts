@@ -56,7 +56,8 @@ export interface IndexEventsDeps {
    * the batch needs afterwards). A retry starts only if its backoff and a whole bulk request
    * (`requestTimeoutMs`) fit before it, and any request only if it fits; otherwise the records
    * still pending are reported as batch item failures at once, rather than the invocation timing
-   * out and the event source retrying the whole batch. No deadline: the attempts alone bound the retries.
+   * out and the event source retrying the whole batch. No deadline: the attempts alone bound the
+   * retries.
    */
   deadline?: number
   /** The longest one bulk request can take (the client's request timeout). */
@@ -132,8 +133,8 @@ export function batchTokenizer(piiKey: string): (value: string) => string {
 
 /**
  * The icon of each traded asset of one slice. Asset events of the slice are remembered first
- * (they are the freshest icons; an earlier slice's are already remembered). Icons are an enrichment: when the lookup fails the trades are indexed
- * without them rather than held back.
+ * (they are the freshest icons; an earlier slice's are already remembered). Icons are an
+ * enrichment: when the lookup fails the trades are indexed without them rather than held back.
  */
 async function iconsForTrades(
   valid: Array<{ topic: TopicName; event: BarEvent | TradeEvent | AssetEvent }>,

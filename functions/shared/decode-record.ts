@@ -54,13 +54,13 @@ export function compiledSchemaOf<T extends TopicName>(topic: T): (typeof TOPIC_S
   return schema as (typeof TOPIC_SCHEMAS)[T]
 }
 
-/** Validates one Kafka record against its topic's contract. Pure. `text` is the value as UTF-8. */
 // A function of the module, not a closure made per record: decoding runs per record on the hot path.
 const reject = (record: MskRecord, reason: Rejection['reason'], detail: string): DecodedRecord => ({
   ok: false,
   rejection: rejectionOf(record, reason, detail),
 })
 
+/** Validates one Kafka record against its topic's contract. Pure. `text` is the value as UTF-8. */
 export function decodeRecord(record: MskRecord): DecodedRecord {
   if (!isTopicName(record.topic))
     return reject(record, 'unknown_topic', `no contract for topic ${record.topic}`)
