@@ -16,7 +16,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { slicesOf } from '../functions/index-events/bulk-pipeline.ts'
 import { toBulkDoc } from '../functions/index-events/core.ts'
+import { baseAssetOf } from '../functions/index-events/icons.ts'
 import {
   BULK_RESPONSE_FIELDS,
   bulkBody,
@@ -191,15 +193,18 @@ function decodeCost(records: MskRecord[]): { parseNs: number; decodeNs: number }
  * them in request bodies of `shape.docs`, `shape.inFlight` at a time.
  */
 function plainBulk(client: Search, records: MskRecord[]) {
-  const docs = records.map((record) => {
-    const decoded = decodeRecord(record)
-    if (!decoded.ok) throw new Error('bench record rejected')
-    // With the icon index-events attaches to a trade (the batch's asset events carry them).
-    const icon =
-      decoded.topic === 'crypto.trades'
-        ? `https://icons.example.com/${(decoded.event as TradeEvent).symbol.split('/')[0]}.png`
-        : undefined
-    return toBulkDoc(decoded.topic, decoded.event, PII_KEY, icon)
+  const decoded = records.map((record) => {
+    const result = decodeRecord(record)
+    if (!result.ok) throw new Error('bench record rejected')
+    return result
+  })
+  // With the icon index-events attaches to a trade: the batch's own asset events carry them.
+  const icons = new Map<string, string>()
+  for (const { topic, event } of decoded)
+    if (topic === 'crypto.assets') icons.set((event as AssetEvent).asset_id, (event as AssetEvent).icon_url)
+  const docs = decoded.map(({ topic, event }) => {
+    const icon = topic === 'crypto.trades' ? icons.get(baseAssetOf((event as TradeEvent).symbol)) : undefined
+    return toBulkDoc(topic, event, PII_KEY, icon)
   })
   const bulkOnce = async (body: Array<Record<string, unknown>>) => {
     // The same response fields index-events asks for: a baseline that parses a 2 MB answer it does
@@ -214,8 +219,7 @@ function plainBulk(client: Search, records: MskRecord[]) {
     if (failed.length > 0) throw new Error('plain _bulk reported item errors')
   }
   return (shape: (typeof BULK_SHAPES)[number]): Timed => {
-    const bodies: Array<Array<Record<string, unknown>>> = []
-    for (let i = 0; i < docs.length; i += shape.docs) bodies.push(bulkBody(docs.slice(i, i + shape.docs)))
+    const bodies = slicesOf(docs, shape.docs).map(bulkBody)
     return async () => {
       let next = 0
       await Promise.all(
